@@ -1,0 +1,127 @@
+#include "kiln/base/os.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+namespace kiln {
+namespace {
+
+class RealOs final : public Os {
+ public:
+  Status Mount(const std::string& source, const std::string& target, const std::string& fstype,
+               unsigned long flags, const std::string& data) override {
+    if (::mount(source.c_str(), target.c_str(), fstype.empty() ? nullptr : fstype.c_str(), flags,
+                data.empty() ? nullptr : data.c_str()) != 0) {
+      return ErrnoStatus("mount(" + source + ", " + target + ", " + fstype + ")", errno);
+    }
+    return Status::Ok();
+  }
+  Status Umount(const std::string& target, int flags) override {
+    if (::umount2(target.c_str(), flags) != 0) return ErrnoStatus("umount2(" + target + ")", errno);
+    return Status::Ok();
+  }
+  Status PivotRoot(const std::string& new_root, const std::string& put_old) override {
+    if (::syscall(SYS_pivot_root, new_root.c_str(), put_old.c_str()) != 0) {
+      return ErrnoStatus("pivot_root(" + new_root + ", " + put_old + ")", errno);
+    }
+    return Status::Ok();
+  }
+  Status MakeDir(const std::string& path, mode_t mode) override {
+    if (::mkdir(path.c_str(), mode) != 0) return ErrnoStatus("mkdir(" + path + ")", errno);
+    return Status::Ok();
+  }
+  Status RemoveDir(const std::string& path) override {
+    if (::rmdir(path.c_str()) != 0) return ErrnoStatus("rmdir(" + path + ")", errno);
+    return Status::Ok();
+  }
+  Status Touch(const std::string& path, mode_t mode) override {
+    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, mode);
+    if (fd < 0) return ErrnoStatus("open(" + path + ", O_CREAT)", errno);
+    ::close(fd);
+    return Status::Ok();
+  }
+  Status Symlink(const std::string& target, const std::string& link_path) override {
+    if (::symlink(target.c_str(), link_path.c_str()) != 0) {
+      return ErrnoStatus("symlink(" + target + ", " + link_path + ")", errno);
+    }
+    return Status::Ok();
+  }
+  Status WriteFile(const std::string& path, std::string_view data) override {
+    int fd = ::open(path.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC);
+    if (fd < 0) return ErrnoStatus("open(" + path + ")", errno);
+    ssize_t n = ::write(fd, data.data(), data.size());
+    int err = errno;
+    ::close(fd);
+    if (n < 0) return ErrnoStatus("write(" + path + ", \"" + std::string(data) + "\")", err);
+    if (static_cast<size_t>(n) != data.size()) return Internal("short write to " + path);
+    return Status::Ok();
+  }
+  Result<std::string> ReadFile(const std::string& path) override {
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return ErrnoStatus("open(" + path + ")", errno);
+    std::string out;
+    char buf[4096];
+    for (;;) {
+      ssize_t n = ::read(fd, buf, sizeof buf);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) {
+        int err = errno;
+        ::close(fd);
+        return ErrnoStatus("read(" + path + ")", err);
+      }
+      if (n == 0) break;
+      out.append(buf, static_cast<size_t>(n));
+    }
+    ::close(fd);
+    return out;
+  }
+  Status WriteNewFile(const std::string& path, std::string_view data, mode_t mode, uid_t uid,
+                      gid_t gid) override {
+    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
+    if (fd < 0) return ErrnoStatus("open(" + path + ", O_CREAT)", errno);
+    size_t done = 0;
+    while (done < data.size()) {
+      ssize_t n = ::write(fd, data.data() + done, data.size() - done);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) {
+        int err = errno;
+        ::close(fd);
+        return ErrnoStatus("write(" + path + ")", err);
+      }
+      done += static_cast<size_t>(n);
+    }
+    int rc = ::fchmod(fd, mode) == 0 && ::fchown(fd, uid, gid) == 0 ? 0 : errno;
+    ::close(fd);
+    if (rc != 0) return ErrnoStatus("fchown/fchmod(" + path + ")", rc);
+    return Status::Ok();
+  }
+  Status Chown(const std::string& path, uid_t uid, gid_t gid) override {
+    if (::lchown(path.c_str(), uid, gid) != 0) return ErrnoStatus("chown(" + path + ")", errno);
+    return Status::Ok();
+  }
+  Status SetHostname(const std::string& name) override {
+    if (::sethostname(name.data(), name.size()) != 0) return ErrnoStatus("sethostname(" + name + ")", errno);
+    return Status::Ok();
+  }
+  Status Kill(pid_t pid, int signal) override {
+    if (::kill(pid, signal) != 0) {
+      return ErrnoStatus("kill(" + std::to_string(pid) + ", " + std::to_string(signal) + ")", errno);
+    }
+    return Status::Ok();
+  }
+};
+
+}  // namespace
+
+Os& Os::Real() {
+  static RealOs* real = new RealOs();
+  return *real;
+}
+
+}  // namespace kiln

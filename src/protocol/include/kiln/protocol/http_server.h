@@ -1,0 +1,71 @@
+// A small HTTP/1.1 server: keep-alive, chunked request and response bodies, streamed responses flushed
+// chunk by chunk, one thread per connection (connections are few and often long-lived streams).
+//
+// Thread-safety: Start/Shutdown may be called from any thread. The handler runs on the connection's thread
+// and may block (streams do); it must be thread-safe with respect to other connections.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "kiln/base/fd.h"
+#include "kiln/base/status.h"
+#include "kiln/protocol/http.h"
+
+namespace kiln::http {
+
+// How a handler answers. Exactly one of: Send(), or StartStream() + Write()* + Finish(), or Abort().
+// A handler that returns without answering gets a 500 sent for it.
+class ResponseWriter {
+ public:
+  virtual ~ResponseWriter() = default;
+  // Sends a complete response with Content-Length.
+  virtual Status Send(const Response& response) = 0;
+  // Sends the status line and headers with Transfer-Encoding: chunked.
+  virtual Status StartStream(int status, const Headers& headers) = 0;
+  // Sends and flushes one chunk. Unavailable once the peer is gone; the handler should then stop.
+  virtual Status Write(std::string_view data) = 0;
+  // Sends the last chunk.
+  virtual Status Finish() = 0;
+  // True once the peer has closed its side (a non-blocking check).
+  virtual bool PeerClosed() = 0;
+  // Drops the connection without a clean end of body (so the client sees a reset, not success).
+  virtual void Abort() = 0;
+};
+
+using Handler = std::function<void(Request& request, ResponseWriter& writer)>;
+
+struct ServerOptions {
+  Limits limits;
+  int idle_timeout_ms = 120'000;  // a keep-alive connection with no request for this long is closed
+  size_t max_connections = 512;   // past this, new connections get 503 and are closed
+};
+
+class Server {
+ public:
+  Server(Handler handler, ServerOptions options = {});
+  ~Server();  // Shutdown()
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Serves on a listening socket (ownership taken) on a background thread. Fails if already started.
+  Status Start(UniqueFd listen_fd);
+  // Serves on the calling thread until Shutdown() is called from elsewhere.
+  Status Serve(UniqueFd listen_fd);
+  // Stops accepting, shuts down open connections and joins every thread. Idempotent.
+  void Shutdown();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// A listening unix stream socket at `path` (an existing socket file is replaced), close-on-exec.
+Result<UniqueFd> ListenUnix(const std::string& path, int backlog = 128);
+// A listening TCP socket on host:port (port 0 picks one; the chosen port goes to *bound_port).
+Result<UniqueFd> ListenTcp(const std::string& host, int port, int* bound_port = nullptr, int backlog = 128);
+
+}  // namespace kiln::http

@@ -1,0 +1,279 @@
+#include "cgroup.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <thread>
+
+#include "kiln/base/clock.h"
+#include "kiln/base/strings.h"
+
+namespace kiln::sandbox {
+namespace {
+
+// Mount points of each cgroup hierarchy, from /proc/self/mounts: "cgroup2" or a v1 controller name -> path.
+std::vector<std::pair<std::string, std::string>> CgroupMounts(Os& os) {
+  std::vector<std::pair<std::string, std::string>> out;
+  Result<std::string> mounts = os.ReadFile("/proc/self/mounts");
+  if (!mounts.ok()) return out;
+  for (const std::string& line : Split(*mounts, '\n')) {
+    std::vector<std::string> f = Split(line, ' ');
+    if (f.size() < 4) continue;
+    if (f[2] == "cgroup2") out.emplace_back("cgroup2", f[1]);
+    if (f[2] != "cgroup") continue;
+    for (const std::string& opt : Split(f[3], ',')) {
+      if (opt == "memory" || opt == "pids" || opt == "cpu") out.emplace_back(opt, f[1]);
+    }
+  }
+  return out;
+}
+
+std::string MountOf(const std::vector<std::pair<std::string, std::string>>& mounts, const std::string& kind) {
+  for (const auto& [k, path] : mounts) {
+    if (k == kind) return path;
+  }
+  return "";
+}
+
+Status MakeDirIfMissing(Os& os, const std::string& path) {
+  Status s = os.MakeDir(path, 0755);
+  if (s.ok() || s.code() == Code::kAlreadyExists) return Status::Ok();
+  return s;
+}
+
+void ProbeV2(Os& os, CgroupConfig& config) {
+  std::string parent = config.root.substr(0, config.root.rfind('/'));
+  Status made = MakeDirIfMissing(os, config.root);
+  if (!made.ok()) {
+    config.warnings.push_back("cgroup v2: cannot create " + config.root + " (" + made.message() +
+                              "): memory, pids and CPU limits are not applied");
+    config.mode = "none";
+    return;
+  }
+  // Controllers must be enabled in the parent's and our own subtree_control to reach sandbox cgroups.
+  for (const char* ctrl : {"memory", "pids", "cpu"}) {
+    std::string enable = std::string("+") + ctrl;
+    (void)os.WriteFile(parent + "/cgroup.subtree_control", enable);
+    (void)os.WriteFile(config.root + "/cgroup.subtree_control", enable);
+  }
+  Result<std::string> enabled = os.ReadFile(config.root + "/cgroup.subtree_control");
+  std::vector<std::string> have = enabled.ok() ? Split(std::string(Trim(*enabled)), ' ') : std::vector<std::string>{};
+  auto has = [&](const char* c) {
+    for (const auto& h : have) {
+      if (h == c) return true;
+    }
+    return false;
+  };
+  config.memory = has("memory");
+  config.pids = has("pids");
+  config.cpu = has("cpu");
+  for (const char* ctrl : {"memory", "pids", "cpu"}) {
+    if (!has(ctrl)) {
+      config.warnings.push_back(std::string("cgroup v2: the ") + ctrl + " controller is not available in " +
+                                config.root + ": that limit is not applied");
+    }
+  }
+}
+
+}  // namespace
+
+CgroupConfig ProbeCgroups(Os& os) {
+  CgroupConfig config;
+  const char* forced = std::getenv("KILN_CGROUP");
+  const char* forced_root = std::getenv("KILN_CGROUP_ROOT");
+  std::string mode = forced ? forced : "";
+  auto mounts = CgroupMounts(os);
+  if (mode.empty()) {
+    if (MountOf(mounts, "cgroup2") == "/sys/fs/cgroup") {
+      mode = "v2";
+    } else if (!MountOf(mounts, "memory").empty() || !MountOf(mounts, "pids").empty()) {
+      mode = "v1";
+    } else {
+      mode = "none";
+    }
+  }
+  config.mode = mode;
+  if (mode == "none") {
+    config.warnings.push_back("no usable cgroup hierarchy: memory, pids and CPU limits are not applied");
+    return config;
+  }
+  if (geteuid() != 0 && !forced_root) {
+    config.mode = "none";
+    config.warnings.push_back(
+        "not running as root: cgroup limits (memory, pids, CPU) are not applied; run as root, or set "
+        "KILN_CGROUP_ROOT to a cgroup v2 directory delegated to this user");
+    return config;
+  }
+  if (mode == "v2") {
+    config.root = forced_root ? forced_root : "/sys/fs/cgroup/kiln";
+    ProbeV2(os, config);
+    return config;
+  }
+  config.root = forced_root ? forced_root : "/sys/fs/cgroup";
+  config.memory = !MountOf(mounts, "memory").empty();
+  config.pids = !MountOf(mounts, "pids").empty();
+  config.cpu = !MountOf(mounts, "cpu").empty();
+  return config;
+}
+
+namespace {
+
+int64_t ReadCounter(Os& os, const std::string& path, const std::string& key) {
+  Result<std::string> text = os.ReadFile(path);
+  if (!text.ok()) return 0;
+  for (const std::string& line : Split(*text, '\n')) {
+    std::vector<std::string> kv = Split(line, ' ');
+    if (kv.size() == 2 && kv[0] == key) return std::atoll(kv[1].c_str());
+  }
+  return 0;
+}
+
+int64_t ReadNumber(Os& os, const std::string& path) {
+  Result<std::string> text = os.ReadFile(path);
+  return text.ok() ? std::atoll(text->c_str()) : 0;
+}
+
+Status KillListedProcesses(Os& os, const std::string& procs_file) {
+  Result<std::string> procs = os.ReadFile(procs_file);
+  if (!procs.ok()) return procs.status().code() == Code::kNotFound ? Status::Ok() : procs.status();
+  for (const std::string& line : Split(*procs, '\n')) {
+    if (!line.empty()) (void)os.Kill(static_cast<pid_t>(std::atoi(line.c_str())), SIGKILL);
+  }
+  return Status::Ok();
+}
+
+// rmdir fails with EBUSY until the last exiting task has left; wait for that, briefly.
+Status RemoveWithRetry(Os& os, const std::string& dir) {
+  int64_t deadline = MonotonicMillis() + 3000;
+  for (;;) {
+    Status s = os.RemoveDir(dir);
+    if (s.ok() || s.code() == Code::kNotFound) return Status::Ok();
+    if (MonotonicMillis() > deadline) return s;
+    (void)KillListedProcesses(os, dir + "/cgroup.procs");
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+}
+
+class CgroupV2 final : public Cgroup {
+ public:
+  CgroupV2(Os& os, std::string dir) : os_(os), dir_(std::move(dir)) {}
+  Status Attach(pid_t pid) override { return os_.WriteFile(dir_ + "/cgroup.procs", std::to_string(pid)); }
+  bool OomKilled() override { return ReadCounter(os_, dir_ + "/memory.events", "oom_kill") > 0; }
+  int64_t PeakMemoryBytes() override { return ReadNumber(os_, dir_ + "/memory.peak"); }
+  Status KillAll() override {
+    Status s = os_.WriteFile(dir_ + "/cgroup.kill", "1");
+    if (s.ok() || s.code() != Code::kNotFound) return s;
+    return KillListedProcesses(os_, dir_ + "/cgroup.procs");  // kernels before 5.14
+  }
+  Status Remove() override { return RemoveWithRetry(os_, dir_); }
+
+ private:
+  Os& os_;
+  std::string dir_;
+};
+
+class CgroupV1 final : public Cgroup {
+ public:
+  CgroupV1(Os& os, std::vector<std::pair<std::string, std::string>> dirs) : os_(os), dirs_(std::move(dirs)) {}
+  Status Attach(pid_t pid) override {
+    for (const auto& [ctrl, dir] : dirs_) KILN_RETURN_IF_ERROR(os_.WriteFile(dir + "/cgroup.procs", std::to_string(pid)));
+    return Status::Ok();
+  }
+  bool OomKilled() override {
+    std::string mem = Dir("memory");
+    return !mem.empty() && ReadCounter(os_, mem + "/memory.oom_control", "oom_kill") > 0;
+  }
+  int64_t PeakMemoryBytes() override {
+    std::string mem = Dir("memory");
+    return mem.empty() ? 0 : ReadNumber(os_, mem + "/memory.max_usage_in_bytes");
+  }
+  Status KillAll() override {
+    for (const auto& [ctrl, dir] : dirs_) KILN_RETURN_IF_ERROR(KillListedProcesses(os_, dir + "/cgroup.procs"));
+    return Status::Ok();
+  }
+  Status Remove() override {
+    Status first;
+    for (const auto& [ctrl, dir] : dirs_) {
+      Status s = RemoveWithRetry(os_, dir);
+      if (first.ok() && !s.ok()) first = s;
+    }
+    return first;
+  }
+
+ private:
+  std::string Dir(const std::string& ctrl) const {
+    for (const auto& [c, d] : dirs_) {
+      if (c == ctrl) return d;
+    }
+    return "";
+  }
+  Os& os_;
+  std::vector<std::pair<std::string, std::string>> dirs_;  // controller -> sandbox directory
+};
+
+// A limit value as cgroup files spell it; 0 means unlimited.
+std::string LimitValue(int64_t value, const char* unlimited) {
+  return value == 0 ? unlimited : std::to_string(value);
+}
+
+Result<std::unique_ptr<Cgroup>> CreateV2(Os& os, const CgroupConfig& c, const std::string& id, const Limits& l) {
+  std::string dir = c.root + "/" + id;
+  KILN_RETURN_IF_ERROR(os.MakeDir(dir, 0755));
+  auto cg = std::make_unique<CgroupV2>(os, dir);
+  auto write = [&](const char* file, const std::string& value) -> Status {
+    Status s = os.WriteFile(dir + "/" + file, value);
+    if (!s.ok()) (void)cg->Remove();
+    return s;
+  };
+  if (c.memory) {
+    KILN_RETURN_IF_ERROR(write("memory.max", LimitValue(l.memory_bytes, "max")));
+    (void)os.WriteFile(dir + "/memory.swap.max", "0");  // absent when swap accounting is off
+  }
+  if (c.pids) KILN_RETURN_IF_ERROR(write("pids.max", LimitValue(l.pids, "max")));
+  if (c.cpu && l.cpus > 0) {
+    KILN_RETURN_IF_ERROR(write("cpu.max", std::to_string(static_cast<int64_t>(l.cpus * 100000)) + " 100000"));
+  }
+  return std::unique_ptr<Cgroup>(std::move(cg));
+}
+
+Result<std::unique_ptr<Cgroup>> CreateV1(Os& os, const CgroupConfig& c, const std::string& id, const Limits& l) {
+  std::vector<std::pair<std::string, std::string>> dirs;
+  for (const auto& [ctrl, enabled] : {std::pair{"memory", c.memory}, {"pids", c.pids}, {"cpu", c.cpu}}) {
+    if (!enabled) continue;
+    std::string parent = c.root + "/" + ctrl + "/kiln";
+    KILN_RETURN_IF_ERROR(MakeDirIfMissing(os, parent));
+    KILN_RETURN_IF_ERROR(os.MakeDir(parent + "/" + id, 0755));
+    dirs.emplace_back(ctrl, parent + "/" + id);
+  }
+  auto cg = std::make_unique<CgroupV1>(os, dirs);
+  Status s;
+  for (const auto& [ctrl, dir] : dirs) {
+    if (ctrl == std::string("memory")) {
+      s = os.WriteFile(dir + "/memory.limit_in_bytes", LimitValue(l.memory_bytes, "-1"));
+      Status swap = os.WriteFile(dir + "/memory.memsw.limit_in_bytes", LimitValue(l.memory_bytes, "-1"));
+      (void)swap;  // absent without swap accounting
+    } else if (ctrl == std::string("pids")) {
+      s = os.WriteFile(dir + "/pids.max", LimitValue(l.pids, "max"));
+    } else if (l.cpus > 0) {
+      s = os.WriteFile(dir + "/cpu.cfs_period_us", "100000");
+      if (s.ok()) s = os.WriteFile(dir + "/cpu.cfs_quota_us", std::to_string(static_cast<int64_t>(l.cpus * 100000)));
+    }
+    if (!s.ok()) {
+      (void)cg->Remove();
+      return s;
+    }
+  }
+  return std::unique_ptr<Cgroup>(std::move(cg));
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Cgroup>> Cgroup::Create(Os& os, const CgroupConfig& config, const std::string& id,
+                                               const Limits& limits) {
+  if (config.mode == "v2") return CreateV2(os, config, id, limits);
+  if (config.mode == "v1") return CreateV1(os, config, id, limits);
+  return Result<std::unique_ptr<Cgroup>>(nullptr);
+}
+
+}  // namespace kiln::sandbox

@@ -1,0 +1,49 @@
+// Cgroups for sandboxes: one directory per sandbox, limits written before the sandbox starts, removed after.
+//
+// Two sibling backends with the same interface, chosen once per process by ProbeCgroups(): v2 (one unified
+// hierarchy) and v1 (a directory per controller: memory, pids, cpu). Not thread-safe per object.
+#pragma once
+
+#include <sys/types.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "kiln/base/os.h"
+#include "kiln/base/status.h"
+#include "kiln/sandbox/spec.h"
+
+namespace kiln::sandbox {
+
+struct CgroupConfig {
+  std::string mode;  // "v2", "v1" or "none"
+  // v2: the parent directory of sandbox cgroups (e.g. /sys/fs/cgroup/kiln).
+  // v1: the controllers' mount points' common parent (e.g. /sys/fs/cgroup); sandboxes go in <ctrl>/kiln/<id>.
+  std::string root;
+  bool memory = false, pids = false, cpu = false;  // controllers usable under root
+  std::vector<std::string> warnings;
+};
+
+// Finds how this host offers cgroups. $KILN_CGROUP (v1, v2, none) and $KILN_CGROUP_ROOT override the probe.
+CgroupConfig ProbeCgroups(Os& os);
+
+class Cgroup {
+ public:
+  virtual ~Cgroup() = default;
+  // Creates the sandbox's cgroup(s) and writes the limits. A limit the config cannot enforce is an error
+  // only when `require_limits`; otherwise it is skipped (the caller has already warned).
+  static Result<std::unique_ptr<Cgroup>> Create(Os& os, const CgroupConfig& config, const std::string& id,
+                                                const Limits& limits);
+  // Moves `pid` into the cgroup(s).
+  virtual Status Attach(pid_t pid) = 0;
+  // True when the kernel OOM killer killed a process of this cgroup.
+  virtual bool OomKilled() = 0;
+  virtual int64_t PeakMemoryBytes() = 0;
+  // Kills every process still in the cgroup (v2: cgroup.kill; v1: SIGKILL each listed pid).
+  virtual Status KillAll() = 0;
+  // Removes the directories, retrying briefly while exiting processes still occupy them.
+  virtual Status Remove() = 0;
+};
+
+}  // namespace kiln::sandbox

@@ -1,0 +1,157 @@
+#include "child.h"
+
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <linux/seccomp.h>
+#include <net/if.h>
+#include <sched.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <grp.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <signal.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+namespace kiln::sandbox {
+namespace {
+
+// What init (kiln-envd) keeps inside the sandbox's user namespace: enough to switch to the sandbox user and
+// to manage files and processes there. Nothing that reaches beyond the namespaces.
+constexpr int kKeptCapabilities[] = {CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER, CAP_KILL,
+                                     CAP_SETGID, CAP_SETUID,      CAP_SETPCAP};
+
+[[noreturn]] void Fail(int sync_fd, const Status& status) {
+  ChildFailure failure{};
+  failure.code = static_cast<int>(status.code());
+  std::snprintf(failure.message, sizeof failure.message, "%s", status.message().c_str());
+  [[maybe_unused]] ssize_t n = send(sync_fd, &failure, sizeof failure, MSG_NOSIGNAL);
+  _exit(125);
+}
+
+Status WaitForParent(const ChildPlan& plan) {
+  if (plan.die_with_parent) {
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) return ErrnoStatus("prctl(PR_SET_PDEATHSIG)", errno);
+    if (getppid() != plan.parent_pid) _exit(125);  // the parent died before we armed the signal
+  }
+  char go = 0;
+  ssize_t n;
+  do n = recv(plan.sync_fd, &go, 1, 0);
+  while (n < 0 && errno == EINTR);
+  if (n != 1 || go != kGo) _exit(125);  // the parent gave up on us; it reports why
+  return Status::Ok();
+}
+
+// Our credentials are still the host's (unmapped here) until we switch to the mapped root explicitly;
+// files we create would otherwise fail with EOVERFLOW.
+Status BecomeNamespaceRoot(const ChildPlan& plan) {
+  if (!plan.become_root) return Status::Ok();
+  if (setgroups(0, nullptr) != 0) return ErrnoStatus("setgroups(0)", errno);
+  if (setresgid(0, 0, 0) != 0) return ErrnoStatus("setresgid(0)", errno);
+  if (setresuid(0, 0, 0) != 0) return ErrnoStatus("setresuid(0)", errno);
+  return Status::Ok();
+}
+
+Status BringUpLoopback() {
+  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return ErrnoStatus("socket(AF_INET) for loopback", errno);
+  ifreq ifr{};
+  std::strncpy(ifr.ifr_name, "lo", IFNAMSIZ - 1);
+  int rc = ioctl(fd, SIOCGIFFLAGS, &ifr);
+  if (rc == 0) {
+    ifr.ifr_flags = static_cast<short>(ifr.ifr_flags | IFF_UP | IFF_RUNNING);
+    rc = ioctl(fd, SIOCSIFFLAGS, &ifr);
+  }
+  int err = errno;
+  close(fd);
+  return rc == 0 ? Status::Ok() : ErrnoStatus("ioctl(SIOCSIFFLAGS, lo up)", err);
+}
+
+// Moves host fds to their numbers inside; every other fd is closed at exec.
+Status ArrangeFds(const ChildPlan& plan) {
+  int highest = 2;
+  std::vector<int> staged;
+  for (const auto& [host_fd, inside_fd] : plan.fds) {
+    int tmp = fcntl(host_fd, F_DUPFD_CLOEXEC, 100);
+    if (tmp < 0) return ErrnoStatus("fcntl(F_DUPFD_CLOEXEC)", errno);
+    staged.push_back(tmp);
+    if (inside_fd > highest) highest = inside_fd;
+  }
+  for (size_t i = 0; i < staged.size(); ++i) {
+    if (dup2(staged[i], plan.fds[i].second) < 0) return ErrnoStatus("dup2", errno);
+  }
+  if (syscall(SYS_close_range, highest + 1, ~0U, 4 /* CLOSE_RANGE_CLOEXEC */) != 0) {
+    return ErrnoStatus("close_range(CLOEXEC)", errno);
+  }
+  return Status::Ok();
+}
+
+Status SetLimit(int resource, const char* name, rlim_t value) {
+  rlimit rl{value, value};
+  if (setrlimit(resource, &rl) != 0) return ErrnoStatus(std::string("setrlimit(") + name + ")", errno);
+  return Status::Ok();
+}
+
+Status ApplyRlimits(const ChildPlan& plan) {
+  KILN_RETURN_IF_ERROR(SetLimit(RLIMIT_CORE, "RLIMIT_CORE", 0));
+  if (plan.max_file_bytes > 0) KILN_RETURN_IF_ERROR(SetLimit(RLIMIT_FSIZE, "RLIMIT_FSIZE", plan.max_file_bytes));
+  return SetLimit(RLIMIT_NOFILE, "RLIMIT_NOFILE", static_cast<rlim_t>(plan.max_open_files));
+}
+
+Status RestrictCapabilities() {
+  uint64_t keep = 0;
+  for (int cap : kKeptCapabilities) keep |= 1ull << cap;
+  for (int cap = 0; cap <= 63; ++cap) {
+    if (keep & (1ull << cap)) continue;
+    if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno != EINVAL) {
+      return ErrnoStatus("prctl(PR_CAPBSET_DROP, " + std::to_string(cap) + ")", errno);
+    }
+  }
+  prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+  __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
+  __user_cap_data_struct data[2] = {};
+  for (int i = 0; i < 2; ++i) {
+    uint32_t bits = static_cast<uint32_t>(keep >> (32 * i));
+    data[i].effective = data[i].permitted = bits;
+    data[i].inheritable = 0;
+  }
+  if (syscall(SYS_capset, &header, data) != 0) return ErrnoStatus("capset", errno);
+  return Status::Ok();
+}
+
+// The checklist. Order matters: the filesystem needs CAP_SYS_ADMIN (dropped later), the fds must be
+// arranged before RLIMIT_NOFILE shrinks, and seccomp comes last so it cannot block our own setup.
+Status Contain(const ChildPlan& plan) {
+  KILN_RETURN_IF_ERROR(WaitForParent(plan));
+  KILN_RETURN_IF_ERROR(BecomeNamespaceRoot(plan));
+  if (plan.new_cgroup_namespace && unshare(CLONE_NEWCGROUP) != 0) {
+    return ErrnoStatus("unshare(CLONE_NEWCGROUP)", errno);
+  }
+  KILN_RETURN_IF_ERROR(plan.os->SetHostname(plan.hostname));
+  KILN_RETURN_IF_ERROR(RunMountPlan(plan.mount_steps, *plan.os));
+  if (plan.setup_loopback) KILN_RETURN_IF_ERROR(BringUpLoopback());
+  KILN_RETURN_IF_ERROR(ArrangeFds(plan));
+  KILN_RETURN_IF_ERROR(ApplyRlimits(plan));
+  KILN_RETURN_IF_ERROR(RestrictCapabilities());
+  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return ErrnoStatus("prctl(PR_SET_NO_NEW_PRIVS)", errno);
+  sock_fprog prog = plan.seccomp->fprog();
+  if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) != 0) return ErrnoStatus("prctl(PR_SET_SECCOMP)", errno);
+  syscall(SYS_execveat, plan.init_fd, "", plan.argv.data(), plan.envp.data(), AT_EMPTY_PATH);
+  return ErrnoStatus("execveat(init)", errno);
+}
+
+}  // namespace
+
+int ChildMain(void* arg) {
+  const ChildPlan& plan = *static_cast<const ChildPlan*>(arg);
+  Status status = Contain(plan);
+  Fail(plan.sync_fd, status);
+}
+
+}  // namespace kiln::sandbox

@@ -1,0 +1,45 @@
+// The sandbox's first process, between clone() and exec of init: a flat checklist of containment steps.
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "kiln/base/os.h"
+#include "mount_plan.h"
+#include "seccomp_filter.h"
+
+namespace kiln::sandbox {
+
+// Everything the child needs, prepared by the parent before clone().
+struct ChildPlan {
+  Os* os = nullptr;
+  int sync_fd = -1;  // the child's end of the parent socketpair (close-on-exec)
+  std::vector<MountStep> mount_steps;
+  std::string hostname;
+  bool setup_loopback = true;
+  bool new_cgroup_namespace = true;
+  bool die_with_parent = false;
+  bool become_root = true;  // switch to the namespace's uid 0 (only when the parent mapped it)
+  pid_t parent_pid = 0;
+  std::vector<std::pair<int, int>> fds;  // host fd -> fd inside
+  int64_t max_file_bytes = 0, max_open_files = 0;
+  const SeccompProgram* seccomp = nullptr;
+  int init_fd = -1;
+  std::vector<char*> argv, envp;  // null-terminated, pointing into strings owned by the parent's frame
+};
+
+// Sync protocol on the socketpair: the parent sends kGo once the uid/gid maps and cgroups are in place;
+// the child answers nothing on success (its end closes at exec) or one ChildFailure on error.
+inline constexpr char kGo = 'G';
+struct ChildFailure {
+  int code;            // kiln::Code
+  char message[1000];  // NUL-terminated
+};
+
+// clone() entry point; `arg` is a ChildPlan*. Never returns on success.
+int ChildMain(void* arg);
+
+}  // namespace kiln::sandbox

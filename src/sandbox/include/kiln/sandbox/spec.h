@@ -1,0 +1,64 @@
+// SandboxSpec: the declarative description of one sandbox, filled by the CLI, the API and policy files.
+//
+// Every field has a default chosen to be safe for hostile code; Validate() reports the first field that is
+// out of range, naming it. A spec is a plain value (copyable, thread-compatible).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "kiln/base/status.h"
+
+namespace kiln::sandbox {
+
+// A host path made visible inside the sandbox.
+struct BindMount {
+  std::string source;     // absolute host path; must exist unless `optional`
+  std::string target;     // absolute path inside the sandbox; defaults to `source` when empty
+  bool writable = false;  // read-only unless set
+  bool optional = false;  // skip silently when `source` is missing on this host
+};
+
+struct Limits {
+  int64_t memory_bytes = 512ll << 20;  // cgroup memory limit (RAM, and swap where accounted); 0 = unlimited
+  int64_t pids = 256;                  // cgroup pids.max: bounds fork bombs; 0 = unlimited
+  double cpus = 1.0;                   // CPU bandwidth in cores (cpu.max / cfs quota); 0 = unlimited
+  int64_t timeout_ms = 30'000;         // wall clock from start until the whole sandbox is killed; 0 = none
+  int64_t tmpfs_home_bytes = 256ll << 20;  // size of the writable /home/user tmpfs
+  int64_t tmpfs_tmp_bytes = 256ll << 20;   // size of the writable /tmp tmpfs
+  int64_t max_file_bytes = 256ll << 20;    // RLIMIT_FSIZE: largest file a process may write
+  int64_t max_open_files = 1024;           // RLIMIT_NOFILE
+  int64_t max_output_bytes = 16ll << 20;   // per stream (stdout, stderr) captured by the host; past it: truncated
+};
+
+struct SandboxSpec {
+  // Host directories shared read-only: what Python, bash, coreutils and node need. /etc is NOT shared
+  // whole (it holds secrets such as /etc/shadow): only `etc_files` are, and passwd/group/hosts are generated.
+  std::vector<BindMount> mounts = DefaultSystemMounts();
+  // Files and directories under the host's /etc that are bound read-only (missing ones are skipped).
+  std::vector<std::string> etc_files = DefaultEtcFiles();
+  // Files written into the sandbox before the program starts: path inside the sandbox -> content. Paths
+  // must be under /home/user or /tmp; owned by `user`.
+  std::map<std::string, std::string> files;
+  Limits limits;
+  bool network = false;  // false: a private network namespace with loopback only
+  std::string hostname = "sandbox";
+  // Environment of the program; PATH, HOME, USER, LOGNAME and LANG are provided when absent.
+  std::map<std::string, std::string> env;
+  std::string workdir = "/home/user";
+
+  static std::vector<BindMount> DefaultSystemMounts();
+  static std::vector<std::string> DefaultEtcFiles();
+  // OK, or InvalidArgument naming the first bad field ("limits.memory_bytes: must be >= 16 MiB, got 1").
+  Status Validate() const;
+};
+
+// The unprivileged identity code runs as inside every sandbox.
+inline constexpr uint32_t kSandboxUid = 1000;
+inline constexpr uint32_t kSandboxGid = 1000;
+inline constexpr char kSandboxUser[] = "user";
+inline constexpr char kSandboxHome[] = "/home/user";
+
+}  // namespace kiln::sandbox

@@ -1,0 +1,257 @@
+// The namespaces backend: clone() into new namespaces, map ids, join cgroups, release the child.
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+
+#include "cgroup.h"
+#include "child.h"
+#include "kiln/base/ids.h"
+#include "kiln/sandbox/sandbox.h"
+
+namespace kiln::sandbox {
+namespace {
+
+// Host uid/gid that the sandbox's root maps to when Kiln runs as root: far from real users' ids.
+constexpr uid_t kDefaultIdBase = 0x70000000;
+
+uid_t IdBase() {
+  const char* env = std::getenv("KILN_UID_BASE");
+  return env ? static_cast<uid_t>(std::strtoul(env, nullptr, 10)) : kDefaultIdBase;
+}
+
+std::string RuntimeDir(bool privileged) {
+  if (privileged) return "/run/kiln";
+  const char* xdg = std::getenv("XDG_RUNTIME_DIR");
+  if (xdg && *xdg) return std::string(xdg) + "/kiln";
+  return "/tmp/kiln-" + std::to_string(geteuid());
+}
+
+class NamespaceSandbox final : public Sandbox {
+ public:
+  NamespaceSandbox(Os& os, std::string id, pid_t pid, UniqueFd pidfd, std::unique_ptr<Cgroup> cgroup)
+      : os_(os), id_(std::move(id)), pid_(pid), pidfd_(std::move(pidfd)), cgroup_(std::move(cgroup)) {}
+  ~NamespaceSandbox() override { (void)Destroy(); }
+
+  const std::string& id() const override { return id_; }
+  pid_t init_pid() const override { return reaped_ ? 0 : pid_; }
+  int pidfd() const override { return pidfd_.get(); }
+
+  Result<ExitInfo> Wait(int64_t timeout_ms) override {
+    if (reaped_) return exit_;
+    pollfd p{pidfd_.get(), POLLIN, 0};
+    int rc;
+    do rc = poll(&p, 1, timeout_ms < 0 ? -1 : static_cast<int>(timeout_ms));
+    while (rc < 0 && errno == EINTR);
+    if (rc < 0) return ErrnoStatus("poll(pidfd)", errno);
+    if (rc == 0) return DeadlineExceeded("sandbox " + id_ + " is still running");
+    return Reap();
+  }
+
+  Status Kill() override {
+    if (reaped_) return Status::Ok();
+    // Killing PID 1 makes the kernel kill everything else in its PID namespace.
+    if (syscall(SYS_pidfd_send_signal, pidfd_.get(), SIGKILL, nullptr, 0) != 0 && errno != ESRCH) {
+      return ErrnoStatus("pidfd_send_signal(SIGKILL) to sandbox " + id_, errno);
+    }
+    Result<ExitInfo> r = Reap();
+    return r.ok() ? Status::Ok() : r.status();
+  }
+
+  Status Destroy() override {
+    if (destroyed_) return Status::Ok();
+    Status s = Kill();
+    if (cgroup_) {
+      (void)cgroup_->KillAll();
+      Status removed = cgroup_->Remove();
+      if (s.ok()) s = removed;
+    }
+    destroyed_ = true;
+    return s;
+  }
+
+  int64_t PeakMemoryBytes() override { return cgroup_ ? cgroup_->PeakMemoryBytes() : 0; }
+
+ private:
+  Result<ExitInfo> Reap() {
+    int status = 0;
+    pid_t got;
+    do got = waitpid(pid_, &status, __WALL);
+    while (got < 0 && errno == EINTR);
+    if (got < 0) return ErrnoStatus("waitpid(sandbox init " + std::to_string(pid_) + ")", errno);
+    reaped_ = true;
+    if (WIFSIGNALED(status)) {
+      exit_.signal = WTERMSIG(status);
+      exit_.exit_code = 128 + exit_.signal;
+    } else {
+      exit_.exit_code = WEXITSTATUS(status);
+    }
+    exit_.oom_killed = cgroup_ && cgroup_->OomKilled();
+    return exit_;
+  }
+
+  Os& os_;
+  std::string id_;
+  pid_t pid_;
+  UniqueFd pidfd_;
+  std::unique_ptr<Cgroup> cgroup_;
+  bool reaped_ = false, destroyed_ = false;
+  ExitInfo exit_;
+};
+
+Status UserNamespaceError(int err) {
+  return Status(Code::kFailedPrecondition,
+                std::string("cannot create the sandbox's namespaces (clone: ") + std::strerror(err) +
+                    "). Kiln needs user namespaces: run as root, or allow unprivileged ones with "
+                    "`sysctl -w kernel.unprivileged_userns_clone=1` (Debian), "
+                    "`sysctl -w kernel.apparmor_restrict_unprivileged_userns=0` (Ubuntu 23.10+), and "
+                    "`sysctl -w user.max_user_namespaces=15000`");
+}
+
+class NamespaceBackend final : public Backend {
+ public:
+  NamespaceBackend(Os& os, Capabilities caps, CgroupConfig cgroups)
+      : os_(os), caps_(std::move(caps)), cgroups_(std::move(cgroups)) {}
+
+  const Capabilities& capabilities() const override { return caps_; }
+
+  Result<std::unique_ptr<Sandbox>> Launch(const SandboxSpec& spec, const LaunchOptions& options) override;
+
+ private:
+  Status WriteIdMaps(pid_t pid);
+  Result<ChildPlan> MakePlan(const SandboxSpec& spec, const LaunchOptions& options, const std::string& new_root);
+
+  Os& os_;
+  Capabilities caps_;
+  CgroupConfig cgroups_;
+};
+
+Status NamespaceBackend::WriteIdMaps(pid_t pid) {
+  std::string proc = "/proc/" + std::to_string(pid);
+  if (caps_.privileged) {
+    uid_t base = IdBase();
+    std::string map = "0 " + std::to_string(base) + " 1\n" + std::to_string(kSandboxUid) + " " +
+                      std::to_string(base + kSandboxUid) + " 1\n";
+    KILN_RETURN_IF_ERROR(os_.WriteFile(proc + "/uid_map", map));
+    return os_.WriteFile(proc + "/gid_map", map);
+  }
+  KILN_RETURN_IF_ERROR(os_.WriteFile(proc + "/uid_map", std::to_string(kSandboxUid) + " " + std::to_string(geteuid()) + " 1\n"));
+  KILN_RETURN_IF_ERROR(os_.WriteFile(proc + "/setgroups", "deny"));
+  return os_.WriteFile(proc + "/gid_map", std::to_string(kSandboxGid) + " " + std::to_string(getegid()) + " 1\n");
+}
+
+Result<ChildPlan> NamespaceBackend::MakePlan(const SandboxSpec& spec, const LaunchOptions& options,
+                                             const std::string& new_root) {
+  ChildPlan plan;
+  plan.os = &os_;
+  Identity identity;
+  if (!caps_.privileged) identity.root_uid = kSandboxUid;
+  KILN_ASSIGN_OR_RETURN(plan.mount_steps, BuildMountPlan(spec, new_root, identity));
+  KILN_ASSIGN_OR_RETURN(plan.seccomp, DefaultSeccompProgram());
+  plan.hostname = spec.hostname;
+  plan.setup_loopback = !spec.network;
+  plan.new_cgroup_namespace = true;
+  plan.die_with_parent = options.die_with_parent;
+  plan.become_root = caps_.privileged;
+  plan.parent_pid = getpid();
+  plan.fds = options.fds;
+  plan.max_file_bytes = spec.limits.max_file_bytes;
+  plan.max_open_files = spec.limits.max_open_files;
+  plan.init_fd = options.init_binary_fd;
+  return plan;
+}
+
+// Runs the child until it either execs (its end of the socketpair closes: success) or reports a failure.
+Status AwaitChild(int sync_fd) {
+  ChildFailure failure{};
+  ssize_t n;
+  do n = recv(sync_fd, &failure, sizeof failure, 0);
+  while (n < 0 && errno == EINTR);
+  if (n == 0) return Status::Ok();
+  if (n < 0) return ErrnoStatus("recv(sandbox setup channel)", errno);
+  failure.message[sizeof failure.message - 1] = '\0';
+  return Status(static_cast<Code>(failure.code), failure.message);
+}
+
+Result<std::unique_ptr<Sandbox>> NamespaceBackend::Launch(const SandboxSpec& spec, const LaunchOptions& options) {
+  KILN_RETURN_IF_ERROR(spec.Validate());
+  if (options.init_binary_fd < 0 || options.argv.empty()) return InvalidArgument("launch: no init program given");
+  std::string id = options.id.empty() ? RandomId() : options.id;
+  std::string new_root = RuntimeDir(caps_.privileged);
+  KILN_ASSIGN_OR_RETURN(ChildPlan plan, MakePlan(spec, options, new_root));
+  std::vector<std::string> argv = options.argv, envp = options.envp;
+  for (auto& a : argv) plan.argv.push_back(a.data());
+  plan.argv.push_back(nullptr);
+  for (auto& e : envp) plan.envp.push_back(e.data());
+  plan.envp.push_back(nullptr);
+
+  KILN_ASSIGN_OR_RETURN(std::unique_ptr<Cgroup> cgroup, Cgroup::Create(os_, cgroups_, id, spec.limits));
+  int pair[2];
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0) return ErrnoStatus("socketpair", errno);
+  UniqueFd parent_end(pair[0]), child_end(pair[1]);
+  plan.sync_fd = child_end.get();
+
+  constexpr size_t kStack = 256 * 1024;
+  void* stack = mmap(nullptr, kStack, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+  if (stack == MAP_FAILED) return ErrnoStatus("mmap(clone stack)", errno);
+  int flags = CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_PIDFD | SIGCHLD;
+  if (!spec.network) flags |= CLONE_NEWNET;
+  int pidfd = -1;
+  pid_t pid = clone(ChildMain, static_cast<char*>(stack) + kStack, flags, &plan, &pidfd);
+  int clone_errno = errno;
+  munmap(stack, kStack);
+  child_end.reset();
+  if (pid < 0) {
+    if (cgroup) (void)cgroup->Remove();
+    return UserNamespaceError(clone_errno);
+  }
+  Cgroup* cgroup_ptr = cgroup.get();
+  auto sandbox = std::make_unique<NamespaceSandbox>(os_, id, pid, UniqueFd(pidfd), std::move(cgroup));
+  // From here the sandbox object owns the child: an early return destroys it (kill, reap, cgroup removal).
+  Status s = WriteIdMaps(pid).WithContext("writing the sandbox's uid/gid maps");
+  if (s.ok() && cgroup_ptr) s = cgroup_ptr->Attach(pid).WithContext("joining the sandbox's cgroup");
+  if (s.ok() && send(parent_end.get(), &kGo, 1, MSG_NOSIGNAL) != 1) s = ErrnoStatus("send(go to sandbox)", errno);
+  if (s.ok()) s = AwaitChild(parent_end.get());
+  if (!s.ok()) return s.WithContext("starting sandbox " + id);
+  return std::unique_ptr<Sandbox>(std::move(sandbox));
+}
+
+Capabilities ProbeCapabilities(const CgroupConfig& cgroups) {
+  Capabilities caps;
+  caps.privileged = geteuid() == 0;
+  caps.cgroup_mode = cgroups.mode;
+  caps.cgroup_root = cgroups.root;
+  caps.memory_limit = cgroups.memory;
+  caps.pids_limit = cgroups.pids;
+  caps.cpu_limit = cgroups.cpu;
+  caps.warnings = cgroups.warnings;
+  if (!caps.privileged) {
+    caps.warnings.push_back(
+        "not running as root: the sandbox has a single user (uid 1000); there is no root user inside it");
+  }
+  return caps;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Backend>> MakeNamespaceBackend(Os& os) {
+  std::string runtime_dir = RuntimeDir(geteuid() == 0);
+  if (mkdir(runtime_dir.c_str(), 0700) != 0 && errno != EEXIST) {
+    return ErrnoStatus("mkdir(" + runtime_dir + ") for the sandbox mount point", errno);
+  }
+  CgroupConfig cgroups = ProbeCgroups(os);
+  Capabilities caps = ProbeCapabilities(cgroups);
+  return std::unique_ptr<Backend>(std::make_unique<NamespaceBackend>(os, std::move(caps), std::move(cgroups)));
+}
+
+}  // namespace kiln::sandbox

@@ -1,0 +1,231 @@
+#include "mount_plan.h"
+
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include "kiln/base/strings.h"
+
+namespace kiln::sandbox {
+namespace {
+
+constexpr unsigned long kHardening = MS_NOSUID | MS_NODEV;
+
+class PlanBuilder {
+ public:
+  PlanBuilder(std::string root, Identity id) : root_(std::move(root)), id_(id) {}
+
+  void Mount(std::string src, std::string target, std::string fstype, unsigned long flags, std::string data) {
+    steps_.push_back({MountStep::kMount, std::move(src), root_ + target, std::move(fstype), flags, std::move(data)});
+  }
+  void Mkdir(const std::string& path, mode_t mode, uid_t uid, gid_t gid) {
+    MountStep s{MountStep::kMkdir, root_ + path};
+    s.mode = mode, s.uid = uid, s.gid = gid, s.tolerate_exists = true;
+    steps_.push_back(s);
+  }
+  void SystemDir(const std::string& path) { Mkdir(path, 0755, id_.root_uid, id_.root_uid); }
+  void Touch(const std::string& path) {
+    MountStep s{MountStep::kTouch, root_ + path};
+    s.mode = 0644, s.tolerate_exists = true;
+    steps_.push_back(s);
+  }
+  void Symlink(const std::string& target, const std::string& path) {
+    steps_.push_back({MountStep::kSymlink, target, root_ + path});
+  }
+  void WriteFile(const std::string& path, std::string content, mode_t mode, uid_t uid, gid_t gid) {
+    MountStep s{MountStep::kWriteFile, root_ + path};
+    s.data = std::move(content), s.mode = mode, s.uid = uid, s.gid = gid;
+    steps_.push_back(s);
+  }
+  // A read-only bind of a host path (dir or file), keeping the flags the kernel locks for us (noexec).
+  void BindReadOnly(const std::string& source, const std::string& target, bool is_dir) {
+    if (is_dir) {
+      SystemDir(target);
+    } else {
+      Touch(target);
+    }
+    Mount(source, target, "", MS_BIND, "");
+    struct statvfs vfs {};
+    unsigned long locked = (statvfs(source.c_str(), &vfs) == 0 && (vfs.f_flag & ST_NOEXEC)) ? MS_NOEXEC : 0;
+    Mount("", target, "", MS_REMOUNT | MS_BIND | MS_RDONLY | kHardening | locked, "");
+  }
+  void Raw(MountStep step) { steps_.push_back(std::move(step)); }
+  std::vector<MountStep> Take() { return std::move(steps_); }
+  const Identity& id() const { return id_; }
+
+ private:
+  std::string root_;
+  Identity id_;
+  std::vector<MountStep> steps_;
+};
+
+Status AddSystemMounts(const SandboxSpec& spec, PlanBuilder& plan) {
+  for (const BindMount& m : spec.mounts) {
+    std::string target = m.target.empty() ? m.source : m.target;
+    struct stat st {};
+    if (lstat(m.source.c_str(), &st) != 0) {
+      if (m.optional) continue;
+      return FailedPrecondition("mount source " + m.source + " does not exist on this host");
+    }
+    if (S_ISLNK(st.st_mode)) {  // merged-/usr hosts: /bin -> usr/bin; mirror the link
+      char buf[4096];
+      ssize_t n = readlink(m.source.c_str(), buf, sizeof buf - 1);
+      if (n <= 0) return ErrnoStatus("readlink(" + m.source + ")", errno);
+      plan.Symlink(std::string(buf, static_cast<size_t>(n)), target);
+      continue;
+    }
+    if (m.writable) {
+      plan.SystemDir(target);
+      plan.Mount(m.source, target, "", MS_BIND | MS_REC, "");
+      plan.Mount("", target, "", MS_REMOUNT | MS_BIND | kHardening, "");
+    } else {
+      plan.BindReadOnly(m.source, target, S_ISDIR(st.st_mode));
+    }
+  }
+  return Status::Ok();
+}
+
+std::string PasswdFile(const Identity& id) {
+  std::string uid = std::to_string(id.user_uid), gid = std::to_string(id.user_gid);
+  std::string out;
+  if (id.root_uid == 0) out += "root:x:0:0:root:/root:/bin/bash\n";
+  out += std::string(kSandboxUser) + ":x:" + uid + ":" + gid + "::" + kSandboxHome + ":/bin/bash\n";
+  out += "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n";
+  return out;
+}
+
+std::string GroupFile(const Identity& id) {
+  std::string out;
+  if (id.root_uid == 0) out += "root:x:0:\n";
+  out += std::string(kSandboxUser) + ":x:" + std::to_string(id.user_gid) + ":\n";
+  out += "nogroup:x:65534:\n";
+  return out;
+}
+
+void AddEtc(const SandboxSpec& spec, PlanBuilder& plan) {
+  plan.SystemDir("/etc");
+  for (const std::string& name : spec.etc_files) {
+    std::string source = "/etc/" + name;
+    struct stat st {};
+    if (lstat(source.c_str(), &st) != 0) continue;
+    if (S_ISLNK(st.st_mode)) {
+      char buf[4096];
+      ssize_t n = readlink(source.c_str(), buf, sizeof buf - 1);
+      if (n > 0) plan.Symlink(std::string(buf, static_cast<size_t>(n)), source);
+      continue;
+    }
+    plan.BindReadOnly(source, source, S_ISDIR(st.st_mode));
+  }
+  uid_t r = plan.id().root_uid;
+  plan.WriteFile("/etc/passwd", PasswdFile(plan.id()), 0644, r, r);
+  plan.WriteFile("/etc/group", GroupFile(plan.id()), 0644, r, r);
+  plan.WriteFile("/etc/hostname", spec.hostname + "\n", 0644, r, r);
+  plan.WriteFile("/etc/hosts", "127.0.0.1 localhost " + spec.hostname + "\n::1 localhost ip6-localhost\n", 0644, r, r);
+  if (spec.network && access("/etc/resolv.conf", R_OK) == 0) {
+    plan.BindReadOnly("/etc/resolv.conf", "/etc/resolv.conf", false);
+  } else {
+    plan.WriteFile("/etc/resolv.conf", "# no network in this sandbox\n", 0644, r, r);
+  }
+}
+
+void AddDev(PlanBuilder& plan) {
+  plan.SystemDir("/dev");
+  for (const char* dev : {"null", "zero", "full", "random", "urandom", "tty"}) {
+    std::string path = std::string("/dev/") + dev;
+    plan.Touch(path);
+    plan.Mount(path, path, "", MS_BIND, "");
+  }
+  plan.Symlink("/proc/self/fd", "/dev/fd");
+  plan.Symlink("/proc/self/fd/0", "/dev/stdin");
+  plan.Symlink("/proc/self/fd/1", "/dev/stdout");
+  plan.Symlink("/proc/self/fd/2", "/dev/stderr");
+  plan.SystemDir("/dev/pts");
+  plan.Mount("devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=620");
+  plan.Symlink("pts/ptmx", "/dev/ptmx");
+  plan.SystemDir("/dev/shm");
+  plan.Mount("tmpfs", "/dev/shm", "tmpfs", kHardening | MS_NOEXEC, "size=64m,mode=1777");
+}
+
+std::string TmpfsOptions(int64_t bytes, const char* mode, const Identity& id, bool owned_by_user) {
+  std::string o = "size=" + std::to_string(bytes) + ",mode=" + mode;
+  if (owned_by_user) o += ",uid=" + std::to_string(id.user_uid) + ",gid=" + std::to_string(id.user_gid);
+  return o;
+}
+
+void AddSeedFiles(const SandboxSpec& spec, PlanBuilder& plan) {
+  const Identity& id = plan.id();
+  for (const auto& [path, content] : spec.files) {
+    std::string prefix = StartsWith(path, "/tmp/") ? "/tmp" : kSandboxHome;
+    std::string rest = path.substr(prefix.size() + 1);
+    std::vector<std::string> parts = Split(rest, '/');
+    std::string dir = prefix;
+    for (size_t i = 0; i + 1 < parts.size(); ++i) {
+      if (parts[i].empty() || parts[i] == ".") continue;
+      dir += "/" + parts[i];
+      plan.Mkdir(dir, 0755, id.user_uid, id.user_gid);
+    }
+    plan.WriteFile(path, content, 0644, id.user_uid, id.user_gid);
+  }
+}
+
+}  // namespace
+
+Result<std::vector<MountStep>> BuildMountPlan(const SandboxSpec& spec, const std::string& new_root,
+                                              const Identity& identity) {
+  PlanBuilder plan(new_root, identity);
+  // Nothing we mount may propagate back to the host.
+  plan.Raw({MountStep::kMount, "", "/", "", MS_REC | MS_PRIVATE, ""});
+  plan.Raw({MountStep::kMount, "tmpfs", new_root, "tmpfs", kHardening,
+            "size=16m,nr_inodes=4096,mode=0755,uid=" + std::to_string(identity.root_uid) +
+                ",gid=" + std::to_string(identity.root_uid)});
+  KILN_RETURN_IF_ERROR(AddSystemMounts(spec, plan));
+  AddEtc(spec, plan);
+  AddDev(plan);
+  plan.SystemDir("/home");
+  plan.SystemDir(kSandboxHome);
+  plan.Mount("tmpfs", kSandboxHome, "tmpfs", kHardening,
+             TmpfsOptions(spec.limits.tmpfs_home_bytes, "0755", identity, true));
+  plan.SystemDir("/tmp");
+  plan.Mount("tmpfs", "/tmp", "tmpfs", kHardening, TmpfsOptions(spec.limits.tmpfs_tmp_bytes, "1777", identity, false));
+  AddSeedFiles(spec, plan);
+  // procfs can only be mounted while the host's /proc is still visible in this mount namespace.
+  plan.SystemDir("/proc");
+  plan.Mount("proc", "/proc", "proc", kHardening | MS_NOEXEC, "");
+  plan.Mount("/proc/sys", "/proc/sys", "", MS_BIND | MS_REC, "");
+  plan.Mount("", "/proc/sys", "", MS_REMOUNT | MS_BIND | MS_RDONLY | kHardening | MS_NOEXEC, "");
+  plan.Raw({MountStep::kPivotRoot, new_root, new_root});
+  plan.Raw({MountStep::kUmount, "/", "/"});
+  plan.Raw({MountStep::kMount, "", "/", "", MS_REMOUNT | MS_BIND | MS_RDONLY | kHardening, ""});
+  return plan.Take();
+}
+
+Status RunMountPlan(const std::vector<MountStep>& steps, Os& os) {
+  for (const MountStep& s : steps) {
+    Status st;
+    switch (s.kind) {
+      case MountStep::kMount: st = os.Mount(s.a, s.b, s.fstype, s.flags, s.data); break;
+      case MountStep::kMkdir:
+        st = os.MakeDir(s.a, s.mode);
+        if (st.code() == Code::kAlreadyExists && s.tolerate_exists) st = Status::Ok();
+        if (st.ok() && s.uid != 0) st = os.Chown(s.a, s.uid, s.gid);
+        break;
+      case MountStep::kTouch: st = os.Touch(s.a, s.mode); break;
+      case MountStep::kSymlink: st = os.Symlink(s.a, s.b); break;
+      case MountStep::kWriteFile: st = os.WriteNewFile(s.a, s.data, s.mode, s.uid, s.gid); break;
+      case MountStep::kPivotRoot:
+        // pivot_root(".", ".") stacks the old root on top of the new one; it is then lazily unmounted.
+        if (chdir(s.a.c_str()) != 0) return ErrnoStatus("chdir(" + s.a + ")", errno);
+        st = os.PivotRoot(".", ".");
+        break;
+      case MountStep::kUmount:
+        st = os.Umount(".", MNT_DETACH);
+        if (st.ok() && chdir("/") != 0) st = ErrnoStatus("chdir(/)", errno);
+        break;
+    }
+    if (!st.ok()) return st.WithContext("preparing the sandbox filesystem");
+  }
+  return Status::Ok();
+}
+
+}  // namespace kiln::sandbox

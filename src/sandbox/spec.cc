@@ -1,0 +1,96 @@
+#include "kiln/sandbox/spec.h"
+
+#include "kiln/base/strings.h"
+
+namespace kiln::sandbox {
+
+std::vector<BindMount> SandboxSpec::DefaultSystemMounts() {
+  // Debian 12 merges /bin, /lib, /lib64 and /sbin into /usr (they are symlinks); the launcher mirrors a
+  // symlink as a symlink and binds a directory, so the same list works on unmerged hosts.
+  return {
+      {"/usr", "", false, false},   {"/bin", "", false, true},   {"/sbin", "", false, true},
+      {"/lib", "", false, true},    {"/lib64", "", false, true}, {"/lib32", "", false, true},
+      {"/libx32", "", false, true},
+  };
+}
+
+std::vector<std::string> SandboxSpec::DefaultEtcFiles() {
+  // What the dynamic loader, shells, Python, node and TLS clients read. Deliberately absent: shadow,
+  // gshadow, sudoers, ssh, machine-id and anything with credentials.
+  return {"ld.so.cache",  "ld.so.conf",   "ld.so.conf.d", "alternatives", "ssl",       "ca-certificates",
+          "localtime",    "timezone",     "mime.types",   "profile",      "profile.d", "bash.bashrc",
+          "inputrc",      "nsswitch.conf", "os-release",  "debian_version", "services", "protocols",
+          "python3",      "python3.11",   "matplotlibrc", "fonts",        "magic",     "login.defs"};
+}
+
+namespace {
+
+Status CheckRange(const char* field, int64_t value, int64_t min, int64_t max, const char* unit) {
+  if (value != 0 && (value < min || value > max)) {
+    return InvalidArgument(std::string(field) + ": must be 0 (unlimited) or between " + std::to_string(min) +
+                           " and " + std::to_string(max) + " " + unit + ", got " + std::to_string(value));
+  }
+  return Status::Ok();
+}
+
+Status CheckSandboxPath(const std::string& field, const std::string& path) {
+  if (path.empty() || path[0] != '/') return InvalidArgument(field + ": must be an absolute path, got '" + path + "'");
+  for (const std::string& part : Split(path, '/')) {
+    if (part == "..") return InvalidArgument(field + ": must not contain '..', got '" + path + "'");
+  }
+  if (path.find('\0') != std::string::npos) return InvalidArgument(field + ": contains a NUL byte");
+  return Status::Ok();
+}
+
+Status ValidateLimits(const Limits& l) {
+  constexpr int64_t kMiB = 1 << 20;
+  KILN_RETURN_IF_ERROR(CheckRange("limits.memory_bytes", l.memory_bytes, 16 * kMiB, 1ll << 40, "bytes"));
+  KILN_RETURN_IF_ERROR(CheckRange("limits.pids", l.pids, 8, 1 << 22, "processes"));
+  if (l.cpus < 0 || l.cpus > 1024) {
+    return InvalidArgument("limits.cpus: must be 0 (unlimited) or between 0.01 and 1024, got " +
+                           std::to_string(l.cpus));
+  }
+  if (l.cpus != 0 && l.cpus < 0.01) return InvalidArgument("limits.cpus: must be at least 0.01");
+  KILN_RETURN_IF_ERROR(CheckRange("limits.timeout_ms", l.timeout_ms, 1, 7 * 24 * 3600 * 1000ll, "ms"));
+  KILN_RETURN_IF_ERROR(CheckRange("limits.tmpfs_home_bytes", l.tmpfs_home_bytes, kMiB, 1ll << 40, "bytes"));
+  KILN_RETURN_IF_ERROR(CheckRange("limits.tmpfs_tmp_bytes", l.tmpfs_tmp_bytes, kMiB, 1ll << 40, "bytes"));
+  KILN_RETURN_IF_ERROR(CheckRange("limits.max_file_bytes", l.max_file_bytes, 1024, 1ll << 40, "bytes"));
+  if (l.max_open_files < 16 || l.max_open_files > (1 << 20)) {
+    return InvalidArgument("limits.max_open_files: must be between 16 and 1048576, got " +
+                           std::to_string(l.max_open_files));
+  }
+  return CheckRange("limits.max_output_bytes", l.max_output_bytes, 1, 1ll << 34, "bytes");
+}
+
+}  // namespace
+
+Status SandboxSpec::Validate() const {
+  KILN_RETURN_IF_ERROR(ValidateLimits(limits));
+  for (size_t i = 0; i < mounts.size(); ++i) {
+    std::string field = "mounts[" + std::to_string(i) + "]";
+    KILN_RETURN_IF_ERROR(CheckSandboxPath(field + ".source", mounts[i].source));
+    if (!mounts[i].target.empty()) KILN_RETURN_IF_ERROR(CheckSandboxPath(field + ".target", mounts[i].target));
+  }
+  for (const std::string& name : etc_files) {
+    if (name.empty() || name.find('/') != std::string::npos || name == "..") {
+      return InvalidArgument("etc_files: entries are names directly under /etc, got '" + name + "'");
+    }
+  }
+  for (const auto& [path, content] : files) {
+    KILN_RETURN_IF_ERROR(CheckSandboxPath("files", path));
+    if (!StartsWith(path, "/home/user/") && !StartsWith(path, "/tmp/")) {
+      return InvalidArgument("files: '" + path + "' must be under /home/user/ or /tmp/");
+    }
+  }
+  KILN_RETURN_IF_ERROR(CheckSandboxPath("workdir", workdir));
+  if (hostname.empty() || hostname.size() > 64) return InvalidArgument("hostname: must be 1 to 64 characters");
+  for (const auto& [key, value] : env) {
+    if (key.empty() || key.find('=') != std::string::npos || key.find('\0') != std::string::npos) {
+      return InvalidArgument("env: invalid variable name '" + key + "'");
+    }
+    if (value.find('\0') != std::string::npos) return InvalidArgument("env: value of " + key + " contains NUL");
+  }
+  return Status::Ok();
+}
+
+}  // namespace kiln::sandbox
