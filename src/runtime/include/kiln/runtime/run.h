@@ -37,7 +37,7 @@ struct RunResult {
 // Called from the calling thread as output arrives: stream 1 = stdout, 2 = stderr.
 using OutputCallback = std::function<void(int stream, std::string_view data)>;
 
-// Runs the program. Errors are Kiln's own (cannot create the sandbox, missing kiln-envd, ...), never the
+// Runs the program. Ignores SIGPIPE process-wide if it was left at its default. Errors are Kiln's own (cannot create the sandbox, missing kiln-envd, ...), never the
 // program's: a program that fails still yields a RunResult.
 Result<RunResult> Run(const RunRequest& request, const OutputCallback& on_output = {});
 

@@ -1,0 +1,66 @@
+#include "kiln/runtime/envd_binary.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <climits>
+#include <cstdlib>
+#include <mutex>
+#include <vector>
+
+namespace kiln::runtime {
+namespace {
+
+struct Located {
+  int fd = -1;
+  std::string path;
+  Status error;
+};
+
+const Located& Locate() {
+  static std::once_flag once;
+  static Located* located = new Located();
+  std::call_once(once, [] {
+    std::vector<std::string> candidates;
+    if (const char* env = std::getenv("KILN_ENVD")) candidates.push_back(env);
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n > 0) {
+      std::string dir(self, static_cast<size_t>(n));
+      dir = dir.substr(0, dir.rfind('/'));
+      candidates.push_back(dir + "/kiln-envd");
+      candidates.push_back(dir + "/../libexec/kiln/kiln-envd");
+    }
+    std::string searched;
+    for (const std::string& path : candidates) {
+      int fd = open(path.c_str(), O_PATH | O_CLOEXEC);
+      if (fd >= 0 && access(path.c_str(), X_OK) == 0) {
+        located->fd = fd;
+        located->path = path;
+        return;
+      }
+      if (fd >= 0) close(fd);
+      searched += (searched.empty() ? "" : ", ") + path;
+    }
+    located->error = NotFound("kiln-envd not found (looked in: " + searched +
+                              "); build it, or set KILN_ENVD to its path");
+  });
+  return *located;
+}
+
+}  // namespace
+
+Result<int> EnvdBinaryFd() {
+  const Located& l = Locate();
+  if (l.fd < 0) return l.error;
+  return l.fd;
+}
+
+Result<std::string> EnvdBinaryPath() {
+  const Located& l = Locate();
+  if (l.fd < 0) return l.error;
+  return l.path;
+}
+
+}  // namespace kiln::runtime

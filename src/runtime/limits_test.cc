@@ -1,0 +1,109 @@
+// Resource limits: each is pushed past its bound by real code in a real sandbox.
+#include <sys/statvfs.h>
+
+#include <gtest/gtest.h>
+
+#include "kiln/runtime/run.h"
+
+namespace kiln::runtime {
+namespace {
+
+Result<RunResult> RunCommand(std::vector<std::string> argv, const std::function<void(RunRequest&)>& tweak = {}) {
+  RunRequest req;
+  req.argv = std::move(argv);
+  req.spec.limits.timeout_ms = 20'000;
+  if (tweak) tweak(req);
+  return Run(req);
+}
+
+TEST(LimitsTest, ExitCodeAndStreamsAreReported) {
+  std::string seen;
+  RunRequest req;
+  req.argv = {"sh", "-c", "echo out; echo err >&2; exit 7"};
+  Result<RunResult> r = Run(req, [&](int stream, std::string_view d) { seen += std::to_string(stream) + std::string(d); });
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->exit_code, 7);
+  EXPECT_EQ(r->stdout_data, "out\n");
+  EXPECT_EQ(r->stderr_data, "err\n");
+  EXPECT_NE(seen.find("1out\n"), std::string::npos);
+  EXPECT_NE(seen.find("2err\n"), std::string::npos);
+  EXPECT_FALSE(r->timed_out || r->oom_killed || r->truncated);
+}
+
+TEST(LimitsTest, StdinIsFed) {
+  Result<RunResult> r = RunCommand({"sh", "-c", "tr a-z A-Z"}, [](RunRequest& q) { q.stdin_data = "hello"; });
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->stdout_data, "HELLO");
+}
+
+TEST(LimitsTest, SpinPastTimeoutIsKilledAndReported) {
+  Result<RunResult> r = RunCommand({"python3", "-c", "while True: pass"},
+                                   [](RunRequest& q) { q.spec.limits.timeout_ms = 700; });
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_TRUE(r->timed_out);
+  EXPECT_NE(r->exit_code, 0);
+  EXPECT_GE(r->duration_ms, 700);
+  EXPECT_LT(r->duration_ms, 5000);
+}
+
+TEST(LimitsTest, MemoryPastLimitIsReportedAsOutOfMemory) {
+  Result<RunResult> r = RunCommand({"python3", "-c", "x = bytearray(400 * 1024 * 1024); print('survived')"},
+                                   [](RunRequest& q) { q.spec.limits.memory_bytes = 64 << 20; });
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->stdout_data.find("survived"), std::string::npos);
+  EXPECT_TRUE(r->oom_killed) << "exit " << r->exit_code << " " << r->stderr_data;
+  EXPECT_EQ(r->exit_code, 137);
+}
+
+TEST(LimitsTest, HugeOutputIsCappedAndReportedAsTruncated) {
+  Result<RunResult> r = RunCommand(
+      {"python3", "-c", "import sys\nfor _ in range(100): sys.stdout.write('x' * (1 << 20))\nprint('done', file=sys.stderr)"},
+      [](RunRequest& q) { q.spec.limits.max_output_bytes = 1 << 20; });
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_TRUE(r->truncated);
+  EXPECT_EQ(r->stdout_data.size(), 1u << 20);
+  EXPECT_EQ(r->stderr_data, "done\n");  // the program ran to the end: output beyond the cap was drained
+  EXPECT_EQ(r->exit_code, 0);
+}
+
+TEST(LimitsTest, FillingTmpHitsEnospcInsideOnly) {
+  struct statvfs before {}, after {};
+  statvfs("/tmp", &before);
+  Result<RunResult> r = RunCommand(
+      {"python3", "-c",
+       "import errno\nf = open('/tmp/fill', 'wb')\ntry:\n    while True: f.write(b'x' * 65536); f.flush()\n"
+       "except OSError as e:\n    print(errno.errorcode[e.errno])\n"},
+      [](RunRequest& q) { q.spec.limits.tmpfs_tmp_bytes = 8 << 20; });
+  statvfs("/tmp", &after);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->stdout_data, "ENOSPC\n") << r->stderr_data;
+  int64_t host_drop = (static_cast<int64_t>(before.f_bavail) - static_cast<int64_t>(after.f_bavail)) *
+                      static_cast<int64_t>(before.f_frsize);
+  EXPECT_LT(host_drop, 4 << 20);  // the 8 MiB went to the sandbox's own tmpfs, now gone
+}
+
+TEST(LimitsTest, ForkBombIsContained) {
+  Result<RunResult> r = RunCommand({"bash", "-c", "bomb() { bomb | bomb & }; bomb; sleep 2; echo alive"},
+                                   [](RunRequest& q) {
+                                     q.spec.limits.pids = 64;
+                                     q.spec.limits.timeout_ms = 4000;
+                                   });
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  // Either the shell survived the bomb or the timeout ended it; in both cases the sandbox is gone now, and
+  // the host can still fork.
+  EXPECT_TRUE(r->timed_out || r->stdout_data == "alive\n") << r->stdout_data << r->stderr_data;
+  Result<RunResult> after = RunCommand({"true"});
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ(after->exit_code, 0);
+}
+
+TEST(LimitsTest, FileSizeLimitApplies) {
+  Result<RunResult> r = RunCommand(
+      {"python3", "-c", "import errno\ntry:\n    open('/home/user/big', 'wb').write(b'x' * (2 << 20))\nexcept OSError as e:\n    print(errno.errorcode[e.errno])"},
+      [](RunRequest& q) { q.spec.limits.max_file_bytes = 1 << 20; });
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->stdout_data, "EFBIG\n") << r->stderr_data;
+}
+
+}  // namespace
+}  // namespace kiln::runtime

@@ -1,0 +1,176 @@
+#include "kiln/runtime/runtime.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+
+#include "kiln/base/clock.h"
+#include "kiln/base/ids.h"
+#include "kiln/protocol/http_server.h"
+#include "kiln/runtime/backend.h"
+#include "kiln/runtime/envd_binary.h"
+
+namespace kiln::runtime {
+namespace {
+
+int64_t WallMillis() { return WallNanos() / 1'000'000; }
+
+std::string DefaultSocketDir() {
+  if (geteuid() == 0) return "/run/kiln/sockets";
+  const char* xdg = std::getenv("XDG_RUNTIME_DIR");
+  if (xdg && *xdg) return std::string(xdg) + "/kiln/sockets";
+  return "/tmp/kiln-" + std::to_string(geteuid()) + "/sockets";
+}
+
+Status MakeDirs(const std::string& path) {
+  std::string partial;
+  for (size_t pos = 1; pos != std::string::npos;) {
+    pos = path.find('/', pos + 1);
+    partial = path.substr(0, pos);
+    if (mkdir(partial.c_str(), 0700) != 0 && errno != EEXIST) return ErrnoStatus("mkdir(" + partial + ")", errno);
+  }
+  return Status::Ok();
+}
+
+std::vector<std::string> ServeArgv(const CreateOptions& o) {
+  std::vector<std::string> argv = {"kiln-envd", "serve", "--listen-fd", "3", "--workdir", o.spec.workdir};
+  for (const auto& [key, value] : o.env_vars) {
+    argv.push_back("--env");
+    argv.push_back(key + "=" + value);
+  }
+  if (!o.access_token.empty()) {
+    argv.push_back("--access-token");
+    argv.push_back(o.access_token);
+  }
+  return argv;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Runtime>> Runtime::Create(std::string socket_dir) {
+  KILN_ASSIGN_OR_RETURN(sandbox::Backend * backend, DefaultBackend());
+  KILN_RETURN_IF_ERROR(EnvdBinaryFd().status());
+  if (socket_dir.empty()) socket_dir = DefaultSocketDir();
+  KILN_RETURN_IF_ERROR(MakeDirs(socket_dir));
+  return std::unique_ptr<Runtime>(new Runtime(backend, std::move(socket_dir)));
+}
+
+Runtime::Runtime(sandbox::Backend* backend, std::string socket_dir)
+    : backend_(backend), socket_dir_(std::move(socket_dir)) {
+  reaper_ = std::thread([this] { ReapLoop(); });
+}
+
+Runtime::~Runtime() {
+  std::map<std::string, std::unique_ptr<Entry>> doomed;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+    doomed.swap(sandboxes_);
+  }
+  wake_.notify_all();
+  reaper_.join();
+  for (auto& [id, entry] : doomed) (void)Destroy(*entry);
+}
+
+Status Runtime::Destroy(Entry& entry) {
+  Status s = entry.sandbox->Destroy();
+  if (unlink(entry.info.socket_path.c_str()) != 0 && errno != ENOENT && s.ok()) {
+    s = ErrnoStatus("unlink(" + entry.info.socket_path + ")", errno);
+  }
+  return s;
+}
+
+Result<SandboxInfo> Runtime::CreateSandbox(const CreateOptions& options) {
+  auto entry = std::make_unique<Entry>();
+  entry->info.id = options.id.empty() ? RandomId() : options.id;
+  entry->info.socket_path = socket_dir_ + "/" + entry->info.id + ".sock";
+  entry->info.access_token = options.access_token;
+  KILN_ASSIGN_OR_RETURN(UniqueFd listener, http::ListenUnix(entry->info.socket_path));
+  KILN_ASSIGN_OR_RETURN(int envd_fd, EnvdBinaryFd());
+  sandbox::LaunchOptions launch;
+  launch.id = entry->info.id;
+  launch.init_binary_fd = envd_fd;
+  launch.argv = ServeArgv(options);
+  launch.fds = {{listener.get(), 3}};
+  Result<std::unique_ptr<sandbox::Sandbox>> sb = backend_->Launch(options.spec, launch);
+  if (!sb.ok()) {
+    unlink(entry->info.socket_path.c_str());
+    return sb.status();
+  }
+  entry->sandbox = std::move(sb).value();
+  entry->info.started_at_ms = WallMillis();
+  int64_t ttl = options.spec.limits.timeout_ms;
+  entry->info.end_at_ms = ttl > 0 ? entry->info.started_at_ms + ttl : 0;
+  SandboxInfo info = entry->info;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    sandboxes_[info.id] = std::move(entry);
+  }
+  wake_.notify_all();
+  return info;
+}
+
+Status Runtime::Kill(const std::string& id) {
+  std::unique_ptr<Entry> entry;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = sandboxes_.find(id);
+    if (it == sandboxes_.end()) return NotFound("sandbox " + id + " not found");
+    entry = std::move(it->second);
+    sandboxes_.erase(it);
+  }
+  return Destroy(*entry);
+}
+
+Result<SandboxInfo> Runtime::Get(const std::string& id) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = sandboxes_.find(id);
+  if (it == sandboxes_.end()) return NotFound("sandbox " + id + " not found");
+  return it->second->info;
+}
+
+std::vector<SandboxInfo> Runtime::List() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<SandboxInfo> out;
+  for (const auto& [id, entry] : sandboxes_) out.push_back(entry->info);
+  return out;
+}
+
+Status Runtime::SetTimeout(const std::string& id, int64_t ttl_ms) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = sandboxes_.find(id);
+    if (it == sandboxes_.end()) return NotFound("sandbox " + id + " not found");
+    it->second->info.end_at_ms = ttl_ms > 0 ? WallMillis() + ttl_ms : 0;
+  }
+  wake_.notify_all();
+  return Status::Ok();
+}
+
+// Kills sandboxes whose lifetime ended, and those whose init died on its own.
+void Runtime::ReapLoop() {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (!stopping_) {
+    int64_t now = WallMillis(), next = now + 1000;
+    std::vector<std::unique_ptr<Entry>> expired;
+    for (auto it = sandboxes_.begin(); it != sandboxes_.end();) {
+      int64_t end = it->second->info.end_at_ms;
+      bool dead = it->second->sandbox->Wait(0).ok();
+      if (dead || (end > 0 && end <= now)) {
+        expired.push_back(std::move(it->second));
+        it = sandboxes_.erase(it);
+        continue;
+      }
+      if (end > 0) next = std::min(next, end);
+      ++it;
+    }
+    lock.unlock();
+    for (auto& entry : expired) (void)Destroy(*entry);
+    lock.lock();
+    if (!stopping_) wake_.wait_for(lock, std::chrono::milliseconds(std::max<int64_t>(1, next - WallMillis())));
+  }
+}
+
+}  // namespace kiln::runtime

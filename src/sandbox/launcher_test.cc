@@ -1,0 +1,125 @@
+// The engine's own failures: each must come back as a Status that names the step, leaving nothing behind.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include <gtest/gtest.h>
+
+#include "kiln/sandbox/sandbox.h"
+
+namespace kiln::sandbox {
+namespace {
+
+// Fails the first mount whose target ends with `suffix`, as the kernel would with `err`.
+class FailingMountOs : public ForwardingOs {
+ public:
+  FailingMountOs(std::string suffix, int err) : ForwardingOs(&Os::Real()), suffix_(std::move(suffix)), err_(err) {}
+  Status Mount(const std::string& s, const std::string& t, const std::string& f, unsigned long fl,
+               const std::string& d) override {
+    if (t.size() >= suffix_.size() && t.compare(t.size() - suffix_.size(), suffix_.size(), suffix_) == 0) {
+      return ErrnoStatus("mount(" + s + ", " + t + ", " + f + ")", err_);
+    }
+    return ForwardingOs::Mount(s, t, f, fl, d);
+  }
+
+ private:
+  std::string suffix_;
+  int err_;
+};
+
+class FailingCgroupOs : public ForwardingOs {
+ public:
+  FailingCgroupOs() : ForwardingOs(&Os::Real()) {}
+  Status WriteFile(const std::string& path, std::string_view data) override {
+    if (path.find("pids.max") != std::string::npos) return ErrnoStatus("write(" + path + ")", EACCES);
+    return ForwardingOs::WriteFile(path, data);
+  }
+};
+
+LaunchOptions TrueInit() {
+  LaunchOptions o;
+  o.init_binary_fd = open("/bin/true", O_PATH | O_CLOEXEC);
+  o.argv = {"true"};
+  return o;
+}
+
+size_t CgroupEntries() {
+  size_t n = 0;
+  for (const char* dir : {"/sys/fs/cgroup/pids/kiln", "/sys/fs/cgroup/memory/kiln", "/sys/fs/cgroup/kiln"}) {
+    std::error_code ec;
+    for (auto it = std::filesystem::directory_iterator(dir, ec); !ec && it != std::filesystem::directory_iterator(); ++it) {
+      if (it->is_directory()) ++n;
+    }
+  }
+  return n;
+}
+
+TEST(LauncherTest, RunsInitAndReportsItsExit) {
+  Result<std::unique_ptr<Backend>> backend = MakeNamespaceBackend();
+  ASSERT_TRUE(backend.ok()) << backend.status().ToString();
+  LaunchOptions o = TrueInit();
+  o.init_binary_fd = open("/bin/sh", O_PATH | O_CLOEXEC);
+  o.argv = {"sh", "-c", "exit 3"};
+  Result<std::unique_ptr<Sandbox>> sb = (*backend)->Launch(SandboxSpec(), o);
+  ASSERT_TRUE(sb.ok()) << sb.status().ToString();
+  Result<ExitInfo> exit = (*sb)->Wait(10'000);
+  ASSERT_TRUE(exit.ok());
+  EXPECT_EQ(exit->exit_code, 3);
+  EXPECT_TRUE((*sb)->Destroy().ok());
+  close(o.init_binary_fd);
+}
+
+TEST(LauncherTest, FailedMountNamesTheStepAndLeavesNothing) {
+  FailingMountOs os("/proc", EPERM);
+  Result<std::unique_ptr<Backend>> backend = MakeNamespaceBackend(os);
+  ASSERT_TRUE(backend.ok());
+  size_t before = CgroupEntries();
+  LaunchOptions o = TrueInit();
+  Result<std::unique_ptr<Sandbox>> sb = (*backend)->Launch(SandboxSpec(), o);
+  ASSERT_FALSE(sb.ok());
+  EXPECT_EQ(sb.status().code(), Code::kPermissionDenied);
+  EXPECT_NE(sb.status().message().find("mount(proc"), std::string::npos) << sb.status().message();
+  EXPECT_NE(sb.status().message().find("preparing the sandbox filesystem"), std::string::npos);
+  EXPECT_EQ(CgroupEntries(), before);
+  close(o.init_binary_fd);
+}
+
+TEST(LauncherTest, CgroupWriteFailureIsReported) {
+  FailingCgroupOs os;
+  Result<std::unique_ptr<Backend>> backend = MakeNamespaceBackend(os);
+  ASSERT_TRUE(backend.ok());
+  if (!(*backend)->capabilities().pids_limit) GTEST_SKIP() << "no pids controller here";
+  size_t before = CgroupEntries();
+  LaunchOptions o = TrueInit();
+  Result<std::unique_ptr<Sandbox>> sb = (*backend)->Launch(SandboxSpec(), o);
+  ASSERT_FALSE(sb.ok());
+  EXPECT_NE(sb.status().message().find("pids.max"), std::string::npos) << sb.status().message();
+  EXPECT_EQ(CgroupEntries(), before);
+  close(o.init_binary_fd);
+}
+
+TEST(LauncherTest, MissingInitIsInvalid) {
+  Result<std::unique_ptr<Backend>> backend = MakeNamespaceBackend();
+  ASSERT_TRUE(backend.ok());
+  Result<std::unique_ptr<Sandbox>> sb = (*backend)->Launch(SandboxSpec(), LaunchOptions{});
+  EXPECT_EQ(sb.status().code(), Code::kInvalidArgument);
+}
+
+TEST(LauncherTest, KillEndsEveryProcess) {
+  Result<std::unique_ptr<Backend>> backend = MakeNamespaceBackend();
+  ASSERT_TRUE(backend.ok());
+  LaunchOptions o = TrueInit();
+  o.init_binary_fd = open("/bin/sh", O_PATH | O_CLOEXEC);
+  o.argv = {"sh", "-c", "sleep 100 & sleep 100 & wait"};
+  Result<std::unique_ptr<Sandbox>> sb = (*backend)->Launch(SandboxSpec(), o);
+  ASSERT_TRUE(sb.ok()) << sb.status().ToString();
+  EXPECT_EQ((*sb)->Wait(50).status().code(), Code::kDeadlineExceeded);
+  EXPECT_TRUE((*sb)->Kill().ok());
+  EXPECT_EQ((*sb)->init_pid(), 0);
+  EXPECT_TRUE((*sb)->Destroy().ok());
+  close(o.init_binary_fd);
+}
+
+}  // namespace
+}  // namespace kiln::sandbox
