@@ -4,6 +4,9 @@
 #include <string_view>
 
 #include "commands.h"
+#ifdef KILN_HAVE_AGENT
+#include "kiln/agent/cli_commands.h"
+#endif
 
 int main(int argc, char** argv) {
   CLI::App app{"Kiln: run untrusted, AI-written code in fast, isolated Linux sandboxes"};
@@ -20,6 +23,9 @@ int main(int argc, char** argv) {
   }
   int exit_code = 0;
   kiln::cli::AddRunCommand(app, program_args, exit_code);
+#ifdef KILN_HAVE_AGENT
+  kiln::agent::AddAgentCommands(app, exit_code);
+#endif
   try {
     app.parse(own_argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,6 +1,7 @@
 // Attack tests: hostile code in a real sandbox tries to break each isolation promise; each attempt must fail
 // and leave the host untouched.
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -23,7 +24,7 @@ RunResult RunPython(const std::string& code, const std::function<void(RunRequest
   req.spec.limits.timeout_ms = 20'000;
   req.argv = {"python3", "/home/user/attack.py"};
   if (tweak) tweak(req);
-  Result<RunResult> r = Run(req);
+  Result<RunResult> r = runtime::Run(req);
   EXPECT_TRUE(r.ok()) << r.status().ToString();
   return r.ok() ? *r : RunResult{};
 }

@@ -13,14 +13,14 @@ Result<RunResult> RunCommand(std::vector<std::string> argv, const std::function<
   req.argv = std::move(argv);
   req.spec.limits.timeout_ms = 20'000;
   if (tweak) tweak(req);
-  return Run(req);
+  return runtime::Run(req);
 }
 
 TEST(LimitsTest, ExitCodeAndStreamsAreReported) {
   std::string seen;
   RunRequest req;
   req.argv = {"sh", "-c", "echo out; echo err >&2; exit 7"};
-  Result<RunResult> r = Run(req, [&](int stream, std::string_view d) { seen += std::to_string(stream) + std::string(d); });
+  Result<RunResult> r = runtime::Run(req, [&](int stream, std::string_view d) { seen += std::to_string(stream) + std::string(d); });
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(r->exit_code, 7);
   EXPECT_EQ(r->stdout_data, "out\n");

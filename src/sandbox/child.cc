@@ -49,12 +49,13 @@ Status WaitForParent(const ChildPlan& plan) {
 }
 
 // Our credentials are still the host's (unmapped here) until we switch to the mapped root explicitly;
-// files we create would otherwise fail with EOVERFLOW.
+// files we create would otherwise fail with EOVERFLOW. Raw syscalls: glibc's wrappers would try to change
+// the credentials of every thread of the parent process it believes we still have, and wait forever.
 Status BecomeNamespaceRoot(const ChildPlan& plan) {
   if (!plan.become_root) return Status::Ok();
-  if (setgroups(0, nullptr) != 0) return ErrnoStatus("setgroups(0)", errno);
-  if (setresgid(0, 0, 0) != 0) return ErrnoStatus("setresgid(0)", errno);
-  if (setresuid(0, 0, 0) != 0) return ErrnoStatus("setresuid(0)", errno);
+  if (syscall(SYS_setgroups, 0, nullptr) != 0) return ErrnoStatus("setgroups(0)", errno);
+  if (syscall(SYS_setresgid, 0, 0, 0) != 0) return ErrnoStatus("setresgid(0)", errno);
+  if (syscall(SYS_setresuid, 0, 0, 0) != 0) return ErrnoStatus("setresuid(0)", errno);
   return Status::Ok();
 }
 
@@ -73,8 +74,14 @@ Status BringUpLoopback() {
   return rc == 0 ? Status::Ok() : ErrnoStatus("ioctl(SIOCSIFFLAGS, lo up)", err);
 }
 
-// Moves host fds to their numbers inside; every other fd is closed at exec.
-Status ArrangeFds(const ChildPlan& plan) {
+// Moves host fds to their numbers inside; every other fd is closed at exec. Our own fds (init binary,
+// sync channel) are first moved out of the way so a mapping cannot overwrite them.
+Status ArrangeFds(ChildPlan& plan) {
+  for (int* own : {&plan.init_fd, &plan.sync_fd}) {
+    int moved = fcntl(*own, F_DUPFD_CLOEXEC, 100);
+    if (moved < 0) return ErrnoStatus("fcntl(F_DUPFD_CLOEXEC)", errno);
+    *own = moved;
+  }
   int highest = 2;
   std::vector<int> staged;
   for (const auto& [host_fd, inside_fd] : plan.fds) {
@@ -127,7 +134,7 @@ Status RestrictCapabilities() {
 
 // The checklist. Order matters: the filesystem needs CAP_SYS_ADMIN (dropped later), the fds must be
 // arranged before RLIMIT_NOFILE shrinks, and seccomp comes last so it cannot block our own setup.
-Status Contain(const ChildPlan& plan) {
+Status Contain(ChildPlan& plan) {
   KILN_RETURN_IF_ERROR(WaitForParent(plan));
   KILN_RETURN_IF_ERROR(BecomeNamespaceRoot(plan));
   if (plan.new_cgroup_namespace && unshare(CLONE_NEWCGROUP) != 0) {
@@ -149,7 +156,7 @@ Status Contain(const ChildPlan& plan) {
 }  // namespace
 
 int ChildMain(void* arg) {
-  const ChildPlan& plan = *static_cast<const ChildPlan*>(arg);
+  ChildPlan& plan = *static_cast<ChildPlan*>(arg);  // the child's own copy of the parent's memory
   Status status = Contain(plan);
   Fail(plan.sync_fd, status);
 }

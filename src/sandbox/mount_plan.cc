@@ -25,6 +25,12 @@ class PlanBuilder {
     steps_.push_back(s);
   }
   void SystemDir(const std::string& path) { Mkdir(path, 0755, id_.root_uid, id_.root_uid); }
+  // Creates the missing ancestors of `path` (mount targets may be anywhere, e.g. /opt/tools/bin).
+  void Parents(const std::string& path) {
+    for (size_t pos = path.find('/', 1); pos != std::string::npos; pos = path.find('/', pos + 1)) {
+      SystemDir(path.substr(0, pos));
+    }
+  }
   void Touch(const std::string& path) {
     MountStep s{MountStep::kTouch, root_ + path};
     s.mode = 0644, s.tolerate_exists = true;
@@ -40,6 +46,7 @@ class PlanBuilder {
   }
   // A read-only bind of a host path (dir or file), keeping the flags the kernel locks for us (noexec).
   void BindReadOnly(const std::string& source, const std::string& target, bool is_dir) {
+    Parents(target);
     if (is_dir) {
       SystemDir(target);
     } else {
@@ -76,6 +83,7 @@ Status AddSystemMounts(const SandboxSpec& spec, PlanBuilder& plan) {
       continue;
     }
     if (m.writable) {
+      plan.Parents(target);
       plan.SystemDir(target);
       plan.Mount(m.source, target, "", MS_BIND | MS_REC, "");
       plan.Mount("", target, "", MS_REMOUNT | MS_BIND | kHardening, "");

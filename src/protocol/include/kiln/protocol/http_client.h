@@ -46,8 +46,8 @@ class Client {
                    std::string_view body, const HeadFn& on_head, const DataFn& on_data, int timeout_ms,
                    size_t max_body);
   // One attempt on the current connection. *retryable: failed before any response byte arrived.
-  Status Exchange(bool head, std::string_view wire, int64_t deadline_ms, size_t max_body, const HeadFn& on_head,
-                  const DataFn& on_data, bool* retryable);
+  Status Exchange(bool head, std::string_view wire, int64_t deadline_ms, size_t max_body,
+                  const HeadFn& on_head, const DataFn& on_data, bool* retryable);
   std::string unix_path_;
   std::string host_;
   int port_ = 0;

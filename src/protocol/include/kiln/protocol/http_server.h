@@ -1,8 +1,13 @@
 // A small HTTP/1.1 server: keep-alive, chunked request and response bodies, streamed responses flushed
 // chunk by chunk, one thread per connection (connections are few and often long-lived streams).
 //
-// Thread-safety: Start/Shutdown may be called from any thread. The handler runs on the connection's thread
-// and may block (streams do); it must be thread-safe with respect to other connections.
+// Thread-safety: Start/Shutdown may be called from any thread, but not from a handler (Shutdown joins the
+// handler's thread). The handler runs on the connection's thread and may block (streams do); it must be
+// thread-safe with respect to other connections. A ResponseWriter is used only on its handler's thread.
+//
+// Shutdown shuts every connection's socket down, so a handler blocked in Write or streaming gets an error
+// from Write and must then return: long-running handlers must check Write's status (or PeerClosed()) and
+// must not block indefinitely on anything else, or Shutdown waits for them.
 #pragma once
 
 #include <atomic>
@@ -32,7 +37,8 @@ class ResponseWriter {
   virtual Status Finish() = 0;
   // True once the peer has closed its side (a non-blocking check).
   virtual bool PeerClosed() = 0;
-  // Drops the connection without a clean end of body (so the client sees a reset, not success).
+  // Drops the connection without a clean end of body (so the client sees a reset, not success). Every
+  // later call fails. A handler that returns mid-stream without Finish() is aborted the same way.
   virtual void Abort() = 0;
 };
 

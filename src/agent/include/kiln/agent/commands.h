@@ -1,0 +1,55 @@
+// Bodies of the `kiln agent` and `kiln bench humaneval` commands. The CLI parses flags into these option
+// structs (see cli_commands.h) and calls the functions; they print and return the process exit code.
+//
+// Exit codes: 0 success; 1 the task was not solved within the attempts (agent only); 125 Kiln's own error
+// (bad flags, missing API key, model or sandbox failure), with the reason on stderr.
+// Output: progress goes to `err` as the run advances; results go to `out`. With a scripted model every
+// output says "(scripted model, offline demo)". Not thread-safe with respect to the streams passed in.
+#pragma once
+
+#include <cstdint>
+#include <iosfwd>
+#include <string>
+
+#include "kiln/agent/executor.h"
+#include "kiln/llm/provider.h"
+
+namespace kiln::agent {
+
+struct AgentCommandOptions {
+  std::string task;             // the request (positional argument)
+  std::string model;            // --model; empty: $KILN_MODEL
+  int max_attempts = 3;         // --max-attempts
+  std::string tests_file;       // --tests FILE: Python tests run after the code
+  bool json = false;            // --json: print the AgentResult JSON on stdout instead of text
+  std::string out_dir;          // --out DIR: write the project there and DIR.tar.gz next to it
+  int64_t timeout_ms = 30'000;  // --timeout (seconds on the command line)
+  // For tests and embedders; null/empty means the defaults below.
+  Executor* executor = nullptr;  // default: MakeSandboxExecutor()
+  llm::EnvLookup env;            // default: getenv (KILN_MODEL, API keys)
+  std::ostream* out = nullptr;   // default: std::cout
+  std::ostream* err = nullptr;   // default: std::cerr
+};
+
+int RunAgentCommand(const AgentCommandOptions& options);
+
+struct BenchCommandOptions {
+  std::string model;             // --model; "canonical" answers with the reference solutions
+  int attempts = 3;              // --attempts
+  int limit = 0;                 // --limit N (0 = all)
+  int jobs = 1;                  // --jobs J
+  std::string out_file;          // --out FILE.jsonl: one JSON object per problem, then nothing else
+  std::string data_file;         // --data FILE; default $KILN_HUMANEVAL, else DefaultHumanEvalPath()
+  int64_t timeout_ms = 10'000;   // --timeout (seconds on the command line)
+  Executor* executor = nullptr;  // default: MakeSandboxExecutor()
+  llm::EnvLookup env;
+  std::ostream* out = nullptr;
+  std::ostream* err = nullptr;
+};
+
+// Prints one progress line per finished problem on `err`, then the summary on `out`: pass rate within 1, 2,
+// ... attempts, tokens, cost, wall time. Returns 0 when every problem ran (whatever it scored), 125 on a
+// Kiln error (also when some problems were stopped by one: the report is still printed and written).
+int RunBenchHumanEvalCommand(const BenchCommandOptions& options);
+
+}  // namespace kiln::agent

@@ -1,0 +1,46 @@
+// kiln-envd's command line (a small table-driven parser; flags take "--flag value" or "--flag=value"):
+//
+//   kiln-envd serve (--listen-fd N | --listen PATH) [--root DIR] [--default-user NAME] [--workdir DIR]
+//                   [--env K=V]... [--access-token TOKEN]
+//   kiln-envd exec [--user NAME] [--cwd DIR] [--env K=V]... [--status-fd N] -- PROGRAM ARGS...
+#pragma once
+
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "kiln/base/status.h"
+#include "kiln/envd/config.h"
+
+namespace kiln::envd {
+
+struct ServeArgs {
+  EnvdConfig config;
+  int listen_fd = -1;       // an already-listening AF_UNIX stream socket (the sandbox engine passes 3)
+  std::string listen_path;  // or a socket path to create (tests)
+};
+
+struct ExecArgs {
+  std::optional<std::string> user;  // unset: keep envd's identity
+  std::optional<std::string> cwd;   // unset: the user's home
+  std::vector<std::pair<std::string, std::string>> env;
+  int status_fd = -1;
+  std::vector<std::string> argv;  // PROGRAM ARGS...
+};
+
+struct CommandLine {
+  enum class Mode { kServe, kExec } mode = Mode::kServe;
+  ServeArgs serve;
+  ExecArgs exec;
+};
+
+// Parses the arguments after argv[0]. Errors (InvalidArgument) name the offending flag.
+Result<CommandLine> ParseCommandLine(const std::vector<std::string>& args);
+
+inline constexpr char kUsage[] =
+    "usage: kiln-envd serve (--listen-fd N | --listen PATH) [--root DIR] [--default-user NAME]\n"
+    "                       [--workdir DIR] [--env K=V]... [--access-token TOKEN]\n"
+    "       kiln-envd exec [--user NAME] [--cwd DIR] [--env K=V]... [--status-fd N] -- PROGRAM ARGS...\n";
+
+}  // namespace kiln::envd

@@ -1,0 +1,43 @@
+// envd's configuration (from the command line) and the identity a request acts as.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "kiln/base/status.h"
+#include "kiln/envd/users.h"
+
+namespace kiln::envd {
+
+class RootFs;
+
+struct EnvdConfig {
+  std::string root_dir = "/";                            // every file path is confined here (host path)
+  std::string default_user = "user";                     // the identity of requests that name none
+  std::optional<std::string> workdir;                    // default cwd of processes; unset: the user's home
+  std::vector<std::pair<std::string, std::string>> env;  // global env vars, in command-line order
+  std::string access_token;                              // empty: no X-Access-Token check
+  int default_keepalive_seconds = 50;           // when a stream has no Keepalive-Ping-Interval header
+  size_t max_buffered_output_bytes = 4u << 20;  // per stream; see ProcessTable
+};
+
+// The user a request acts as, resolved from /etc/passwd inside the root.
+struct Caller {
+  UserInfo user;
+  // envd runs as root: it switches to `user` for processes and chowns what it creates to them. Otherwise
+  // (tests on the host, unprivileged sandboxes) everything runs and is created as envd's own identity.
+  bool switch_identity = false;
+};
+
+// Resolves `username` (or config.default_user when empty/absent) through <root>/etc/passwd.
+// Unknown user -> InvalidArgument ("invalid username: 'x'"). When envd is not root, a user whose uid is not
+// envd's own -> PermissionDenied.
+Result<Caller> ResolveCaller(const RootFs& root, const EnvdConfig& config,
+                             const std::optional<std::string>& username);
+
+}  // namespace kiln::envd

@@ -1,0 +1,79 @@
+// kiln-envd: the agent that is PID 1 of every sandbox. See include/kiln/envd/cli.h for the command line.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "kiln/base/log.h"
+#include "kiln/envd/cli.h"
+#include "kiln/envd/exec_mode.h"
+#include "kiln/envd/reaper.h"
+#include "kiln/envd/server.h"
+#include "kiln/protocol/http_server.h"
+
+namespace kiln::envd {
+namespace {
+
+// A sandbox may start PID 1 with fds 0-2 closed; later opens would then land there and be mistaken for
+// stdio by spawned programs.
+void EnsureStdio() {
+  for (int fd = 0; fd < 3; ++fd) {
+    if (::fcntl(fd, F_GETFD) != -1) continue;
+    int null_fd = ::open("/dev/null", O_RDWR);
+    if (null_fd >= 0 && null_fd != fd) {
+      ::dup2(null_fd, fd);
+      ::close(null_fd);
+    }
+  }
+}
+
+int RunServe(ServeArgs& args) {
+  UniqueFd listen_fd;
+  if (args.listen_fd >= 0) {
+    listen_fd.reset(args.listen_fd);
+  } else {
+    auto fd = http::ListenUnix(args.listen_path);
+    if (!fd.ok()) {
+      std::fprintf(stderr, "kiln-envd: %s\n", fd.status().ToString().c_str());
+      return 1;
+    }
+    listen_fd = std::move(fd).value();
+  }
+  ::signal(SIGPIPE, SIG_IGN);
+  if (::getpid() != 1) ::prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);  // orphans come to us as to PID 1
+  // Both live until the process exits: the reaper thread cannot be stopped (see reaper.h).
+  auto* table = new ProcessTable(args.config.max_buffered_output_bytes);
+  auto* reaper = new Reaper([table](pid_t pid, int status) { table->OnExit(pid, status); });
+  table->set_reaper(reaper);
+  auto server = EnvdServer::Create(args.config, table);
+  if (!server.ok()) {
+    std::fprintf(stderr, "kiln-envd: %s\n", server.status().ToString().c_str());
+    return 1;
+  }
+  Status served = (*server)->Serve(std::move(listen_fd));
+  if (!served.ok()) std::fprintf(stderr, "kiln-envd: serve: %s\n", served.ToString().c_str());
+  return served.ok() ? 0 : 1;
+}
+
+}  // namespace
+}  // namespace kiln::envd
+
+int main(int argc, char** argv) {
+  using namespace kiln::envd;
+  std::vector<std::string> args(argv + 1, argv + argc);
+  auto cl = ParseCommandLine(args);
+  // The inherited listening socket must never reach user programs: mark it close-on-exec first thing.
+  if (cl.ok() && cl->mode == CommandLine::Mode::kServe && cl->serve.listen_fd >= 0)
+    ::fcntl(cl->serve.listen_fd, F_SETFD, FD_CLOEXEC);
+  if (!cl.ok()) {
+    std::fprintf(stderr, "kiln-envd: %s\n%s", cl.status().message().c_str(), kUsage);
+    return 2;
+  }
+  EnsureStdio();
+  if (cl->mode == CommandLine::Mode::kExec) return RunExec(cl->exec);
+  return RunServe(cl->serve);
+}

@@ -1,0 +1,108 @@
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <thread>
+
+#include "kiln/envd/process.h"
+#include "kiln/envd/reaper.h"
+
+namespace kiln::envd {
+namespace {
+
+struct Pipe {
+  UniqueFd read_end, write_end;
+};
+
+Result<Pipe> MakePipe() {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) return ErrnoStatus("pipe2", errno);
+  return Pipe{UniqueFd(fds[0]), UniqueFd(fds[1])};
+}
+
+// The child's stdin when the caller asked for none: /dev/null, or an already-closed pipe when the
+// sandbox has no /dev/null (the program sees EOF either way).
+Result<UniqueFd> NullInput() {
+  int fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (fd >= 0) return UniqueFd(fd);
+  KILN_ASSIGN_OR_RETURN(Pipe p, MakePipe());
+  return std::move(p.read_end);
+}
+
+}  // namespace
+
+Result<ProcessTable::Started> ProcessTable::Start(SpawnSpec spec, ProcessConfig config,
+                                                  std::optional<std::string> tag, bool stdin_pipe) {
+  KILN_ASSIGN_OR_RETURN(Pipe out, MakePipe());
+  KILN_ASSIGN_OR_RETURN(Pipe err, MakePipe());
+  Pipe in;
+  if (stdin_pipe) {
+    KILN_ASSIGN_OR_RETURN(in, MakePipe());
+    ::fcntl(in.write_end.get(), F_SETFL, O_NONBLOCK);  // WriteStdin polls with a deadline
+  } else {
+    KILN_ASSIGN_OR_RETURN(in.read_end, NullInput());
+  }
+  spec.stdin_fd = in.read_end.get();
+  spec.stdout_fd = out.write_end.get();
+  spec.stderr_fd = err.write_end.get();
+
+  std::shared_ptr<Process> process;
+  ForkedChild child;
+  {
+    // Registered under the lock the reaper takes to route statuses: it cannot see the pid before we do.
+    std::lock_guard<std::mutex> lock(mu_);
+    KILN_ASSIGN_OR_RETURN(child, ForkChild(spec));
+    process = std::make_shared<Process>(child.pid, std::move(config), std::move(tag), max_buffered_bytes_);
+    processes_[child.pid] = process;
+  }
+  if (reaper_) reaper_->ChildAdded();
+  in.read_end.reset();
+  out.write_end.reset();
+  err.write_end.reset();
+  Status exec = AwaitExec(child, spec);
+  if (!exec.ok()) {
+    Remove(process->pid(), process.get());
+    return exec;
+  }
+  process->stdin_ = std::move(in.write_end);
+  std::shared_ptr<Subscription> sub = process->Subscribe();
+  std::thread([this, process, o = std::move(out.read_end), e = std::move(err.read_end)]() mutable {
+    process->PumpOutput(std::move(o), std::move(e));
+    Remove(process->pid(), process.get());
+  }).detach();
+  return Started{process, sub};
+}
+
+std::shared_ptr<Process> ProcessTable::Find(uint32_t pid) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = processes_.find(static_cast<pid_t>(pid));
+  return it == processes_.end() ? nullptr : it->second;
+}
+
+std::shared_ptr<Process> ProcessTable::FindTag(const std::string& tag) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& [pid, p] : processes_)
+    if (p->tag() == tag) return p;
+  return nullptr;
+}
+
+std::vector<std::shared_ptr<Process>> ProcessTable::Running() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<std::shared_ptr<Process>> out;
+  for (const auto& [pid, p] : processes_)
+    if (p->running()) out.push_back(p);
+  return out;
+}
+
+void ProcessTable::OnExit(pid_t pid, int wait_status) {
+  std::shared_ptr<Process> process = Find(static_cast<uint32_t>(pid));
+  if (process) process->NoteExit(wait_status);
+}
+
+void ProcessTable::Remove(pid_t pid, const Process* expected) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = processes_.find(pid);
+  // The pid may already name a newer process (reused after the reap): only remove our own entry.
+  if (it != processes_.end() && it->second.get() == expected) processes_.erase(it);
+}
+
+}  // namespace kiln::envd

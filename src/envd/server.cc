@@ -1,0 +1,120 @@
+#include "kiln/envd/server.h"
+
+#include "kiln/protocol/http_server.h"
+
+namespace kiln::envd {
+
+Result<std::unique_ptr<EnvdServer>> EnvdServer::Create(EnvdConfig config, ProcessTable* table) {
+  KILN_ASSIGN_OR_RETURN(RootFs root, RootFs::Open(config.root_dir));
+  std::unique_ptr<EnvdServer> server(new EnvdServer(std::move(config), std::move(root), table));
+  server->AddRoutes();
+  return server;
+}
+
+EnvdServer::EnvdServer(EnvdConfig config, RootFs root, ProcessTable* table)
+    : config_(std::move(config)),
+      root_(std::move(root)),
+      table_(table),
+      filesystem_(&root_),
+      process_(&root_, &config_, table_),
+      router_(config_.access_token) {}
+
+Status EnvdServer::Serve(UniqueFd listen_fd) {
+  http::Server server(
+      [this](http::Request& request, http::ResponseWriter& writer) { router_.Handle(request, writer); });
+  return server.Serve(std::move(listen_fd));
+}
+
+Result<Caller> EnvdServer::RpcCaller(const http::Request& request) const {
+  KILN_ASSIGN_OR_RETURN(std::optional<std::string> username, UsernameFromAuthorization(request));
+  return ResolveCaller(root_, config_, username);
+}
+
+void EnvdServer::AddRoutes() {
+  AddRestRoutes();
+  AddProcessRoutes();
+  AddFilesystemRoutes();
+}
+
+void EnvdServer::AddProcessRoutes() {
+  const std::string prefix = "/process.Process/";
+  router_.Add("POST", prefix + "Start",
+              ConnectStream([this](const Json& req, const http::Request& http, EventSink& sink) {
+                KILN_ASSIGN_OR_RETURN(Caller caller, RpcCaller(http));
+                KILN_ASSIGN_OR_RETURN(StreamOptions options,
+                                      StreamOptionsFrom(http, config_.default_keepalive_seconds));
+                return process_.Start(req, caller, options, sink);
+              }));
+  router_.Add("POST", prefix + "Connect",
+              ConnectStream([this](const Json& req, const http::Request& http, EventSink& sink) {
+                KILN_ASSIGN_OR_RETURN(StreamOptions options,
+                                      StreamOptionsFrom(http, config_.default_keepalive_seconds));
+                return process_.Connect(req, options, sink);
+              }));
+  using Method = Result<Json> (ProcessService::*)(const Json&);
+  const std::pair<const char*, Method> unary[] = {{"List", &ProcessService::List},
+                                                  {"SendInput", &ProcessService::SendInput},
+                                                  {"CloseStdin", &ProcessService::CloseStdin},
+                                                  {"SendSignal", &ProcessService::SendSignal},
+                                                  {"Update", &ProcessService::Update}};
+  for (const auto& [name, method] : unary) {
+    router_.Add("POST", prefix + name,
+                ConnectUnary([this, method = method](const Json& req, const http::Request&) {
+                  return (process_.*method)(req);
+                }));
+  }
+  router_.Add("POST", prefix + "StreamInput",
+              ConnectUnary([](const Json&, const http::Request&) -> Result<Json> {
+                return Unimplemented("StreamInput (client streaming) is not supported; use SendInput");
+              }));
+}
+
+void EnvdServer::AddFilesystemRoutes() {
+  const std::string prefix = "/filesystem.Filesystem/";
+  using Method = Result<Json> (FilesystemService::*)(const Json&, const Caller&) const;
+  const std::pair<const char*, Method> unary[] = {{"Stat", &FilesystemService::Stat},
+                                                  {"ListDir", &FilesystemService::ListDir},
+                                                  {"MakeDir", &FilesystemService::MakeDir},
+                                                  {"Move", &FilesystemService::Move},
+                                                  {"Remove", &FilesystemService::Remove}};
+  for (const auto& [name, method] : unary) {
+    router_.Add(
+        "POST", prefix + name,
+        ConnectUnary([this, method = method](const Json& req, const http::Request& http) -> Result<Json> {
+          KILN_ASSIGN_OR_RETURN(Caller caller, RpcCaller(http));
+          return (filesystem_.*method)(req, caller);
+        }));
+  }
+  router_.Add("POST", prefix + "WatchDir", ConnectStream([](const Json&, const http::Request&, EventSink&) {
+                return Unimplemented("directory watching is not supported by this envd yet");
+              }));
+  for (const char* name : {"CreateWatcher", "GetWatcherEvents", "RemoveWatcher"}) {
+    router_.Add("POST", prefix + name, ConnectUnary([](const Json&, const http::Request&) -> Result<Json> {
+                  return Unimplemented("directory watching is not supported by this envd yet");
+                }));
+  }
+}
+
+void EnvdServer::AddRestRoutes() {
+  router_.Add(
+      "GET", "/health",
+      [](http::Request&, http::ResponseWriter& writer) {
+        http::Response response;
+        response.status = 204;
+        (void)writer.Send(response);
+      },
+      /*requires_token=*/false);
+  router_.Add("GET", "/envs", [this](http::Request&, http::ResponseWriter& writer) {
+    Json envs = Json::object();
+    for (const auto& [k, v] : config_.env) envs[k] = v;
+    SendJson(writer, 200, envs);
+  });
+  router_.Add(
+      "GET", "/files", [this](http::Request& r, http::ResponseWriter& w) { ReadFile(r, w); },
+      /*requires_token=*/false);
+  router_.Add(
+      "POST", "/files", [this](http::Request& r, http::ResponseWriter& w) { WriteFiles(r, w); },
+      /*requires_token=*/false);
+}
+
+}  // namespace kiln::envd

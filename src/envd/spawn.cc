@@ -1,0 +1,225 @@
+#include "kiln/envd/spawn.h"
+
+#include <fcntl.h>
+#include <grp.h>
+#include <linux/capability.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdint>
+
+#include "kiln/base/strings.h"
+
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+
+namespace kiln::envd {
+namespace {
+
+// The child's checklist, in order. The numbers travel over the error pipe.
+enum Step : int32_t {
+  kSetsid = 1,
+  kSignals,
+  kStdio,
+  kCloseFds,
+  kSetgroups,
+  kSetresgid,
+  kDropBoundingCaps,
+  kClearAmbientCaps,
+  kSetresuid,
+  kClearCaps,
+  kNoNewPrivs,
+  kChdir,
+  kExec,
+};
+
+const char* StepName(int32_t step) {
+  static const char* const kNames[] = {"?",
+                                       "setsid",
+                                       "reset signals",
+                                       "set up stdio",
+                                       "close fds",
+                                       "setgroups",
+                                       "setresgid",
+                                       "drop bounding caps",
+                                       "clear ambient caps",
+                                       "setresuid",
+                                       "clear caps",
+                                       "no_new_privs",
+                                       "chdir",
+                                       "execve"};
+  return step > 0 && step <= kExec ? kNames[step] : "?";
+}
+
+struct ChildFailure {
+  int32_t step;
+  int32_t err;
+};
+
+// Everything the child needs, built before fork: the child must not allocate.
+struct Prepared {
+  std::vector<std::string> candidates;  // program paths to try, in order
+  std::vector<char*> argv;
+  std::vector<char*> envp;
+  bool privileged = false;  // envd is root (in its user namespace) and may change credentials
+};
+
+std::string PathOf(const std::vector<std::string>& env) {
+  for (const std::string& kv : env)
+    if (StartsWith(kv, "PATH=")) return kv.substr(5);
+  return kDefaultPath;
+}
+
+Prepared Prepare(const SpawnSpec& spec) {
+  Prepared p;
+  if (spec.program.find('/') != std::string::npos) {
+    p.candidates.push_back(spec.program);
+  } else {
+    for (const std::string& dir : Split(PathOf(spec.env), ':'))
+      p.candidates.push_back((dir.empty() ? "." : dir) + "/" + spec.program);
+  }
+  for (const std::string& a : spec.argv) p.argv.push_back(const_cast<char*>(a.c_str()));
+  p.argv.push_back(nullptr);
+  for (const std::string& e : spec.env) p.envp.push_back(const_cast<char*>(e.c_str()));
+  p.envp.push_back(nullptr);
+  p.privileged = ::geteuid() == 0;
+  return p;
+}
+
+[[noreturn]] void Fail(int pipe_fd, Step step, int err) {
+  ChildFailure f{step, err};
+  [[maybe_unused]] ssize_t n = ::write(pipe_fd, &f, sizeof f);
+  ::_exit(127);
+}
+
+void ResetSignals(int pipe_fd) {
+  sigset_t none;
+  sigemptyset(&none);
+  if (::sigprocmask(SIG_SETMASK, &none, nullptr) != 0) Fail(pipe_fd, kSignals, errno);
+  struct sigaction dfl {};
+  dfl.sa_handler = SIG_DFL;
+  for (int sig = 1; sig < NSIG; ++sig) ::sigaction(sig, &dfl, nullptr);  // EINVAL for KILL/STOP: fine
+}
+
+void SetUpStdio(const SpawnSpec& spec, int pipe_fd) {
+  const int fds[3] = {spec.stdin_fd, spec.stdout_fd, spec.stderr_fd};
+  for (int target = 0; target < 3; ++target) {
+    int fd = fds[target];
+    if (fd < 0) continue;
+    // dup2 clears FD_CLOEXEC on the copy; an fd already in place needs it cleared by hand.
+    int rc = fd == target ? ::fcntl(fd, F_SETFD, 0) : ::dup2(fd, target);
+    if (rc < 0) Fail(pipe_fd, kStdio, errno);
+  }
+}
+
+void DropPrivileges(const SpawnSpec& spec, const Prepared& p, int pipe_fd) {
+  if (spec.identity && p.privileged) {
+    gid_t gid = spec.identity->gid;
+    if (::setgroups(1, &gid) != 0) Fail(pipe_fd, kSetgroups, errno);
+    if (::setresgid(gid, gid, gid) != 0) Fail(pipe_fd, kSetresgid, errno);
+  }
+  if (p.privileged) {
+    for (int cap = 0; cap < 64; ++cap) {
+      if (::prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno != EINVAL)
+        Fail(pipe_fd, kDropBoundingCaps, errno);
+    }
+  }
+  if (::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0 && errno != EINVAL)
+    Fail(pipe_fd, kClearAmbientCaps, errno);
+  if (spec.identity && p.privileged) {
+    uid_t uid = spec.identity->uid;
+    if (::setresuid(uid, uid, uid) != 0) Fail(pipe_fd, kSetresuid, errno);
+  }
+  // setresuid to a non-zero uid already cleared the caps; a process kept at uid 0 must lose them too.
+  __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
+  __user_cap_data_struct data[2] = {};
+  if (::syscall(SYS_capset, &header, data) != 0) Fail(pipe_fd, kClearCaps, errno);
+  if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) Fail(pipe_fd, kNoNewPrivs, errno);
+}
+
+[[noreturn]] void Exec(const Prepared& p, int pipe_fd) {
+  int err = ENOENT;
+  bool saw_eacces = false;
+  for (const std::string& path : p.candidates) {
+    ::execve(path.c_str(), p.argv.data(), p.envp.data());
+    if (errno == EACCES) {
+      saw_eacces = true;
+    } else if (errno != ENOENT && errno != ENOTDIR) {
+      err = errno;
+      break;
+    }
+  }
+  if (saw_eacces && err == ENOENT) err = EACCES;  // execvp's rule: a found-but-denied file wins
+  Fail(pipe_fd, kExec, err);
+}
+
+// Runs in the forked child: only async-signal-safe calls from here on.
+[[noreturn]] void ChildMain(const SpawnSpec& spec, const Prepared& p, int pipe_fd) {
+  if (::setsid() < 0) Fail(pipe_fd, kSetsid, errno);
+  ResetSignals(pipe_fd);
+  SetUpStdio(spec, pipe_fd);
+  // Mark every other fd close-on-exec: the error pipe and cwd fd stay usable until execve closes them.
+  if (::syscall(SYS_close_range, 3u, ~0u, CLOSE_RANGE_CLOEXEC) != 0) Fail(pipe_fd, kCloseFds, errno);
+  DropPrivileges(spec, p, pipe_fd);
+  // After dropping privileges, so the user needs search permission on the directory.
+  if (spec.cwd_fd >= 0 && ::fchdir(spec.cwd_fd) != 0) Fail(pipe_fd, kChdir, errno);
+  Exec(p, pipe_fd);
+}
+
+}  // namespace
+
+Result<ForkedChild> ForkChild(const SpawnSpec& spec) {
+  if (spec.program.empty()) return InvalidArgument("no program to execute");
+  if (spec.argv.empty()) return InvalidArgument("argv must hold at least argv[0]");
+  Prepared prepared = Prepare(spec);
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) return ErrnoStatus("pipe2", errno);
+  UniqueFd read_end(fds[0]), write_end(fds[1]);
+  pid_t pid = ::fork();
+  if (pid < 0) return ErrnoStatus("fork", errno);
+  if (pid == 0) ChildMain(spec, prepared, write_end.get());
+  return ForkedChild{pid, std::move(read_end)};
+}
+
+Status AwaitExec(ForkedChild& child, const SpawnSpec& spec, int* exec_errno) {
+  ChildFailure failure{};
+  ssize_t n;
+  do {
+    n = ::read(child.exec_status.get(), &failure, sizeof failure);
+  } while (n < 0 && errno == EINTR);
+  child.exec_status.reset();
+  if (exec_errno) *exec_errno = 0;
+  if (n == 0) return Status::Ok();  // the pipe closed on a successful execve
+  if (n != static_cast<ssize_t>(sizeof failure))
+    return Internal("reading the exec status of the child failed");
+  if (exec_errno) *exec_errno = failure.err;
+  std::string what = failure.step == kExec ? "execve '" + spec.program + "'" : StepName(failure.step);
+  return ErrnoStatus(what, failure.err);
+}
+
+std::vector<std::string> BuildEnv(const std::string& home, const std::string& user,
+                                  const std::vector<std::pair<std::string, std::string>>& global,
+                                  const std::vector<std::pair<std::string, std::string>>& call) {
+  std::vector<std::pair<std::string, std::string>> vars = {
+      {"PATH", kDefaultPath}, {"HOME", home}, {"USER", user}, {"LOGNAME", user}};
+  auto set = [&vars](const std::string& key, const std::string& value) {
+    for (auto& kv : vars) {
+      if (kv.first == key) {
+        kv.second = value;
+        return;
+      }
+    }
+    vars.emplace_back(key, value);
+  };
+  for (const auto& [k, v] : global) set(k, v);
+  for (const auto& [k, v] : call) set(k, v);
+  std::vector<std::string> out;
+  for (const auto& [k, v] : vars) out.push_back(k + "=" + v);
+  return out;
+}
+
+}  // namespace kiln::envd

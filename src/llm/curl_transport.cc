@@ -1,0 +1,141 @@
+// HttpTransport over libcurl: one easy handle per request (handles are cheap; no shared state to lock).
+#include <curl/curl.h>
+
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "kiln/base/strings.h"
+#include "kiln/llm/http.h"
+
+namespace kiln::llm {
+namespace {
+
+struct EasyDeleter {
+  void operator()(CURL* c) const { curl_easy_cleanup(c); }
+};
+struct SlistDeleter {
+  void operator()(curl_slist* l) const { curl_slist_free_all(l); }
+};
+
+size_t OnBody(char* data, size_t size, size_t n, void* user) {
+  static_cast<std::string*>(user)->append(data, size * n);
+  return size * n;
+}
+
+size_t OnHeader(char* data, size_t size, size_t n, void* user) {
+  auto* headers = static_cast<HttpHeaders*>(user);
+  std::string_view line(data, size * n);
+  if (StartsWith(line, "HTTP/")) headers->clear();  // a new response (after 100 Continue): start over
+  size_t colon = line.find(':');
+  if (colon != std::string_view::npos) {
+    headers->emplace_back(ToLower(Trim(line.substr(0, colon))), std::string(Trim(line.substr(colon + 1))));
+  }
+  return size * n;
+}
+
+Status CurlStatus(CURLcode rc, const std::string& url, const char* detail) {
+  std::string msg = std::string("POST ") + url + ": " + curl_easy_strerror(rc);
+  if (detail[0] != '\0') msg += std::string(" (") + detail + ")";
+  switch (rc) {
+    case CURLE_OPERATION_TIMEDOUT:
+      return DeadlineExceeded(msg);
+    case CURLE_URL_MALFORMAT:
+    case CURLE_UNSUPPORTED_PROTOCOL:
+      return InvalidArgument(msg);
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_RESOLVE_PROXY:
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_SEND_ERROR:
+    case CURLE_RECV_ERROR:
+    case CURLE_GOT_NOTHING:
+    case CURLE_PARTIAL_FILE:
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_HTTP2:
+    case CURLE_HTTP2_STREAM:
+      return Unavailable(msg);
+    default:
+      return Internal(msg);
+  }
+}
+
+class CurlTransport final : public HttpTransport {
+ public:
+  CurlTransport() {
+    static std::once_flag once;
+    std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+  }
+
+  Result<HttpResponse> Send(const HttpRequest& req) override {
+    std::unique_ptr<CURL, EasyDeleter> easy(curl_easy_init());
+    if (!easy) return Internal("curl_easy_init failed");
+    std::unique_ptr<curl_slist, SlistDeleter> headers;
+    std::vector<std::string> lines = {"Expect:"};  // no 100-continue round trip
+    for (const auto& [name, value] : req.headers) lines.push_back(name + ": " + value);
+    for (const std::string& line : lines) {
+      curl_slist* next = curl_slist_append(headers.get(), line.c_str());
+      if (next == nullptr) return Internal("curl_slist_append failed");
+      (void)headers.release();
+      headers.reset(next);
+    }
+    HttpResponse resp;
+    char err[CURL_ERROR_SIZE] = {0};
+    CURL* c = easy.get();
+    curl_easy_setopt(c, CURLOPT_URL, req.url.c_str());
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, req.method.c_str());
+    if (req.method == "POST") {
+      curl_easy_setopt(c, CURLOPT_POSTFIELDS, req.body.data());
+      curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(req.body.size()));
+    }
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers.get());
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(req.connect_timeout.count()));
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(req.total_timeout.count()));
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, err);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, OnBody);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &resp.body);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, OnHeader);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, &resp.headers);
+    CURLcode rc = curl_easy_perform(c);
+    if (rc != CURLE_OK) return CurlStatus(rc, req.url, err);
+    long status = 0;
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    resp.status = static_cast<int>(status);
+    return resp;
+  }
+};
+
+}  // namespace
+
+std::string HttpResponse::Header(std::string_view name) const {
+  for (const auto& [k, v] : headers) {
+    if (EqualsIgnoreCase(k, name)) return v;
+  }
+  return "";
+}
+
+std::unique_ptr<HttpTransport> MakeCurlTransport() {
+  return std::make_unique<CurlTransport>();
+}
+
+bool ParseServer(std::string_view url, std::string* host, int* port) {
+  size_t sep = url.find("://");
+  if (sep == std::string_view::npos) return false;
+  std::string scheme = ToLower(url.substr(0, sep));
+  std::string_view rest = url.substr(sep + 3);
+  rest = rest.substr(0, rest.find_first_of("/?#"));
+  if (size_t at = rest.rfind('@'); at != std::string_view::npos) rest = rest.substr(at + 1);
+  *port = scheme == "https" ? 443 : 80;
+  size_t colon = rest.rfind(':');
+  if (colon != std::string_view::npos && rest.find(']', colon) == std::string_view::npos) {
+    *port = std::atoi(std::string(rest.substr(colon + 1)).c_str());
+    rest = rest.substr(0, colon);
+  }
+  *host = std::string(rest);
+  return !host->empty();
+}
+
+}  // namespace kiln::llm

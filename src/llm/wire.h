@@ -1,0 +1,58 @@
+// Internal: the per-provider wire formats behind HttpProvider, and helpers they share.
+#pragma once
+
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+#include "kiln/llm/provider.h"
+
+namespace kiln::llm {
+
+// One provider's request/response JSON shapes. Implementations are stateless apart from configuration.
+class WireFormat {
+ public:
+  virtual ~WireFormat() = default;
+  // Full endpoint URL from the base URL (no trailing slash) and the model name.
+  virtual std::string Url(const std::string& base_url, const std::string& model) const = 0;
+  // Auth and version headers; `key` may be empty for keyless compat servers.
+  virtual void AddHeaders(const std::string& key, HttpHeaders& headers) const = 0;
+  virtual Result<nlohmann::json> BuildBody(const std::string& model, const ChatRequest& request) const = 0;
+  // Reads a 2xx body. kInternal errors and thrown nlohmann::json exceptions or MalformedResponse are reported
+  // as a malformed response; other codes pass through.
+  virtual Result<ChatResponse> ParseBody(const nlohmann::json& body) const = 0;
+  virtual std::string_view operation_name() const { return "chat"; }
+};
+
+std::unique_ptr<WireFormat> MakeOpenAiChatWire(
+    bool compat);  // compat: max_tokens instead of max_completion_tokens
+std::unique_ptr<WireFormat> MakeOpenAiResponsesWire();
+std::unique_ptr<WireFormat> MakeAnthropicWire(std::string anthropic_version);
+std::unique_ptr<WireFormat> MakeGeminiWire();
+
+// Thrown by ParseBody helpers when a response lacks a required field; HttpProvider reports it as malformed.
+struct MalformedResponse : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+// obj[key] if obj is an object and obj[key] an array; throws MalformedResponse otherwise.
+const nlohmann::json& ArrayAt(const nlohmann::json& obj, const char* key);
+
+// Shared helpers.
+Finish NormalizeFinish(std::string_view raw, bool has_tool_calls);
+// Parses tool-call arguments JSON text into an object ({} for empty text). kInvalidArgument otherwise.
+Result<nlohmann::json> ArgumentsObject(const ToolCall& call);
+// Integer field or 0.
+int64_t IntOr0(const nlohmann::json& obj, const char* key);
+// obj[outer][key] if both exist and it is an integer, else 0.
+int64_t NestedIntOr0(const nlohmann::json& obj, const char* outer, const char* key);
+// String field or "".
+std::string StrOr(const nlohmann::json& obj, const char* key);
+// ChatRequest::system followed by every kSystem message, joined by blank lines.
+std::string JoinedSystem(const ChatRequest& request);
+// The JSON Schema for a tool, with an empty object schema defaulted to {"type":"object","properties":{}}.
+nlohmann::json ToolSchema(const ToolSpec& tool);
+
+}  // namespace kiln::llm
