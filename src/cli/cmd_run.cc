@@ -11,6 +11,8 @@
 
 #include "commands.h"
 #include "kiln/base/strings.h"
+#include "kiln/base/log.h"
+#include "kiln/runtime/backend.h"
 #include "kiln/runtime/run.h"
 
 namespace kiln::cli {
@@ -116,12 +118,20 @@ void ReportToHuman(const runtime::RunResult& r, const runtime::RunRequest& req) 
   }
 }
 
+// Limits this host cannot enforce are said once per run, so nobody relies on them unknowingly.
+void WarnAboutMissingLimits() {
+  Result<sandbox::Backend*> backend = runtime::DefaultBackend();
+  if (!backend.ok()) return;
+  for (const std::string& warning : (*backend)->capabilities().warnings) log::Warn(warning);
+}
+
 int Execute(const RunFlags& flags) {
   Result<runtime::RunRequest> req = BuildRequest(flags);
   if (!req.ok()) {
     std::cerr << "kiln run: " << req.status().message() << "\n";
     return kKilnError;
   }
+  WarnAboutMissingLimits();
   runtime::OutputCallback stream;
   if (!flags.json) stream = [](int s, std::string_view d) { WriteFully(s == 1 ? 1 : 2, d); };
   Result<runtime::RunResult> r = runtime::Run(*req, stream);

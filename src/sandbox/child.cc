@@ -108,6 +108,7 @@ Status SetLimit(int resource, const char* name, rlim_t value) {
 Status ApplyRlimits(const ChildPlan& plan) {
   KILN_RETURN_IF_ERROR(SetLimit(RLIMIT_CORE, "RLIMIT_CORE", 0));
   if (plan.max_file_bytes > 0) KILN_RETURN_IF_ERROR(SetLimit(RLIMIT_FSIZE, "RLIMIT_FSIZE", plan.max_file_bytes));
+  if (plan.max_processes > 0) KILN_RETURN_IF_ERROR(SetLimit(RLIMIT_NPROC, "RLIMIT_NPROC", plan.max_processes));
   return SetLimit(RLIMIT_NOFILE, "RLIMIT_NOFILE", static_cast<rlim_t>(plan.max_open_files));
 }
 

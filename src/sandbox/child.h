@@ -26,6 +26,7 @@ struct ChildPlan {
   pid_t parent_pid = 0;
   std::vector<std::pair<int, int>> fds;  // host fd -> fd inside
   int64_t max_file_bytes = 0, max_open_files = 0;
+  int64_t max_processes = 0;  // RLIMIT_NPROC, the fork-bomb bound when no pids cgroup is available
   const SeccompProgram* seccomp = nullptr;
   int init_fd = -1;
   std::vector<char*> argv, envp;  // null-terminated, pointing into strings owned by the parent's frame

@@ -167,6 +167,8 @@ Result<ChildPlan> NamespaceBackend::MakePlan(const SandboxSpec& spec, const Laun
   plan.fds = options.fds;
   plan.max_file_bytes = spec.limits.max_file_bytes;
   plan.max_open_files = spec.limits.max_open_files;
+  // Since Linux 5.14 RLIMIT_NPROC counts per user namespace, so it bounds this sandbox alone.
+  if (!caps_.pids_limit) plan.max_processes = spec.limits.pids;
   plan.init_fd = options.init_binary_fd;
   return plan;
 }
@@ -239,6 +241,7 @@ Capabilities ProbeCapabilities(const CgroupConfig& cgroups) {
     caps.warnings.push_back(
         "not running as root: the sandbox has a single user (uid 1000); there is no root user inside it");
   }
+  if (!caps.pids_limit) caps.warnings.push_back("process count bounded by RLIMIT_NPROC instead of a pids cgroup");
   return caps;
 }
 

@@ -1,0 +1,100 @@
+// Black-box tests of the `kiln` binary: what a user types, what they see, which exit code they get.
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <cstdio>
+#include <string>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+namespace {
+
+struct Outcome {
+  int exit_code = -1;
+  std::string out;  // stdout and stderr, merged unless redirected by the command
+};
+
+Outcome Shell(const std::string& command) {
+  Outcome o;
+  FILE* p = popen(command.c_str(), "r");
+  if (!p) return o;
+  std::array<char, 4096> buf;
+  size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) o.out.append(buf.data(), n);
+  int status = pclose(p);
+  o.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return o;
+}
+
+const std::string kKiln = KILN_BINARY;
+
+TEST(KilnRunCli, StreamsOutputAndReturnsExitCode) {
+  Outcome o = Shell(kKiln + " run -c 'import sys; print(\"out\"); sys.exit(4)' 2>&1");
+  EXPECT_EQ(o.exit_code, 4);
+  EXPECT_EQ(o.out, "out\n");
+}
+
+TEST(KilnRunCli, JsonReportsEveryField) {
+  Outcome o = Shell(kKiln + " run --json --timeout 1 -c 'print(1)\nwhile True: pass' 2>/dev/null");
+  nlohmann::json j = nlohmann::json::parse(o.out);
+  EXPECT_TRUE(j["timed_out"].get<bool>());
+  EXPECT_EQ(j["stdout"], "1\n");
+  for (const char* key : {"exit_code", "stdout", "stderr", "duration_ms", "timed_out", "oom_killed", "truncated"}) {
+    EXPECT_TRUE(j.contains(key)) << key;
+  }
+  EXPECT_NE(o.exit_code, 0);
+}
+
+TEST(KilnRunCli, ArgumentsStdinAndEnvReachTheProgram) {
+  Outcome o = Shell("echo piped | " + kKiln +
+                    " run --stdin - --env GREETING=hi -c 'import os, sys; print(os.environ[\"GREETING\"], sys.argv[1:], "
+                    "sys.stdin.read().strip())' -- a 'b c' 2>&1");
+  EXPECT_EQ(o.exit_code, 0) << o.out;
+  EXPECT_EQ(o.out, "hi ['a', 'b c'] piped\n");
+}
+
+TEST(KilnRunCli, OtherLanguagesByFlagAndExtension) {
+  EXPECT_EQ(Shell(kKiln + " run --lang bash -c 'echo $((6*7))'").out, "42\n");
+  EXPECT_EQ(Shell(kKiln + " run --lang node -c 'console.log(6*7)'").out, "42\n");
+  std::string file = testing::TempDir() + "/kiln_cli_test.sh";
+  FILE* f = fopen(file.c_str(), "w");
+  fputs("echo from-file\n", f);
+  fclose(f);
+  EXPECT_EQ(Shell(kKiln + " run " + file).out, "from-file\n");
+}
+
+TEST(KilnRunCli, KilnErrorsExit125AndNameTheCause) {
+  Outcome o = Shell(kKiln + " run --lang cobol -c x 2>&1");
+  EXPECT_EQ(o.exit_code, 125);
+  EXPECT_NE(o.out.find("unknown language 'cobol'"), std::string::npos) << o.out;
+  o = Shell(kKiln + " run /nonexistent/file.py 2>&1");
+  EXPECT_EQ(o.exit_code, 125);
+  EXPECT_NE(o.out.find("/nonexistent/file.py"), std::string::npos) << o.out;
+  o = Shell(kKiln + " run --memory 1 -c 'print(1)' 2>&1");
+  EXPECT_EQ(o.exit_code, 125);
+  EXPECT_NE(o.out.find("limits.memory_bytes"), std::string::npos) << o.out;
+  o = Shell("KILN_ENVD=/nonexistent " + kKiln + " run -c 'print(1)' 2>&1");
+  EXPECT_EQ(o.exit_code, 0) << o.out;  // falls back to the kiln-envd next to kiln
+  o = Shell(kKiln + " run --env NOEQUALS -c 'print(1)' 2>&1");
+  EXPECT_EQ(o.exit_code, 125);
+}
+
+TEST(KilnRunCli, WorksForAnUnprivilegedUserAndSaysWhatItCannotLimit) {
+  if (geteuid() != 0 || access("/usr/bin/setpriv", X_OK) != 0) GTEST_SKIP() << "needs root and setpriv";
+  std::string as_nobody = "cd / && env -u XDG_RUNTIME_DIR setpriv --reuid=65534 --regid=65534 --clear-groups ";
+  if (Shell(as_nobody + "test -x " + kKiln).exit_code != 0) GTEST_SKIP() << "the build tree is not reachable by nobody";
+  Outcome o = Shell(as_nobody + kKiln + " run -c 'import os; print(os.getuid(), sorted(os.listdir(\"/home\")))' 2>&1");
+  if (o.out.find("cannot create the sandbox's namespaces") != std::string::npos) {
+    GTEST_SKIP() << "unprivileged user namespaces are disabled here";
+  }
+  EXPECT_EQ(o.exit_code, 0) << o.out;
+  EXPECT_NE(o.out.find("1000 ['user']"), std::string::npos) << o.out;
+  EXPECT_NE(o.out.find("cgroup limits (memory, pids, CPU) are not applied"), std::string::npos) << o.out;
+  // The fork-bomb bound still holds without cgroups (RLIMIT_NPROC per user namespace).
+  o = Shell(as_nobody + kKiln + " run --timeout 3 --lang bash -c 'bomb() { bomb | bomb & }; bomb; sleep 1; echo alive' 2>&1");
+  EXPECT_NE(o.exit_code, 125) << o.out;
+}
+
+}  // namespace
