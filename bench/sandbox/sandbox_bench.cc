@@ -49,13 +49,52 @@ Stats Measure(int iterations, const std::function<bool()>& once) {
 // bubblewrap with the isolation Kiln applies: every namespace, uid 1000, read-only /usr, private /proc,
 // /dev and tmpfs home and /tmp, no capabilities, a new session, killed with its parent.
 std::vector<std::string> BwrapArgv(const std::vector<std::string>& command) {
-  std::vector<std::string> a = {"bwrap", "--unshare-all", "--uid", "1000", "--gid", "1000", "--die-with-parent",
-                                "--new-session", "--cap-drop", "ALL", "--hostname", "sandbox",
-                                "--ro-bind", "/usr", "/usr", "--symlink", "usr/bin", "/bin", "--symlink", "usr/lib",
-                                "/lib", "--symlink", "usr/lib64", "/lib64", "--symlink", "usr/sbin", "/sbin",
-                                "--ro-bind", "/etc/ld.so.cache", "/etc/ld.so.cache", "--ro-bind", "/etc/alternatives",
-                                "/etc/alternatives", "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp",
-                                "--tmpfs", "/home/user", "--chdir", "/home/user", "--setenv", "HOME", "/home/user"};
+  std::vector<std::string> a = {"bwrap",
+                                "--unshare-all",
+                                "--uid",
+                                "1000",
+                                "--gid",
+                                "1000",
+                                "--die-with-parent",
+                                "--new-session",
+                                "--cap-drop",
+                                "ALL",
+                                "--hostname",
+                                "sandbox",
+                                "--ro-bind",
+                                "/usr",
+                                "/usr",
+                                "--symlink",
+                                "usr/bin",
+                                "/bin",
+                                "--symlink",
+                                "usr/lib",
+                                "/lib",
+                                "--symlink",
+                                "usr/lib64",
+                                "/lib64",
+                                "--symlink",
+                                "usr/sbin",
+                                "/sbin",
+                                "--ro-bind",
+                                "/etc/ld.so.cache",
+                                "/etc/ld.so.cache",
+                                "--ro-bind",
+                                "/etc/alternatives",
+                                "/etc/alternatives",
+                                "--proc",
+                                "/proc",
+                                "--dev",
+                                "/dev",
+                                "--tmpfs",
+                                "/tmp",
+                                "--tmpfs",
+                                "/home/user",
+                                "--chdir",
+                                "/home/user",
+                                "--setenv",
+                                "HOME",
+                                "/home/user"};
   a.insert(a.end(), command.begin(), command.end());
   return a;
 }
@@ -84,8 +123,9 @@ bool KilnRun(const std::vector<std::string>& argv) {
 }
 
 void Row(const char* name, Stats kiln, Stats peer) {
-  std::printf("%-38s kiln p50 %7.2f ms p99 %7.2f ms | bwrap p50 %7.2f ms p99 %7.2f ms | ratio p50 %.2f p99 %.2f\n",
-              name, kiln.p50, kiln.p99, peer.p50, peer.p99, kiln.p50 / peer.p50, kiln.p99 / peer.p99);
+  std::printf(
+      "%-38s kiln p50 %7.2f ms p99 %7.2f ms | bwrap p50 %7.2f ms p99 %7.2f ms | ratio p50 %.2f p99 %.2f\n",
+      name, kiln.p50, kiln.p99, peer.p50, peer.p99, kiln.p50 / peer.p50, kiln.p99 / peer.p99);
 }
 
 // Process Start of `argv` through envd's socket until the end of the stream.
@@ -97,7 +137,8 @@ bool StartProcess(const std::string& socket, const std::vector<std::string>& arg
   h.Set("Content-Type", "application/connect+json");
   h.Set("Connect-Protocol-Version", "1");
   http::Client client = http::Client::Unix(socket);
-  Result<http::Response> r = client.Do("POST", "/process.Process/Start", h, connect::EncodeEnvelope(0, json), 10000);
+  Result<http::Response> r =
+      client.Do("POST", "/process.Process/Start", h, connect::EncodeEnvelope(0, json), 10000);
   return r.ok() && r->status == 200 && r->body.find("\"end\"") != std::string::npos;
 }
 
@@ -136,14 +177,15 @@ int main(int argc, char** argv) {
     return r.ok() && r->status == 204;
   });
   for (const auto& id : to_kill) (void)(*rt)->Kill(id);
-  std::printf("2. create sandbox -> envd /health answered: p50 %.2f ms p99 %.2f ms (goal p50 <= 10 ms)\n", ready.p50,
-              ready.p99);
+  std::printf("2. create sandbox -> envd /health answered: p50 %.2f ms p99 %.2f ms (goal p50 <= 10 ms)\n",
+              ready.p50, ready.p99);
 
   auto info = (*rt)->CreateSandbox({});
   Stats start = Measure(iterations * 5, [&] { return StartProcess(info->socket_path, kTrue); });
   (void)(*rt)->Kill(info->id);
-  std::printf("3. ready sandbox, process Start of true -> end event: p50 %.3f ms p99 %.3f ms (goal p50 <= 2 ms)\n",
-              start.p50, start.p99);
+  std::printf(
+      "3. ready sandbox, process Start of true -> end event: p50 %.3f ms p99 %.3f ms (goal p50 <= 2 ms)\n",
+      start.p50, start.p99);
 
   std::atomic<int> cycles{0}, failures{0};
   int64_t deadline = MonotonicMillis() + static_cast<int64_t>(cycle_seconds * 1000);
@@ -160,7 +202,9 @@ int main(int argc, char** argv) {
     });
   }
   for (auto& w : workers) w.join();
-  std::printf("4. create -> run python3 -c 'print(1)' -> kill, %u threads, %.0f s: %.1f cycles/s (%d failures; goal >= 100/s)\n",
-              threads, cycle_seconds, cycles / cycle_seconds, failures.load());
+  std::printf(
+      "4. create -> run python3 -c 'print(1)' -> kill, %u threads, %.0f s: %.1f cycles/s (%d failures; goal "
+      ">= 100/s)\n",
+      threads, cycle_seconds, cycles / cycle_seconds, failures.load());
   return failures ? 1 : 0;
 }

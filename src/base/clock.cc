@@ -12,8 +12,12 @@ static int64_t Nanos(clockid_t id) {
   return static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
 }
 
-int64_t MonotonicNanos() { return Nanos(CLOCK_MONOTONIC); }
-int64_t WallNanos() { return Nanos(CLOCK_REALTIME); }
+int64_t MonotonicNanos() {
+  return Nanos(CLOCK_MONOTONIC);
+}
+int64_t WallNanos() {
+  return Nanos(CLOCK_REALTIME);
+}
 
 std::string Rfc3339(int64_t wall_nanos) {
   time_t secs = static_cast<time_t>(wall_nanos / 1'000'000'000);

@@ -21,7 +21,9 @@ static Level ConfiguredLevel() {
   return level;
 }
 
-bool Enabled(Level level) { return static_cast<int>(level) <= static_cast<int>(ConfiguredLevel()); }
+bool Enabled(Level level) {
+  return static_cast<int>(level) <= static_cast<int>(ConfiguredLevel());
+}
 
 void Write(Level level, std::string_view message) {
   if (!Enabled(level)) return;

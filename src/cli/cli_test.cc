@@ -41,16 +41,18 @@ TEST(KilnRunCli, JsonReportsEveryField) {
   nlohmann::json j = nlohmann::json::parse(o.out);
   EXPECT_TRUE(j["timed_out"].get<bool>());
   EXPECT_EQ(j["stdout"], "1\n");
-  for (const char* key : {"exit_code", "stdout", "stderr", "duration_ms", "timed_out", "oom_killed", "truncated"}) {
+  for (const char* key :
+       {"exit_code", "stdout", "stderr", "duration_ms", "timed_out", "oom_killed", "truncated"}) {
     EXPECT_TRUE(j.contains(key)) << key;
   }
   EXPECT_NE(o.exit_code, 0);
 }
 
 TEST(KilnRunCli, ArgumentsStdinAndEnvReachTheProgram) {
-  Outcome o = Shell("echo piped | " + kKiln +
-                    " run --stdin - --env GREETING=hi -c 'import os, sys; print(os.environ[\"GREETING\"], sys.argv[1:], "
-                    "sys.stdin.read().strip())' -- a 'b c' 2>&1");
+  Outcome o = Shell(
+      "echo piped | " + kKiln +
+      " run --stdin - --env GREETING=hi -c 'import os, sys; print(os.environ[\"GREETING\"], sys.argv[1:], "
+      "sys.stdin.read().strip())' -- a 'b c' 2>&1");
   EXPECT_EQ(o.exit_code, 0) << o.out;
   EXPECT_EQ(o.out, "hi ['a', 'b c'] piped\n");
 }
@@ -83,9 +85,12 @@ TEST(KilnRunCli, KilnErrorsExit125AndNameTheCause) {
 
 TEST(KilnRunCli, WorksForAnUnprivilegedUserAndSaysWhatItCannotLimit) {
   if (geteuid() != 0 || access("/usr/bin/setpriv", X_OK) != 0) GTEST_SKIP() << "needs root and setpriv";
-  std::string as_nobody = "cd / && env -u XDG_RUNTIME_DIR setpriv --reuid=65534 --regid=65534 --clear-groups ";
-  if (Shell(as_nobody + "test -x " + kKiln).exit_code != 0) GTEST_SKIP() << "the build tree is not reachable by nobody";
-  Outcome o = Shell(as_nobody + kKiln + " run -c 'import os; print(os.getuid(), sorted(os.listdir(\"/home\")))' 2>&1");
+  std::string as_nobody =
+      "cd / && env -u XDG_RUNTIME_DIR setpriv --reuid=65534 --regid=65534 --clear-groups ";
+  if (Shell(as_nobody + "test -x " + kKiln).exit_code != 0)
+    GTEST_SKIP() << "the build tree is not reachable by nobody";
+  Outcome o = Shell(as_nobody + kKiln +
+                    " run -c 'import os; print(os.getuid(), sorted(os.listdir(\"/home\")))' 2>&1");
   if (o.out.find("cannot create the sandbox's namespaces") != std::string::npos) {
     GTEST_SKIP() << "unprivileged user namespaces are disabled here";
   }
@@ -93,7 +98,8 @@ TEST(KilnRunCli, WorksForAnUnprivilegedUserAndSaysWhatItCannotLimit) {
   EXPECT_NE(o.out.find("1000 ['user']"), std::string::npos) << o.out;
   EXPECT_NE(o.out.find("cgroup limits (memory, pids, CPU) are not applied"), std::string::npos) << o.out;
   // The fork-bomb bound still holds without cgroups (RLIMIT_NPROC per user namespace).
-  o = Shell(as_nobody + kKiln + " run --timeout 3 --lang bash -c 'bomb() { bomb | bomb & }; bomb; sleep 1; echo alive' 2>&1");
+  o = Shell(as_nobody + kKiln +
+            " run --timeout 3 --lang bash -c 'bomb() { bomb | bomb & }; bomb; sleep 1; echo alive' 2>&1");
   EXPECT_NE(o.exit_code, 125) << o.out;
 }
 

@@ -10,8 +10,8 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
-#include "kiln/base/strings.h"
 #include "kiln/base/log.h"
+#include "kiln/base/strings.h"
 #include "kiln/runtime/backend.h"
 #include "kiln/runtime/run.h"
 
@@ -32,9 +32,11 @@ struct Language {
 };
 
 const std::vector<Language>& Languages() {
-  static const std::vector<Language> kLanguages = {
-      {"python", ".py", {"python3", "-u"}}, {"bash", ".bash", {"bash"}}, {"sh", ".sh", {"sh"}},
-      {"node", ".js", {"node"}},            {"node", ".mjs", {"node"}}};
+  static const std::vector<Language> kLanguages = {{"python", ".py", {"python3", "-u"}},
+                                                   {"bash", ".bash", {"bash"}},
+                                                   {"sh", ".sh", {"sh"}},
+                                                   {"node", ".js", {"node"}},
+                                                   {"node", ".mjs", {"node"}}};
   return kLanguages;
 }
 
@@ -85,7 +87,8 @@ Result<runtime::RunRequest> BuildRequest(const RunFlags& f) {
   req.argv.insert(req.argv.end(), f.args.begin(), f.args.end());
   for (const std::string& kv : f.env) {
     size_t eq = kv.find('=');
-    if (eq == std::string::npos || eq == 0) return InvalidArgument("--env: expected KEY=VALUE, got '" + kv + "'");
+    if (eq == std::string::npos || eq == 0)
+      return InvalidArgument("--env: expected KEY=VALUE, got '" + kv + "'");
     req.spec.env[kv.substr(0, eq)] = kv.substr(eq + 1);
   }
   if (!(f.timeout_s > 0)) return InvalidArgument("--timeout: must be a positive number of seconds");
@@ -140,9 +143,9 @@ int Execute(const RunFlags& flags) {
     return kKilnError;
   }
   if (flags.json) {
-    nlohmann::json j = {{"exit_code", r->exit_code},   {"stdout", r->stdout_data},
-                        {"stderr", r->stderr_data},    {"duration_ms", r->duration_ms},
-                        {"timed_out", r->timed_out},   {"oom_killed", r->oom_killed},
+    nlohmann::json j = {{"exit_code", r->exit_code}, {"stdout", r->stdout_data},
+                        {"stderr", r->stderr_data},  {"duration_ms", r->duration_ms},
+                        {"timed_out", r->timed_out}, {"oom_killed", r->oom_killed},
                         {"truncated", r->truncated}};
     std::cout << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
   } else {

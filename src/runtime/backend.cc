@@ -7,9 +7,8 @@ namespace kiln::runtime {
 Result<sandbox::Backend*> DefaultBackend() {
   static std::once_flag once;
   static Result<std::unique_ptr<sandbox::Backend>>* backend = nullptr;
-  std::call_once(once, [] {
-    backend = new Result<std::unique_ptr<sandbox::Backend>>(sandbox::MakeNamespaceBackend());
-  });
+  std::call_once(
+      once, [] { backend = new Result<std::unique_ptr<sandbox::Backend>>(sandbox::MakeNamespaceBackend()); });
   if (!backend->ok()) return backend->status();
   return backend->value().get();
 }

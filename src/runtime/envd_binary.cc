@@ -43,8 +43,8 @@ const Located& Locate() {
       if (fd >= 0) close(fd);
       searched += (searched.empty() ? "" : ", ") + path;
     }
-    located->error = NotFound("kiln-envd not found (looked in: " + searched +
-                              "); build it, or set KILN_ENVD to its path");
+    located->error =
+        NotFound("kiln-envd not found (looked in: " + searched + "); build it, or set KILN_ENVD to its path");
   });
   return *located;
 }

@@ -27,7 +27,8 @@ class EnvdInSandboxTest : public ::testing::Test {
   }
 
   // Runs a shell command the way the E2B SDK does; returns stdout, sets *exit.
-  std::string Sh(const std::string& command, client::ProcessExit* exit = nullptr, const std::string& user = "") {
+  std::string Sh(const std::string& command, client::ProcessExit* exit = nullptr,
+                 const std::string& user = "") {
     std::string out;
     client::ProcessCallbacks cb;
     cb.on_stdout = [&](std::string_view d) { out += d; };
@@ -47,7 +48,8 @@ class EnvdInSandboxTest : public ::testing::Test {
 
 TEST_F(EnvdInSandboxTest, CommandsRunAsTheSandboxUserWithTheirEnvironment) {
   client::ProcessExit exit;
-  EXPECT_EQ(Sh("id -un; id -u; pwd; echo $GLOBAL_VAR; echo $HOME", &exit), "user\n1000\n/home/user\nfrom-create\n/home/user\n");
+  EXPECT_EQ(Sh("id -un; id -u; pwd; echo $GLOBAL_VAR; echo $HOME", &exit),
+            "user\n1000\n/home/user\nfrom-create\n/home/user\n");
   EXPECT_EQ(exit.exit_code, 0);
   Sh("exit 3", &exit);
   EXPECT_EQ(exit.exit_code, 3);

@@ -33,7 +33,8 @@ TEST(IsolationTest, RunsAsUnprivilegedUserWithoutCapabilities) {
   RunResult r = RunPython(
       "import os\n"
       "status = open('/proc/self/status').read()\n"
-      "caps = [l for l in status.splitlines() if l.startswith(('CapEff', 'CapPrm', 'NoNewPrivs', 'Seccomp:'))]\n"
+      "caps = [l for l in status.splitlines() if l.startswith(('CapEff', 'CapPrm', 'NoNewPrivs', "
+      "'Seccomp:'))]\n"
       "print(os.getuid(), os.geteuid(), os.getgid(), *caps)\n");
   EXPECT_EQ(r.exit_code, 0) << r.stderr_data;
   EXPECT_NE(r.stdout_data.find("1000 1000 1000"), std::string::npos) << r.stdout_data;
@@ -48,7 +49,9 @@ TEST(IsolationTest, HostSecretsAreInvisible) {
   std::ofstream(planted) << "host secret";
   RunResult r = RunPython(
       "import os\n"
-      "for p in ['/etc/shadow', '/etc/gshadow', '/root', '/var', '/run', '" + planted + "',\n"
+      "for p in ['/etc/shadow', '/etc/gshadow', '/root', '/var', '/run', '" +
+      planted +
+      "',\n"
       "          '/home/' + 'root', '/etc/sudoers', '/etc/ssh']:\n"
       "    print(p, 'VISIBLE' if os.path.exists(p) else 'absent')\n"
       "print(sorted(os.listdir('/home')), sorted(os.listdir('/tmp')))\n");
@@ -100,7 +103,9 @@ TEST(IsolationTest, CannotReachHostLoopback) {
   RunResult r = RunPython(
       "import socket\n"
       "try:\n"
-      "    socket.create_connection(('127.0.0.1', " + std::to_string(port) + "), timeout=2); print('CONNECTED')\n"
+      "    socket.create_connection(('127.0.0.1', " +
+      std::to_string(port) +
+      "), timeout=2); print('CONNECTED')\n"
       "except OSError as e:\n"
       "    print('refused', e)\n"
       "print([n for _, n in socket.if_nameindex()])\n");
@@ -148,8 +153,11 @@ TEST(IsolationTest, SetuidBinaryGrantsNothing) {
     dst << src.rdbuf();
   }
   ASSERT_EQ(chmod(copy.c_str(), 04755), 0);  // setuid root on the host
-  RunResult r = RunPython("import subprocess\nprint(subprocess.run(['/opt/suid/id'], capture_output=True, text=True).stdout)\n",
-                          [&](RunRequest& req) { req.spec.mounts.push_back({dir, "/opt/suid", false, false}); });
+  RunResult r = RunPython(
+      "import subprocess\nprint(subprocess.run(['/opt/suid/id'], capture_output=True, text=True).stdout)\n",
+      [&](RunRequest& req) {
+        req.spec.mounts.push_back({dir, "/opt/suid", false, false});
+      });
   unlink(copy.c_str());
   rmdir(dir.c_str());
   EXPECT_EQ(r.exit_code, 0) << r.stderr_data;

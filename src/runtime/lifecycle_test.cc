@@ -3,9 +3,9 @@
 #include <unistd.h>
 
 #include <filesystem>
-#include <sstream>
 #include <fstream>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -19,11 +19,15 @@ namespace {
 size_t CountEntries(const std::string& dir) {
   std::error_code ec;
   size_t n = 0;
-  for (auto it = std::filesystem::directory_iterator(dir, ec); !ec && it != std::filesystem::directory_iterator(); ++it) ++n;
+  for (auto it = std::filesystem::directory_iterator(dir, ec);
+       !ec && it != std::filesystem::directory_iterator(); ++it)
+    ++n;
   return n;
 }
 
-size_t OpenFds() { return CountEntries("/proc/self/fd"); }
+size_t OpenFds() {
+  return CountEntries("/proc/self/fd");
+}
 
 // Processes whose parent is this test process.
 size_t ChildProcesses() {
@@ -48,8 +52,8 @@ size_t ChildProcesses() {
 
 // Other test processes may be creating sandboxes at the same time: look only for ours.
 bool CgroupExists(const std::string& id) {
-  for (const char* parent : {"/sys/fs/cgroup/memory/kiln/", "/sys/fs/cgroup/pids/kiln/", "/sys/fs/cgroup/cpu/kiln/",
-                             "/sys/fs/cgroup/kiln/"}) {
+  for (const char* parent : {"/sys/fs/cgroup/memory/kiln/", "/sys/fs/cgroup/pids/kiln/",
+                             "/sys/fs/cgroup/cpu/kiln/", "/sys/fs/cgroup/kiln/"}) {
     if (std::filesystem::exists(parent + id)) return true;
   }
   return false;
@@ -88,7 +92,8 @@ TEST(LifecycleTest, LifetimeEndsTheSandbox) {
   Result<SandboxInfo> info = (*rt)->CreateSandbox(options);
   ASSERT_TRUE(info.ok()) << info.status().ToString();
   EXPECT_EQ(Health(*info), 204);
-  for (int i = 0; i < 100 && !(*rt)->List().empty(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  for (int i = 0; i < 100 && !(*rt)->List().empty(); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
   EXPECT_TRUE((*rt)->List().empty());
   EXPECT_EQ((*rt)->Get(info->id).status().code(), Code::kNotFound);
 }

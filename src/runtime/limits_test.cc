@@ -8,7 +8,8 @@
 namespace kiln::runtime {
 namespace {
 
-Result<RunResult> RunCommand(std::vector<std::string> argv, const std::function<void(RunRequest&)>& tweak = {}) {
+Result<RunResult> RunCommand(std::vector<std::string> argv,
+                             const std::function<void(RunRequest&)>& tweak = {}) {
   RunRequest req;
   req.argv = std::move(argv);
   req.spec.limits.timeout_ms = 20'000;
@@ -20,7 +21,8 @@ TEST(LimitsTest, ExitCodeAndStreamsAreReported) {
   std::string seen;
   RunRequest req;
   req.argv = {"sh", "-c", "echo out; echo err >&2; exit 7"};
-  Result<RunResult> r = runtime::Run(req, [&](int stream, std::string_view d) { seen += std::to_string(stream) + std::string(d); });
+  Result<RunResult> r = runtime::Run(
+      req, [&](int stream, std::string_view d) { seen += std::to_string(stream) + std::string(d); });
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(r->exit_code, 7);
   EXPECT_EQ(r->stdout_data, "out\n");
@@ -57,7 +59,8 @@ TEST(LimitsTest, MemoryPastLimitIsReportedAsOutOfMemory) {
 
 TEST(LimitsTest, HugeOutputIsCappedAndReportedAsTruncated) {
   Result<RunResult> r = RunCommand(
-      {"python3", "-c", "import sys\nfor _ in range(100): sys.stdout.write('x' * (1 << 20))\nprint('done', file=sys.stderr)"},
+      {"python3", "-c",
+       "import sys\nfor _ in range(100): sys.stdout.write('x' * (1 << 20))\nprint('done', file=sys.stderr)"},
       [](RunRequest& q) { q.spec.limits.max_output_bytes = 1 << 20; });
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_TRUE(r->truncated);
@@ -67,7 +70,8 @@ TEST(LimitsTest, HugeOutputIsCappedAndReportedAsTruncated) {
 }
 
 TEST(LimitsTest, FillingTmpHitsEnospcInsideOnly) {
-  struct statvfs before {}, after {};
+  struct statvfs before {
+  }, after{};
   statvfs("/tmp", &before);
   Result<RunResult> r = RunCommand(
       {"python3", "-c",
@@ -83,11 +87,11 @@ TEST(LimitsTest, FillingTmpHitsEnospcInsideOnly) {
 }
 
 TEST(LimitsTest, ForkBombIsContained) {
-  Result<RunResult> r = RunCommand({"bash", "-c", "bomb() { bomb | bomb & }; bomb; sleep 2; echo alive"},
-                                   [](RunRequest& q) {
-                                     q.spec.limits.pids = 64;
-                                     q.spec.limits.timeout_ms = 4000;
-                                   });
+  Result<RunResult> r =
+      RunCommand({"bash", "-c", "bomb() { bomb | bomb & }; bomb; sleep 2; echo alive"}, [](RunRequest& q) {
+        q.spec.limits.pids = 64;
+        q.spec.limits.timeout_ms = 4000;
+      });
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   // Either the shell survived the bomb or the timeout ended it; in both cases the sandbox is gone now, and
   // the host can still fork.
@@ -98,9 +102,10 @@ TEST(LimitsTest, ForkBombIsContained) {
 }
 
 TEST(LimitsTest, FileSizeLimitApplies) {
-  Result<RunResult> r = RunCommand(
-      {"python3", "-c", "import errno\ntry:\n    open('/home/user/big', 'wb').write(b'x' * (2 << 20))\nexcept OSError as e:\n    print(errno.errorcode[e.errno])"},
-      [](RunRequest& q) { q.spec.limits.max_file_bytes = 1 << 20; });
+  Result<RunResult> r = RunCommand({"python3", "-c",
+                                    "import errno\ntry:\n    open('/home/user/big', 'wb').write(b'x' * (2 << "
+                                    "20))\nexcept OSError as e:\n    print(errno.errorcode[e.errno])"},
+                                   [](RunRequest& q) { q.spec.limits.max_file_bytes = 1 << 20; });
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->stdout_data, "EFBIG\n") << r->stderr_data;
 }

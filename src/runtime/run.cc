@@ -29,8 +29,9 @@ Result<Pipe> MakePipe() {
 }
 
 std::vector<std::string> InitArgv(const RunRequest& request) {
-  std::vector<std::string> argv = {"kiln-envd", "exec", "--user", sandbox::kSandboxUser, "--cwd",
-                                   request.spec.workdir, "--status-fd", "3"};
+  std::vector<std::string> argv = {"kiln-envd",           "exec",  "--user",
+                                   sandbox::kSandboxUser, "--cwd", request.spec.workdir,
+                                   "--status-fd",         "3"};
   for (const auto& [key, value] : ProgramEnvironment(request.spec)) {
     argv.push_back("--env");
     argv.push_back(key + "=" + value);
@@ -76,7 +77,8 @@ void ParseStatusLine(const std::string& line, RunResult& result) {
 
 class OneShot {
  public:
-  OneShot(const RunRequest& request, const OutputCallback& on_output) : req_(request), on_output_(on_output) {}
+  OneShot(const RunRequest& request, const OutputCallback& on_output)
+      : req_(request), on_output_(on_output) {}
 
   Result<RunResult> Run() {
     KILN_ASSIGN_OR_RETURN(sandbox::Backend * backend, DefaultBackend());
@@ -97,8 +99,10 @@ class OneShot {
     stdin_ = std::move(in.write);
     if (req_.inherit_stdin) stdin_.reset();
     if (stdin_) fcntl(stdin_.get(), F_SETFL, O_NONBLOCK);
-    captures_[0] = {1, std::move(out.read), &result_.stdout_data, req_.spec.limits.max_output_bytes, &result_.truncated};
-    captures_[1] = {2, std::move(err.read), &result_.stderr_data, req_.spec.limits.max_output_bytes, &result_.truncated};
+    captures_[0] = {1, std::move(out.read), &result_.stdout_data, req_.spec.limits.max_output_bytes,
+                    &result_.truncated};
+    captures_[1] = {2, std::move(err.read), &result_.stderr_data, req_.spec.limits.max_output_bytes,
+                    &result_.truncated};
     status_fd_ = std::move(status.read);
     KILN_RETURN_IF_ERROR(Pump(*sb, start));
     KILN_ASSIGN_OR_RETURN(sandbox::ExitInfo exit, sb->Wait(-1));

@@ -15,7 +15,9 @@
 namespace kiln::runtime {
 namespace {
 
-int64_t WallMillis() { return WallNanos() / 1'000'000; }
+int64_t WallMillis() {
+  return WallNanos() / 1'000'000;
+}
 
 std::string DefaultSocketDir() {
   if (geteuid() == 0) return "/run/kiln/sockets";
@@ -29,7 +31,8 @@ Status MakeDirs(const std::string& path) {
   for (size_t pos = 1; pos != std::string::npos;) {
     pos = path.find('/', pos + 1);
     partial = path.substr(0, pos);
-    if (mkdir(partial.c_str(), 0700) != 0 && errno != EEXIST) return ErrnoStatus("mkdir(" + partial + ")", errno);
+    if (mkdir(partial.c_str(), 0700) != 0 && errno != EEXIST)
+      return ErrnoStatus("mkdir(" + partial + ")", errno);
   }
   return Status::Ok();
 }
@@ -169,7 +172,8 @@ void Runtime::ReapLoop() {
     lock.unlock();
     for (auto& entry : expired) (void)Destroy(*entry);
     lock.lock();
-    if (!stopping_) wake_.wait_for(lock, std::chrono::milliseconds(std::max<int64_t>(1, next - WallMillis())));
+    if (!stopping_)
+      wake_.wait_for(lock, std::chrono::milliseconds(std::max<int64_t>(1, next - WallMillis())));
   }
 }
 

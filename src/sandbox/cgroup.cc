@@ -58,7 +58,8 @@ void ProbeV2(Os& os, CgroupConfig& config) {
     (void)os.WriteFile(config.root + "/cgroup.subtree_control", enable);
   }
   Result<std::string> enabled = os.ReadFile(config.root + "/cgroup.subtree_control");
-  std::vector<std::string> have = enabled.ok() ? Split(std::string(Trim(*enabled)), ' ') : std::vector<std::string>{};
+  std::vector<std::string> have =
+      enabled.ok() ? Split(std::string(Trim(*enabled)), ' ') : std::vector<std::string>{};
   auto has = [&](const char* c) {
     for (const auto& h : have) {
       if (h == c) return true;
@@ -177,7 +178,8 @@ class CgroupV1 final : public Cgroup {
  public:
   CgroupV1(Os& os, std::vector<std::pair<std::string, std::string>> dirs) : os_(os), dirs_(std::move(dirs)) {}
   Status Attach(pid_t pid) override {
-    for (const auto& [ctrl, dir] : dirs_) KILN_RETURN_IF_ERROR(os_.WriteFile(dir + "/cgroup.procs", std::to_string(pid)));
+    for (const auto& [ctrl, dir] : dirs_)
+      KILN_RETURN_IF_ERROR(os_.WriteFile(dir + "/cgroup.procs", std::to_string(pid)));
     return Status::Ok();
   }
   bool OomKilled() override {
@@ -189,7 +191,8 @@ class CgroupV1 final : public Cgroup {
     return mem.empty() ? 0 : ReadNumber(os_, mem + "/memory.max_usage_in_bytes");
   }
   Status KillAll() override {
-    for (const auto& [ctrl, dir] : dirs_) KILN_RETURN_IF_ERROR(KillListedProcesses(os_, dir + "/cgroup.procs"));
+    for (const auto& [ctrl, dir] : dirs_)
+      KILN_RETURN_IF_ERROR(KillListedProcesses(os_, dir + "/cgroup.procs"));
     return Status::Ok();
   }
   Status Remove() override {
@@ -217,7 +220,8 @@ std::string LimitValue(int64_t value, const char* unlimited) {
   return value == 0 ? unlimited : std::to_string(value);
 }
 
-Result<std::unique_ptr<Cgroup>> CreateV2(Os& os, const CgroupConfig& c, const std::string& id, const Limits& l) {
+Result<std::unique_ptr<Cgroup>> CreateV2(Os& os, const CgroupConfig& c, const std::string& id,
+                                         const Limits& l) {
   std::string dir = c.root + "/" + id;
   KILN_RETURN_IF_ERROR(os.MakeDir(dir, 0755));
   auto cg = std::make_unique<CgroupV2>(os, dir);
@@ -237,7 +241,8 @@ Result<std::unique_ptr<Cgroup>> CreateV2(Os& os, const CgroupConfig& c, const st
   return std::unique_ptr<Cgroup>(std::move(cg));
 }
 
-Result<std::unique_ptr<Cgroup>> CreateV1(Os& os, const CgroupConfig& c, const std::string& id, const Limits& l) {
+Result<std::unique_ptr<Cgroup>> CreateV1(Os& os, const CgroupConfig& c, const std::string& id,
+                                         const Limits& l) {
   std::vector<std::pair<std::string, std::string>> dirs;
   for (const auto& [ctrl, enabled] : {std::pair{"memory", c.memory}, {"pids", c.pids}, {"cpu", c.cpu}}) {
     if (!enabled) continue;
@@ -257,7 +262,8 @@ Result<std::unique_ptr<Cgroup>> CreateV1(Os& os, const CgroupConfig& c, const st
       s = os.WriteFile(dir + "/pids.max", LimitValue(l.pids, "max"));
     } else if (l.cpus > 0) {
       s = os.WriteFile(dir + "/cpu.cfs_period_us", "100000");
-      if (s.ok()) s = os.WriteFile(dir + "/cpu.cfs_quota_us", std::to_string(static_cast<int64_t>(l.cpus * 100000)));
+      if (s.ok())
+        s = os.WriteFile(dir + "/cpu.cfs_quota_us", std::to_string(static_cast<int64_t>(l.cpus * 100000)));
     }
     if (!s.ok()) {
       (void)cg->Remove();

@@ -1,6 +1,7 @@
 #include "child.h"
 
 #include <fcntl.h>
+#include <grp.h>
 #include <linux/capability.h>
 #include <linux/seccomp.h>
 #include <net/if.h>
@@ -9,7 +10,6 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
-#include <grp.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -24,8 +24,8 @@ namespace {
 
 // What init (kiln-envd) keeps inside the sandbox's user namespace: enough to switch to the sandbox user and
 // to manage files and processes there. Nothing that reaches beyond the namespaces.
-constexpr int kKeptCapabilities[] = {CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER, CAP_KILL,
-                                     CAP_SETGID, CAP_SETUID,      CAP_SETPCAP};
+constexpr int kKeptCapabilities[] = {CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER,
+                                     CAP_KILL,  CAP_SETGID,       CAP_SETUID,          CAP_SETPCAP};
 
 [[noreturn]] void Fail(int sync_fd, const Status& status) {
   ChildFailure failure{};
@@ -107,8 +107,10 @@ Status SetLimit(int resource, const char* name, rlim_t value) {
 
 Status ApplyRlimits(const ChildPlan& plan) {
   KILN_RETURN_IF_ERROR(SetLimit(RLIMIT_CORE, "RLIMIT_CORE", 0));
-  if (plan.max_file_bytes > 0) KILN_RETURN_IF_ERROR(SetLimit(RLIMIT_FSIZE, "RLIMIT_FSIZE", plan.max_file_bytes));
-  if (plan.max_processes > 0) KILN_RETURN_IF_ERROR(SetLimit(RLIMIT_NPROC, "RLIMIT_NPROC", plan.max_processes));
+  if (plan.max_file_bytes > 0)
+    KILN_RETURN_IF_ERROR(SetLimit(RLIMIT_FSIZE, "RLIMIT_FSIZE", plan.max_file_bytes));
+  if (plan.max_processes > 0)
+    KILN_RETURN_IF_ERROR(SetLimit(RLIMIT_NPROC, "RLIMIT_NPROC", plan.max_processes));
   return SetLimit(RLIMIT_NOFILE, "RLIMIT_NOFILE", static_cast<rlim_t>(plan.max_open_files));
 }
 
@@ -149,7 +151,8 @@ Status Contain(ChildPlan& plan) {
   KILN_RETURN_IF_ERROR(RestrictCapabilities());
   if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return ErrnoStatus("prctl(PR_SET_NO_NEW_PRIVS)", errno);
   sock_fprog prog = plan.seccomp->fprog();
-  if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) != 0) return ErrnoStatus("prctl(PR_SET_SECCOMP)", errno);
+  if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) != 0)
+    return ErrnoStatus("prctl(PR_SET_SECCOMP)", errno);
   syscall(SYS_execveat, plan.init_fd, "", plan.argv.data(), plan.envp.data(), AT_EMPTY_PATH);
   return ErrnoStatus("execveat(init)", errno);
 }

@@ -129,7 +129,8 @@ class NamespaceBackend final : public Backend {
 
  private:
   Status WriteIdMaps(pid_t pid);
-  Result<ChildPlan> MakePlan(const SandboxSpec& spec, const LaunchOptions& options, const std::string& new_root);
+  Result<ChildPlan> MakePlan(const SandboxSpec& spec, const LaunchOptions& options,
+                             const std::string& new_root);
 
   Os& os_;
   Capabilities caps_;
@@ -145,9 +146,11 @@ Status NamespaceBackend::WriteIdMaps(pid_t pid) {
     KILN_RETURN_IF_ERROR(os_.WriteFile(proc + "/uid_map", map));
     return os_.WriteFile(proc + "/gid_map", map);
   }
-  KILN_RETURN_IF_ERROR(os_.WriteFile(proc + "/uid_map", std::to_string(kSandboxUid) + " " + std::to_string(geteuid()) + " 1\n"));
+  KILN_RETURN_IF_ERROR(os_.WriteFile(proc + "/uid_map",
+                                     std::to_string(kSandboxUid) + " " + std::to_string(geteuid()) + " 1\n"));
   KILN_RETURN_IF_ERROR(os_.WriteFile(proc + "/setgroups", "deny"));
-  return os_.WriteFile(proc + "/gid_map", std::to_string(kSandboxGid) + " " + std::to_string(getegid()) + " 1\n");
+  return os_.WriteFile(proc + "/gid_map",
+                       std::to_string(kSandboxGid) + " " + std::to_string(getegid()) + " 1\n");
 }
 
 Result<ChildPlan> NamespaceBackend::MakePlan(const SandboxSpec& spec, const LaunchOptions& options,
@@ -185,9 +188,11 @@ Status AwaitChild(int sync_fd) {
   return Status(static_cast<Code>(failure.code), failure.message);
 }
 
-Result<std::unique_ptr<Sandbox>> NamespaceBackend::Launch(const SandboxSpec& spec, const LaunchOptions& options) {
+Result<std::unique_ptr<Sandbox>> NamespaceBackend::Launch(const SandboxSpec& spec,
+                                                          const LaunchOptions& options) {
   KILN_RETURN_IF_ERROR(spec.Validate());
-  if (options.init_binary_fd < 0 || options.argv.empty()) return InvalidArgument("launch: no init program given");
+  if (options.init_binary_fd < 0 || options.argv.empty())
+    return InvalidArgument("launch: no init program given");
   std::string id = options.id.empty() ? RandomId() : options.id;
   std::string new_root = RuntimeDir(caps_.privileged);
   KILN_ASSIGN_OR_RETURN(ChildPlan plan, MakePlan(spec, options, new_root));
@@ -199,14 +204,16 @@ Result<std::unique_ptr<Sandbox>> NamespaceBackend::Launch(const SandboxSpec& spe
 
   KILN_ASSIGN_OR_RETURN(std::unique_ptr<Cgroup> cgroup, Cgroup::Create(os_, cgroups_, id, spec.limits));
   int pair[2];
-  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0) return ErrnoStatus("socketpair", errno);
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0)
+    return ErrnoStatus("socketpair", errno);
   UniqueFd parent_end(pair[0]), child_end(pair[1]);
   plan.sync_fd = child_end.get();
 
   constexpr size_t kStack = 256 * 1024;
   void* stack = mmap(nullptr, kStack, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
   if (stack == MAP_FAILED) return ErrnoStatus("mmap(clone stack)", errno);
-  int flags = CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_PIDFD | SIGCHLD;
+  int flags =
+      CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_PIDFD | SIGCHLD;
   if (!spec.network) flags |= CLONE_NEWNET;
   int pidfd = -1;
   pid_t pid = clone(ChildMain, static_cast<char*>(stack) + kStack, flags, &plan, &pidfd);
@@ -222,7 +229,8 @@ Result<std::unique_ptr<Sandbox>> NamespaceBackend::Launch(const SandboxSpec& spe
   // From here the sandbox object owns the child: an early return destroys it (kill, reap, cgroup removal).
   Status s = WriteIdMaps(pid).WithContext("writing the sandbox's uid/gid maps");
   if (s.ok() && cgroup_ptr) s = cgroup_ptr->Attach(pid).WithContext("joining the sandbox's cgroup");
-  if (s.ok() && send(parent_end.get(), &kGo, 1, MSG_NOSIGNAL) != 1) s = ErrnoStatus("send(go to sandbox)", errno);
+  if (s.ok() && send(parent_end.get(), &kGo, 1, MSG_NOSIGNAL) != 1)
+    s = ErrnoStatus("send(go to sandbox)", errno);
   if (s.ok()) s = AwaitChild(parent_end.get());
   if (!s.ok()) return s.WithContext("starting sandbox " + id);
   return std::unique_ptr<Sandbox>(std::move(sandbox));
@@ -241,7 +249,8 @@ Capabilities ProbeCapabilities(const CgroupConfig& cgroups) {
     caps.warnings.push_back(
         "not running as root: the sandbox has a single user (uid 1000); there is no root user inside it");
   }
-  if (!caps.pids_limit) caps.warnings.push_back("process count bounded by RLIMIT_NPROC instead of a pids cgroup");
+  if (!caps.pids_limit)
+    caps.warnings.push_back("process count bounded by RLIMIT_NPROC instead of a pids cgroup");
   return caps;
 }
 
@@ -254,7 +263,8 @@ Result<std::unique_ptr<Backend>> MakeNamespaceBackend(Os& os) {
   }
   CgroupConfig cgroups = ProbeCgroups(os);
   Capabilities caps = ProbeCapabilities(cgroups);
-  return std::unique_ptr<Backend>(std::make_unique<NamespaceBackend>(os, std::move(caps), std::move(cgroups)));
+  return std::unique_ptr<Backend>(
+      std::make_unique<NamespaceBackend>(os, std::move(caps), std::move(cgroups)));
 }
 
 }  // namespace kiln::sandbox

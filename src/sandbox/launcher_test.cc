@@ -14,7 +14,8 @@ namespace {
 // Fails the first mount whose target ends with `suffix`, as the kernel would with `err`.
 class FailingMountOs : public ForwardingOs {
  public:
-  FailingMountOs(std::string suffix, int err) : ForwardingOs(&Os::Real()), suffix_(std::move(suffix)), err_(err) {}
+  FailingMountOs(std::string suffix, int err)
+      : ForwardingOs(&Os::Real()), suffix_(std::move(suffix)), err_(err) {}
   Status Mount(const std::string& s, const std::string& t, const std::string& f, unsigned long fl,
                const std::string& d) override {
     if (t.size() >= suffix_.size() && t.compare(t.size() - suffix_.size(), suffix_.size(), suffix_) == 0) {
@@ -48,7 +49,8 @@ size_t CgroupEntries() {
   size_t n = 0;
   for (const char* dir : {"/sys/fs/cgroup/pids/kiln", "/sys/fs/cgroup/memory/kiln", "/sys/fs/cgroup/kiln"}) {
     std::error_code ec;
-    for (auto it = std::filesystem::directory_iterator(dir, ec); !ec && it != std::filesystem::directory_iterator(); ++it) {
+    for (auto it = std::filesystem::directory_iterator(dir, ec);
+         !ec && it != std::filesystem::directory_iterator(); ++it) {
       if (it->is_directory()) ++n;
     }
   }

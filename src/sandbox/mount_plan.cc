@@ -17,7 +17,8 @@ class PlanBuilder {
   PlanBuilder(std::string root, Identity id) : root_(std::move(root)), id_(id) {}
 
   void Mount(std::string src, std::string target, std::string fstype, unsigned long flags, std::string data) {
-    steps_.push_back({MountStep::kMount, std::move(src), root_ + target, std::move(fstype), flags, std::move(data)});
+    steps_.push_back(
+        {MountStep::kMount, std::move(src), root_ + target, std::move(fstype), flags, std::move(data)});
   }
   void Mkdir(const std::string& path, mode_t mode, uid_t uid, gid_t gid) {
     MountStep s{MountStep::kMkdir, root_ + path};
@@ -129,7 +130,8 @@ void AddEtc(const SandboxSpec& spec, PlanBuilder& plan) {
   plan.WriteFile("/etc/passwd", PasswdFile(plan.id()), 0644, r, r);
   plan.WriteFile("/etc/group", GroupFile(plan.id()), 0644, r, r);
   plan.WriteFile("/etc/hostname", spec.hostname + "\n", 0644, r, r);
-  plan.WriteFile("/etc/hosts", "127.0.0.1 localhost " + spec.hostname + "\n::1 localhost ip6-localhost\n", 0644, r, r);
+  plan.WriteFile("/etc/hosts", "127.0.0.1 localhost " + spec.hostname + "\n::1 localhost ip6-localhost\n",
+                 0644, r, r);
   if (spec.network && access("/etc/resolv.conf", R_OK) == 0) {
     plan.BindReadOnly("/etc/resolv.conf", "/etc/resolv.conf", false);
   } else {
@@ -195,7 +197,8 @@ Result<std::vector<MountStep>> BuildMountPlan(const SandboxSpec& spec, const std
   plan.Mount("tmpfs", kSandboxHome, "tmpfs", kHardening,
              TmpfsOptions(spec.limits.tmpfs_home_bytes, "0755", identity, true));
   plan.SystemDir("/tmp");
-  plan.Mount("tmpfs", "/tmp", "tmpfs", kHardening, TmpfsOptions(spec.limits.tmpfs_tmp_bytes, "1777", identity, false));
+  plan.Mount("tmpfs", "/tmp", "tmpfs", kHardening,
+             TmpfsOptions(spec.limits.tmpfs_tmp_bytes, "1777", identity, false));
   AddSeedFiles(spec, plan);
   // procfs can only be mounted while the host's /proc is still visible in this mount namespace.
   plan.SystemDir("/proc");
@@ -212,15 +215,23 @@ Status RunMountPlan(const std::vector<MountStep>& steps, Os& os) {
   for (const MountStep& s : steps) {
     Status st;
     switch (s.kind) {
-      case MountStep::kMount: st = os.Mount(s.a, s.b, s.fstype, s.flags, s.data); break;
+      case MountStep::kMount:
+        st = os.Mount(s.a, s.b, s.fstype, s.flags, s.data);
+        break;
       case MountStep::kMkdir:
         st = os.MakeDir(s.a, s.mode);
         if (st.code() == Code::kAlreadyExists && s.tolerate_exists) st = Status::Ok();
         if (st.ok() && s.uid != 0) st = os.Chown(s.a, s.uid, s.gid);
         break;
-      case MountStep::kTouch: st = os.Touch(s.a, s.mode); break;
-      case MountStep::kSymlink: st = os.Symlink(s.a, s.b); break;
-      case MountStep::kWriteFile: st = os.WriteNewFile(s.a, s.data, s.mode, s.uid, s.gid); break;
+      case MountStep::kTouch:
+        st = os.Touch(s.a, s.mode);
+        break;
+      case MountStep::kSymlink:
+        st = os.Symlink(s.a, s.b);
+        break;
+      case MountStep::kWriteFile:
+        st = os.WriteNewFile(s.a, s.data, s.mode, s.uid, s.gid);
+        break;
       case MountStep::kPivotRoot:
         // pivot_root(".", ".") stacks the old root on top of the new one; it is then lazily unmounted.
         if (chdir(s.a.c_str()) != 0) return ErrnoStatus("chdir(" + s.a + ")", errno);

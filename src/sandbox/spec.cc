@@ -17,10 +17,10 @@ std::vector<BindMount> SandboxSpec::DefaultSystemMounts() {
 std::vector<std::string> SandboxSpec::DefaultEtcFiles() {
   // What the dynamic loader, shells, Python, node and TLS clients read. Deliberately absent: shadow,
   // gshadow, sudoers, ssh, machine-id and anything with credentials.
-  return {"ld.so.cache",  "ld.so.conf",   "ld.so.conf.d", "alternatives", "ssl",       "ca-certificates",
-          "localtime",    "timezone",     "mime.types",   "profile",      "profile.d", "bash.bashrc",
-          "inputrc",      "nsswitch.conf", "os-release",  "debian_version", "services", "protocols",
-          "python3",      "python3.11",   "matplotlibrc", "fonts",        "magic",     "login.defs"};
+  return {"ld.so.cache", "ld.so.conf",    "ld.so.conf.d", "alternatives",   "ssl",       "ca-certificates",
+          "localtime",   "timezone",      "mime.types",   "profile",        "profile.d", "bash.bashrc",
+          "inputrc",     "nsswitch.conf", "os-release",   "debian_version", "services",  "protocols",
+          "python3",     "python3.11",    "matplotlibrc", "fonts",          "magic",     "login.defs"};
 }
 
 namespace {
@@ -34,7 +34,8 @@ Status CheckRange(const char* field, int64_t value, int64_t min, int64_t max, co
 }
 
 Status CheckSandboxPath(const std::string& field, const std::string& path) {
-  if (path.empty() || path[0] != '/') return InvalidArgument(field + ": must be an absolute path, got '" + path + "'");
+  if (path.empty() || path[0] != '/')
+    return InvalidArgument(field + ": must be an absolute path, got '" + path + "'");
   for (const std::string& part : Split(path, '/')) {
     if (part == "..") return InvalidArgument(field + ": must not contain '..', got '" + path + "'");
   }
@@ -69,7 +70,8 @@ Status SandboxSpec::Validate() const {
   for (size_t i = 0; i < mounts.size(); ++i) {
     std::string field = "mounts[" + std::to_string(i) + "]";
     KILN_RETURN_IF_ERROR(CheckSandboxPath(field + ".source", mounts[i].source));
-    if (!mounts[i].target.empty()) KILN_RETURN_IF_ERROR(CheckSandboxPath(field + ".target", mounts[i].target));
+    if (!mounts[i].target.empty())
+      KILN_RETURN_IF_ERROR(CheckSandboxPath(field + ".target", mounts[i].target));
   }
   for (const std::string& name : etc_files) {
     if (name.empty() || name.find('/') != std::string::npos || name == "..") {
@@ -83,12 +85,14 @@ Status SandboxSpec::Validate() const {
     }
   }
   KILN_RETURN_IF_ERROR(CheckSandboxPath("workdir", workdir));
-  if (hostname.empty() || hostname.size() > 64) return InvalidArgument("hostname: must be 1 to 64 characters");
+  if (hostname.empty() || hostname.size() > 64)
+    return InvalidArgument("hostname: must be 1 to 64 characters");
   for (const auto& [key, value] : env) {
     if (key.empty() || key.find('=') != std::string::npos || key.find('\0') != std::string::npos) {
       return InvalidArgument("env: invalid variable name '" + key + "'");
     }
-    if (value.find('\0') != std::string::npos) return InvalidArgument("env: value of " + key + " contains NUL");
+    if (value.find('\0') != std::string::npos)
+      return InvalidArgument("env: value of " + key + " contains NUL");
   }
   return Status::Ok();
 }

@@ -64,9 +64,9 @@ TEST(SpecTest, ZeroMeansUnlimited) {
 }
 
 TEST(SpecTest, DeniedSyscallsAreDocumented) {
-  for (const char* required : {"mount", "umount2", "unshare", "setns", "ptrace", "bpf", "perf_event_open", "keyctl",
-                               "add_key", "kexec_load", "init_module", "userfaultfd", "clock_settime", "reboot",
-                               "swapon", "open_by_handle_at"}) {
+  for (const char* required : {"mount", "umount2", "unshare", "setns", "ptrace", "bpf", "perf_event_open",
+                               "keyctl", "add_key", "kexec_load", "init_module", "userfaultfd",
+                               "clock_settime", "reboot", "swapon", "open_by_handle_at"}) {
     bool found = false;
     for (const DeniedSyscall& d : DeniedSyscalls()) {
       if (std::string(d.name) == required) found = !std::string(d.why).empty();

@@ -8,7 +8,9 @@ namespace kiln {
 
 // Nanoseconds on CLOCK_MONOTONIC.
 int64_t MonotonicNanos();
-inline int64_t MonotonicMillis() { return MonotonicNanos() / 1'000'000; }
+inline int64_t MonotonicMillis() {
+  return MonotonicNanos() / 1'000'000;
+}
 // Nanoseconds since the Unix epoch (CLOCK_REALTIME).
 int64_t WallNanos();
 // RFC 3339 UTC with milliseconds, e.g. "2026-01-01T00:00:00.123Z".

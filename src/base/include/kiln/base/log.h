@@ -11,9 +11,15 @@ enum class Level { kError = 0, kWarn = 1, kInfo = 2, kDebug = 3 };
 bool Enabled(Level level);
 void Write(Level level, std::string_view message);
 
-inline void Error(std::string_view m) { Write(Level::kError, m); }
-inline void Warn(std::string_view m) { Write(Level::kWarn, m); }
-inline void Info(std::string_view m) { Write(Level::kInfo, m); }
+inline void Error(std::string_view m) {
+  Write(Level::kError, m);
+}
+inline void Warn(std::string_view m) {
+  Write(Level::kWarn, m);
+}
+inline void Info(std::string_view m) {
+  Write(Level::kInfo, m);
+}
 inline void Debug(std::string_view m) {
   if (Enabled(Level::kDebug)) Write(Level::kDebug, m);
 }

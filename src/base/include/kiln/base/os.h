@@ -31,7 +31,8 @@ class Os {
   // Creates an empty regular file (if missing) to serve as a bind-mount target.
   virtual Status Touch(const std::string& path, mode_t mode) = 0;
   virtual Status Symlink(const std::string& target, const std::string& link_path) = 0;
-  // Opens an existing file write-only with O_TRUNC and writes `data` in one write(2) (cgroup files need this).
+  // Opens an existing file write-only with O_TRUNC and writes `data` in one write(2) (cgroup files need
+  // this).
   virtual Status WriteFile(const std::string& path, std::string_view data) = 0;
   virtual Result<std::string> ReadFile(const std::string& path) = 0;
   // Creates (or truncates) a regular file with `data`, then sets its mode and owner.

@@ -23,8 +23,8 @@ struct RunRequest {
 };
 
 struct RunResult {
-  int exit_code = 0;       // the program's exit status; 128+N when killed by signal N
-  int signal = 0;          // the signal that killed it, or 0
+  int exit_code = 0;        // the program's exit status; 128+N when killed by signal N
+  int signal = 0;           // the signal that killed it, or 0
   std::string stdout_data;  // captured, at most spec.limits.max_output_bytes
   std::string stderr_data;
   bool timed_out = false;   // killed because spec.limits.timeout_ms elapsed
@@ -37,8 +37,9 @@ struct RunResult {
 // Called from the calling thread as output arrives: stream 1 = stdout, 2 = stderr.
 using OutputCallback = std::function<void(int stream, std::string_view data)>;
 
-// Runs the program. Ignores SIGPIPE process-wide if it was left at its default. Errors are Kiln's own (cannot create the sandbox, missing kiln-envd, ...), never the
-// program's: a program that fails still yields a RunResult.
+// Runs the program. Ignores SIGPIPE process-wide if it was left at its default. Errors are Kiln's own (cannot
+// create the sandbox, missing kiln-envd, ...), never the program's: a program that fails still yields a
+// RunResult.
 Result<RunResult> Run(const RunRequest& request, const OutputCallback& on_output = {});
 
 }  // namespace kiln::runtime

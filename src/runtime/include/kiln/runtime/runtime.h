@@ -42,7 +42,8 @@ struct SandboxInfo {
 
 class Runtime {
  public:
-  // `socket_dir` empty: /run/kiln/sockets as root, else $XDG_RUNTIME_DIR/kiln/sockets or /tmp/kiln-<uid>/sockets.
+  // `socket_dir` empty: /run/kiln/sockets as root, else $XDG_RUNTIME_DIR/kiln/sockets or
+  // /tmp/kiln-<uid>/sockets.
   static Result<std::unique_ptr<Runtime>> Create(std::string socket_dir = "");
   ~Runtime();  // kills every sandbox it still owns
 

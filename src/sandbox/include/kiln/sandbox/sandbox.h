@@ -22,9 +22,9 @@ namespace kiln::sandbox {
 
 // What runs as PID 1 and which host fds it gets.
 struct LaunchOptions {
-  int init_binary_fd = -1;           // an fd of the (static) init binary, executed with execveat(AT_EMPTY_PATH)
-  std::vector<std::string> argv;     // argv of init, argv[0] included
-  std::vector<std::string> envp;     // environment of init ("K=V")
+  int init_binary_fd = -1;        // an fd of the (static) init binary, executed with execveat(AT_EMPTY_PATH)
+  std::vector<std::string> argv;  // argv of init, argv[0] included
+  std::vector<std::string> envp;  // environment of init ("K=V")
   // Host fd -> fd number inside (e.g. {pipe, 1}); fds not listed are closed at exec.
   std::vector<std::pair<int, int>> fds;
   bool die_with_parent = false;  // SIGKILL the sandbox when the launching *thread* exits (one-shot CLI runs)

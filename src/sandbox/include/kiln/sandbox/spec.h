@@ -30,7 +30,8 @@ struct Limits {
   int64_t tmpfs_tmp_bytes = 256ll << 20;   // size of the writable /tmp tmpfs
   int64_t max_file_bytes = 256ll << 20;    // RLIMIT_FSIZE: largest file a process may write
   int64_t max_open_files = 1024;           // RLIMIT_NOFILE
-  int64_t max_output_bytes = 16ll << 20;   // per stream (stdout, stderr) captured by the host; past it: truncated
+  int64_t max_output_bytes =
+      16ll << 20;  // per stream (stdout, stderr) captured by the host; past it: truncated
 };
 
 struct SandboxSpec {
