@@ -1,0 +1,123 @@
+// Cgroup backends: the files each writes (through a recording OS seam), and v2 against the real kernel.
+#include "cgroup.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <map>
+
+#include <gtest/gtest.h>
+
+#include "kiln/sandbox/sandbox.h"
+
+namespace kiln::sandbox {
+namespace {
+
+// Records writes and serves reads from a map; directories always succeed.
+class RecordingOs : public ForwardingOs {
+ public:
+  RecordingOs() : ForwardingOs(&Os::Real()) {}
+  Status MakeDir(const std::string& path, mode_t) override {
+    dirs.push_back(path);
+    return Status::Ok();
+  }
+  Status RemoveDir(const std::string& path) override {
+    removed.push_back(path);
+    return Status::Ok();
+  }
+  Status WriteFile(const std::string& path, std::string_view data) override {
+    writes[path] = std::string(data);
+    return Status::Ok();
+  }
+  Result<std::string> ReadFile(const std::string& path) override {
+    auto it = files.find(path);
+    if (it == files.end()) return NotFound(path);
+    return it->second;
+  }
+  std::vector<std::string> dirs, removed;
+  std::map<std::string, std::string> writes, files;
+};
+
+TEST(CgroupTest, V2WritesEveryLimit) {
+  RecordingOs os;
+  CgroupConfig config{"v2", "/cg/kiln", true, true, true, {}};
+  Limits limits;
+  limits.memory_bytes = 64 << 20;
+  limits.pids = 32;
+  limits.cpus = 0.5;
+  Result<std::unique_ptr<Cgroup>> cg = Cgroup::Create(os, config, "sb1", limits);
+  ASSERT_TRUE(cg.ok()) << cg.status().ToString();
+  EXPECT_EQ(os.writes["/cg/kiln/sb1/memory.max"], "67108864");
+  EXPECT_EQ(os.writes["/cg/kiln/sb1/memory.swap.max"], "0");
+  EXPECT_EQ(os.writes["/cg/kiln/sb1/pids.max"], "32");
+  EXPECT_EQ(os.writes["/cg/kiln/sb1/cpu.max"], "50000 100000");
+  ASSERT_TRUE((*cg)->Attach(42).ok());
+  EXPECT_EQ(os.writes["/cg/kiln/sb1/cgroup.procs"], "42");
+  os.files["/cg/kiln/sb1/memory.events"] = "low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\n";
+  EXPECT_TRUE((*cg)->OomKilled());
+  ASSERT_TRUE((*cg)->KillAll().ok());
+  EXPECT_EQ(os.writes["/cg/kiln/sb1/cgroup.kill"], "1");
+  ASSERT_TRUE((*cg)->Remove().ok());
+  EXPECT_EQ(os.removed, std::vector<std::string>{"/cg/kiln/sb1"});
+}
+
+TEST(CgroupTest, V1WritesPerController) {
+  RecordingOs os;
+  CgroupConfig config{"v1", "/cg", true, true, true, {}};
+  Limits limits;
+  limits.memory_bytes = 0;  // unlimited
+  limits.pids = 100;
+  Result<std::unique_ptr<Cgroup>> cg = Cgroup::Create(os, config, "sb2", limits);
+  ASSERT_TRUE(cg.ok()) << cg.status().ToString();
+  EXPECT_EQ(os.writes["/cg/memory/kiln/sb2/memory.limit_in_bytes"], "-1");
+  EXPECT_EQ(os.writes["/cg/pids/kiln/sb2/pids.max"], "100");
+  EXPECT_EQ(os.writes["/cg/cpu/kiln/sb2/cpu.cfs_quota_us"], "100000");
+  ASSERT_TRUE((*cg)->Attach(7).ok());
+  EXPECT_EQ(os.writes["/cg/memory/kiln/sb2/cgroup.procs"], "7");
+  EXPECT_EQ(os.writes["/cg/cpu/kiln/sb2/cgroup.procs"], "7");
+  os.files["/cg/memory/kiln/sb2/memory.oom_control"] = "oom_kill_disable 0\nunder_oom 0\noom_kill 0\n";
+  EXPECT_FALSE((*cg)->OomKilled());
+}
+
+TEST(CgroupTest, ProbeRespectsOverrides) {
+  RecordingOs os;
+  setenv("KILN_CGROUP", "none", 1);
+  CgroupConfig none = ProbeCgroups(os);
+  unsetenv("KILN_CGROUP");
+  EXPECT_EQ(none.mode, "none");
+  ASSERT_FALSE(none.warnings.empty());
+  EXPECT_NE(none.warnings[0].find("not applied"), std::string::npos);
+}
+
+// This machine mounts controllers on v1 and an empty cgroup2 hierarchy beside them: the v2 backend must
+// still place, kill and remove sandboxes there, and say which limits it cannot apply.
+TEST(CgroupTest, V2OnTheRealKernel) {
+  const char* unified = "/sys/fs/cgroup/unified";
+  if (geteuid() != 0 || !std::filesystem::exists(std::string(unified) + "/cgroup.procs")) {
+    GTEST_SKIP() << "no writable cgroup2 hierarchy at " << unified;
+  }
+  std::string root = std::string(unified) + "/kiln-test-" + std::to_string(getpid());
+  setenv("KILN_CGROUP", "v2", 1);
+  setenv("KILN_CGROUP_ROOT", root.c_str(), 1);
+  Result<std::unique_ptr<Backend>> backend = MakeNamespaceBackend();
+  unsetenv("KILN_CGROUP");
+  unsetenv("KILN_CGROUP_ROOT");
+  ASSERT_TRUE(backend.ok()) << backend.status().ToString();
+  EXPECT_EQ((*backend)->capabilities().cgroup_mode, "v2");
+  LaunchOptions o;
+  o.init_binary_fd = open("/bin/sh", O_PATH | O_CLOEXEC);
+  o.argv = {"sh", "-c", "sleep 100 & sleep 100 & wait"};
+  Result<std::unique_ptr<Sandbox>> sb = (*backend)->Launch(SandboxSpec(), o);
+  ASSERT_TRUE(sb.ok()) << sb.status().ToString();
+  std::string dir = root + "/" + (*sb)->id();
+  EXPECT_TRUE(std::filesystem::exists(dir + "/cgroup.procs"));
+  EXPECT_TRUE((*sb)->Destroy().ok());
+  EXPECT_FALSE(std::filesystem::exists(dir));
+  close(o.init_binary_fd);
+  rmdir(root.c_str());
+}
+
+}  // namespace
+}  // namespace kiln::sandbox
