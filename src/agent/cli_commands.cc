@@ -30,6 +30,9 @@ void AddAgent(CLI::App& app, const Sink& sink) {
                   "Write main.py, README.md, requirements.txt, metadata.json to DIR "
                   "and DIR.tar.gz");
   cmd->add_option("--timeout", *timeout_s, "Seconds each run may take")->capture_default_str();
+  cmd->add_flag("--trace", opts->trace,
+                "Print the run's trace (invoke_agent / chat / execute_tool spans) as a tree on stderr at "
+                "the end, besides any OTEL_* exporter");
   cmd->callback([opts, timeout_s, sink] {
     opts->timeout_ms = ToMillis(*timeout_s);
     sink(RunAgentCommand(*opts));

@@ -4,10 +4,12 @@
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <sstream>
 
 #include "kiln/agent/agent.h"
 #include "kiln/agent/humaneval.h"
+#include "kiln/agent/tracing.h"
 #include "kiln/base/strings.h"
 #include "project.h"
 
@@ -141,6 +143,17 @@ int Fail(std::ostream& err, std::string_view command, const Status& st) {
   return kExitKilnError;
 }
 
+// Runs the agent with the progress printer and, when tracing is on, the tracing observer.
+Result<AgentResult> RunObserved(llm::Provider& provider, Executor& executor, const Task& task,
+                                const AgentOptions& options, std::ostream& err, bool scripted) {
+  ProgressPrinter progress(err, scripted);
+  std::optional<TracingObserver> tracing;
+  if (trace::Tracer tracer = trace::GlobalTracer(); tracer.enabled())
+    tracing.emplace(std::move(tracer), TracingInfoFor(provider));
+  ObserverList observers({&progress, tracing ? &*tracing : nullptr});
+  return RunAgent(provider, executor, task, options, &observers);
+}
+
 }  // namespace
 
 int RunAgentCommand(const AgentCommandOptions& o) {
@@ -148,6 +161,7 @@ int RunAgentCommand(const AgentCommandOptions& o) {
   std::ostream& err = o.err ? *o.err : std::cerr;
   if (Trim(o.task).empty()) return Fail(err, "agent", InvalidArgument("the task is empty"));
   if (o.max_attempts < 1) return Fail(err, "agent", InvalidArgument("--max-attempts must be >= 1"));
+  TraceSession tracing(o.env, o.trace, o.trace_out, err);  // flushes (bounded) when the command returns
   std::unique_ptr<Executor> own_executor;
   Executor* executor = o.executor;
   if (executor == nullptr) {
@@ -172,8 +186,7 @@ int RunAgentCommand(const AgentCommandOptions& o) {
   AgentOptions options;
   options.max_attempts = o.max_attempts;
   options.timeout_ms = o.timeout_ms;
-  ProgressPrinter progress(err, scripted);
-  auto result = RunAgent(**provider, *executor, task, options, &progress);
+  auto result = RunObserved(**provider, *executor, task, options, err, scripted);
   if (!result.ok()) return Fail(err, "agent", result.status());
 
   if (!o.out_dir.empty()) {
@@ -224,6 +237,7 @@ Status WriteJsonl(const std::string& path, const HumanEvalReport& r) {
 int RunBenchHumanEvalCommand(const BenchCommandOptions& o) {
   std::ostream& out = o.out ? *o.out : std::cout;
   std::ostream& err = o.err ? *o.err : std::cerr;
+  TraceSession tracing(o.env, false, nullptr, err);  // one invoke_agent trace per problem when configured
   std::unique_ptr<Executor> own_executor;
   Executor* executor = o.executor;
   if (executor == nullptr) {

@@ -6,8 +6,10 @@
 #include <atomic>
 #include <cerrno>
 #include <mutex>
+#include <optional>
 #include <thread>
 
+#include "kiln/agent/tracing.h"
 #include "kiln/base/clock.h"
 #include "kiln/base/strings.h"
 
@@ -81,7 +83,11 @@ HumanEvalResult RunOne(const HumanEvalProblem& problem, llm::Provider& provider,
                        const AgentOptions& options) {
   HumanEvalResult out;
   out.task_id = problem.task_id;
-  Result<AgentResult> run = RunAgent(provider, executor, MakeHumanEvalTask(problem), options);
+  std::optional<TracingObserver> tracing;  // one invoke_agent trace per problem when tracing is on
+  if (trace::Tracer tracer = trace::GlobalTracer(); tracer.enabled())
+    tracing.emplace(std::move(tracer), TracingInfoFor(provider));
+  Result<AgentResult> run =
+      RunAgent(provider, executor, MakeHumanEvalTask(problem), options, tracing ? &*tracing : nullptr);
   if (!run.ok()) {
     out.error = run.status().ToString();
     return out;

@@ -3,8 +3,14 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
+
+#include "kiln/base/status.h"
+#include "kiln/client/code_client.h"
+#include "kiln/runtime/runtime.h"
 
 namespace kiln::cli {
 
@@ -13,5 +19,20 @@ inline constexpr int kKilnError = 125;
 
 // `program_args`: what followed `--` on the command line (arguments of the sandboxed program).
 void AddRunCommand(CLI::App& app, const std::vector<std::string>& program_args, int& exit_code);
+// `kiln repl`: an interactive code-interpreter session (cmd_repl.cc).
+void AddReplCommand(CLI::App& app, int& exit_code);
+// `kiln notebook run`: executes a Jupyter notebook in a sandbox (cmd_notebook.cc).
+void AddNotebookCommand(CLI::App& app, int& exit_code);
+
+// One code context in a fresh sandbox, for `kiln repl` and `kiln notebook`. Destroying it kills the sandbox.
+struct CodeSession {
+  std::unique_ptr<runtime::Runtime> runtime;
+  runtime::SandboxInfo sandbox;
+  std::unique_ptr<client::CodeClient> client;
+  client::ExecuteOptions options;  // names the context; callers add timeouts
+};
+// `language`: python (the default context), javascript, typescript or bash (a context created for it).
+// `lifetime_ms`: the sandbox's lifetime, 0 = until the session is destroyed.
+Result<std::unique_ptr<CodeSession>> StartCodeSession(const std::string& language, int64_t lifetime_ms);
 
 }  // namespace kiln::cli

@@ -23,6 +23,8 @@ int main(int argc, char** argv) {
   }
   int exit_code = 0;
   kiln::cli::AddRunCommand(app, program_args, exit_code);
+  kiln::cli::AddReplCommand(app, exit_code);
+  kiln::cli::AddNotebookCommand(app, exit_code);
 #ifdef KILN_HAVE_AGENT
   kiln::agent::AddAgentCommands(app, exit_code);
 #endif

@@ -155,6 +155,7 @@ Result<std::shared_ptr<Process>> ProcessService::Select(const Json& request) con
 Result<Json> ProcessService::List(const Json&) {
   Json processes = Json::array();
   for (const auto& p : table_->Running()) {
+    if (p->tag() && StartsWith(*p->tag(), kCodeContextTagPrefix)) continue;  // envd's own runners
     Json info = {{"config", ConfigJson(p->config())}, {"pid", p->pid()}};
     if (p->tag()) info["tag"] = *p->tag();
     processes.push_back(std::move(info));

@@ -89,6 +89,24 @@ void Router::Add(std::string method, std::string path, RouteHandler handler, boo
   routes_[{std::move(method), std::move(path)}] = Route{std::move(handler), requires_token};
 }
 
+void Router::AddPrefix(std::string method, std::string prefix, RouteHandler handler, bool requires_token) {
+  prefixes_[{std::move(method), std::move(prefix)}] = Route{std::move(handler), requires_token};
+}
+
+const Router::Route* Router::Find(const http::Request& request) const {
+  auto it = routes_.find({request.method, request.path});
+  if (it != routes_.end()) return &it->second;
+  const Route* best = nullptr;
+  size_t best_len = 0;
+  for (const auto& [key, route] : prefixes_) {
+    if (key.first == request.method && StartsWith(request.path, key.second) && key.second.size() > best_len) {
+      best = &route;
+      best_len = key.second.size();
+    }
+  }
+  return best;
+}
+
 bool Router::Authorized(const http::Request& request) const {
   if (access_token_.empty()) return true;
   auto token = request.headers.Get("X-Access-Token");
@@ -96,8 +114,8 @@ bool Router::Authorized(const http::Request& request) const {
 }
 
 void Router::Handle(http::Request& request, http::ResponseWriter& writer) const {
-  auto it = routes_.find({request.method, request.path});
-  if (it == routes_.end()) {
+  const Route* route = Find(request);
+  if (route == nullptr) {
     bool path_known = false;
     for (const auto& [key, route] : routes_) path_known |= key.second == request.path;
     if (path_known) return SendJson(writer, 405, {{"code", 405}, {"message", "method not allowed"}});
@@ -105,12 +123,12 @@ void Router::Handle(http::Request& request, http::ResponseWriter& writer) const 
       return SendConnectError(writer, 404, Unimplemented("unknown method " + request.path));
     return SendJson(writer, 404, {{"code", 404}, {"message", "no route for " + request.path}});
   }
-  if (it->second.requires_token && !Authorized(request)) {
+  if (route->requires_token && !Authorized(request)) {
     return SendJson(writer, 401,
                     {{"code", 401}, {"message", "unauthorized access, please provide a valid access token"}});
   }
   try {
-    it->second.handler(request, writer);
+    route->handler(request, writer);
   } catch (const std::exception& e) {
     // A library exception (nlohmann) must not take envd down; answer 500 if nothing was sent yet.
     log::Error(std::string("envd: handler for ") + request.path + " threw: " + e.what());

@@ -34,6 +34,8 @@ void EnvdServer::AddRoutes() {
   AddRestRoutes();
   AddProcessRoutes();
   AddFilesystemRoutes();
+  code_ = std::make_unique<CodeInterpreter>(&config_, &root_, table_);
+  code_->AddRoutes(router_);
 }
 
 void EnvdServer::AddProcessRoutes() {

@@ -114,6 +114,8 @@ void SetUpStdio(const SpawnSpec& spec, int pipe_fd) {
     int rc = fd == target ? ::fcntl(fd, F_SETFD, 0) : ::dup2(fd, target);
     if (rc < 0) Fail(pipe_fd, kStdio, errno);
   }
+  for (size_t i = 0; i < spec.extra_fds.size(); ++i)
+    if (::dup2(spec.extra_fds[i], static_cast<int>(3 + i)) < 0) Fail(pipe_fd, kStdio, errno);
 }
 
 void DropPrivileges(const SpawnSpec& spec, const Prepared& p, int pipe_fd) {
@@ -163,7 +165,9 @@ void DropPrivileges(const SpawnSpec& spec, const Prepared& p, int pipe_fd) {
   ResetSignals(pipe_fd);
   SetUpStdio(spec, pipe_fd);
   // Mark every other fd close-on-exec: the error pipe and cwd fd stay usable until execve closes them.
-  if (::syscall(SYS_close_range, 3u, ~0u, CLOSE_RANGE_CLOEXEC) != 0) Fail(pipe_fd, kCloseFds, errno);
+  unsigned first_closed = 3u + static_cast<unsigned>(spec.extra_fds.size());
+  if (::syscall(SYS_close_range, first_closed, ~0u, CLOSE_RANGE_CLOEXEC) != 0)
+    Fail(pipe_fd, kCloseFds, errno);
   DropPrivileges(spec, p, pipe_fd);
   // After dropping privileges, so the user needs search permission on the directory.
   if (spec.cwd_fd >= 0 && ::fchdir(spec.cwd_fd) != 0) Fail(pipe_fd, kChdir, errno);
@@ -175,10 +179,21 @@ void DropPrivileges(const SpawnSpec& spec, const Prepared& p, int pipe_fd) {
 Result<ForkedChild> ForkChild(const SpawnSpec& spec) {
   if (spec.program.empty()) return InvalidArgument("no program to execute");
   if (spec.argv.empty()) return InvalidArgument("argv must hold at least argv[0]");
+  for (int fd : spec.extra_fds)
+    if (fd < 3 + static_cast<int>(spec.extra_fds.size())) return InvalidArgument("extra fd too low");
   Prepared prepared = Prepare(spec);
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0) return ErrnoStatus("pipe2", errno);
   UniqueFd read_end(fds[0]), write_end(fds[1]);
+  // The child places extra fds at 3, 4, ...: its error pipe must live above them.
+  int lowest = 3 + static_cast<int>(spec.extra_fds.size());
+  if (!spec.extra_fds.empty() && write_end.get() < lowest) {
+    int moved = ::fcntl(write_end.get(), F_DUPFD_CLOEXEC, lowest);
+    if (moved < 0) return ErrnoStatus("fcntl(F_DUPFD_CLOEXEC)", errno);
+    write_end.reset(moved);
+  }
+  if (spec.cwd_fd >= 0 && spec.cwd_fd < lowest && !spec.extra_fds.empty())
+    return InvalidArgument("cwd fd too low");
   pid_t pid = ::fork();
   if (pid < 0) return ErrnoStatus("fork", errno);
   if (pid == 0) ChildMain(spec, prepared, write_end.get());

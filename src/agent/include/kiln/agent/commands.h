@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstdio>
 #include <iosfwd>
 #include <string>
 
@@ -24,13 +25,17 @@ struct AgentCommandOptions {
   bool json = false;            // --json: print the AgentResult JSON on stdout instead of text
   std::string out_dir;          // --out DIR: write the project there and DIR.tar.gz next to it
   int64_t timeout_ms = 30'000;  // --timeout (seconds on the command line)
+  bool trace = false;           // --trace: print the span tree on stderr at the end (see tracing.h)
   // For tests and embedders; null/empty means the defaults below.
   Executor* executor = nullptr;  // default: MakeSandboxExecutor()
   llm::EnvLookup env;            // default: getenv (KILN_MODEL, API keys)
   std::ostream* out = nullptr;   // default: std::cout
   std::ostream* err = nullptr;   // default: std::cerr
+  FILE* trace_out = nullptr;     // where --trace / OTEL_TRACES_EXPORTER=console print; default: stderr
 };
 
+// Tracing (OTEL_* variables read through `env`, see src/trace/README.md) is installed for the command's
+// duration and flushed, at most 5 s, before it returns.
 int RunAgentCommand(const AgentCommandOptions& options);
 
 struct BenchCommandOptions {

@@ -32,6 +32,9 @@ namespace kiln::envd {
 
 class Reaper;
 
+// Tag prefix of the code interpreter's context runners (code_context.h): hidden from process List.
+inline constexpr char kCodeContextTagPrefix[] = "kiln-code-context:";
+
 struct ProcessConfig {
   std::string cmd;
   std::vector<std::string> args;

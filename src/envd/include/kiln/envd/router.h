@@ -30,9 +30,14 @@ class Router {
   // `requires_token` false exempts the route from X-Access-Token (as E2B does for /health and /files).
   void Add(std::string method, std::string path, RouteHandler handler, bool requires_token = true);
 
-  // Dispatches by exact path. Unknown path: Connect-shaped 404 {"code":"unimplemented"} for RPC-looking
-  // paths ("/pkg.Service/Method"), else REST 404. Known path, other method: 405. Missing or wrong token:
-  // 401 {"code":401,"message":...}. An exception escaping a handler becomes a 500 (if nothing was sent).
+  // A route for every path starting with `prefix` (e.g. "/contexts/" for "/contexts/{id}"), consulted when
+  // no exact route matches; the longest matching prefix wins.
+  void AddPrefix(std::string method, std::string prefix, RouteHandler handler, bool requires_token = true);
+
+  // Dispatches by exact path, then by prefix. Unknown path: Connect-shaped 404 {"code":"unimplemented"} for
+  // RPC-looking paths ("/pkg.Service/Method"), else REST 404. Known path, other method: 405. Missing or wrong
+  // token: 401 {"code":401,"message":...}. An exception escaping a handler becomes a 500 (if nothing was
+  // sent).
   void Handle(http::Request& request, http::ResponseWriter& writer) const;
 
  private:
@@ -42,7 +47,9 @@ class Router {
   };
   bool Authorized(const http::Request& request) const;
   std::string access_token_;
-  std::map<std::pair<std::string, std::string>, Route> routes_;  // (method, path)
+  const Route* Find(const http::Request& request) const;
+  std::map<std::pair<std::string, std::string>, Route> routes_;    // (method, path)
+  std::map<std::pair<std::string, std::string>, Route> prefixes_;  // (method, prefix)
 };
 
 // Serializes JSON for the wire; invalid UTF-8 (e.g. in file names) is replaced rather than throwing.

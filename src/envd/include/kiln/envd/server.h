@@ -4,7 +4,8 @@
 // Routes (E2B envd API, see /work/shared/docs/e2b-protocol.md §4):
 //   GET /health (204), GET /envs, GET /files, POST /files (multipart or octet-stream),
 //   POST /process.Process/{Start,Connect,List,SendInput,CloseStdin,SendSignal,Update},
-//   POST /filesystem.Filesystem/{Stat,ListDir,MakeDir,Move,Remove}.
+//   POST /filesystem.Filesystem/{Stat,ListDir,MakeDir,Move,Remove},
+//   and the code interpreter's POST /execute, /contexts... (see code_interpreter.h).
 // Thread-safety: Handle may be called concurrently once Create returned.
 #pragma once
 
@@ -12,6 +13,7 @@
 
 #include "kiln/base/fd.h"
 #include "kiln/base/status.h"
+#include "kiln/envd/code_interpreter.h"
 #include "kiln/envd/config.h"
 #include "kiln/envd/filesystem_service.h"
 #include "kiln/envd/paths.h"
@@ -49,6 +51,7 @@ class EnvdServer {
   FilesystemService filesystem_;
   ProcessService process_;
   Router router_;
+  std::unique_ptr<CodeInterpreter> code_;
 };
 
 }  // namespace kiln::envd

@@ -1,0 +1,377 @@
+# kiln code-interpreter runner for Python: one persistent process per code context, driven by kiln-envd.
+#
+# Channel (see src/envd/include/kiln/envd/code_context.h): fd 3 carries requests from envd, fd 4 events
+# to envd; each frame is a 4-byte big-endian length followed by that many bytes of UTF-8 JSON.
+#   request  {"type":"execute","code":str,"env_vars":{str:str},"token":str}
+#   events   {"type":"stdout"|"stderr","text":str}
+#            {"type":"result","is_main_result":bool,"extra":{},<format>:...}
+#            {"type":"error","name":str,"value":str,"traceback":str}
+#            {"type":"done"}   (after writing the token marker to fds 1 and 2)
+# Runs as `python3 -c <this source>`; fds 0-2 are /dev/null and envd's raw output pipes.
+import ast, base64, builtins, io, json, linecache, os, signal, struct, sys, textwrap, traceback
+
+_REQ = os.fdopen(3, "rb", buffering=0)
+_EVT = 4
+_MAIN_NS = {"__name__": "__main__", "__builtins__": builtins}
+_cell = [0]
+
+
+def _send(obj):
+    data = json.dumps(obj, default=str).encode("utf-8", "replace")
+    buf = struct.pack(">I", len(data)) + data
+    while buf:
+        buf = buf[os.write(_EVT, buf):]
+
+
+def _read_exact(n):
+    out = b""
+    while len(out) < n:
+        chunk = _REQ.read(n - len(out))
+        if not chunk:
+            sys.exit(0)
+        out += chunk
+    return out
+
+
+def _recv():
+    (n,) = struct.unpack(">I", _read_exact(4))
+    return json.loads(_read_exact(n))
+
+
+class _Stream(io.TextIOBase):
+    """sys.stdout/sys.stderr: text is buffered until a write ends a line (so one print() is one item),
+    flush(), 64 KiB, or the end of the cell; each flush sends one event frame."""
+
+    def __init__(self, name):
+        self._name = name
+        self._buf = []
+        self._size = 0
+
+    def writable(self):
+        return True
+
+    def write(self, s):
+        if not isinstance(s, str):
+            raise TypeError("write() argument must be str, not %s" % type(s).__name__)
+        if s:
+            self._buf.append(s)
+            self._size += len(s)
+            if s.endswith("\n") or self._size >= 65536:
+                self.flush()
+        return len(s)
+
+    def flush(self):
+        if self._buf:
+            text, self._buf, self._size = "".join(self._buf), [], 0
+            _send({"type": self._name, "text": text})
+
+    @property
+    def encoding(self):
+        return "utf-8"
+
+    def isatty(self):
+        return False
+
+    def fileno(self):
+        return 1 if self._name == "stdout" else 2
+
+
+def _no_input(prompt=""):
+    raise RuntimeError("input() is not supported in the code interpreter: there is no stdin")
+
+
+# ---- rich representations -------------------------------------------------------------------------
+
+_MIME = {
+    "text/plain": "text", "text/html": "html", "text/markdown": "markdown", "image/svg+xml": "svg",
+    "image/png": "png", "image/jpeg": "jpeg", "application/pdf": "pdf", "text/latex": "latex",
+    "application/json": "json", "application/javascript": "javascript", "e2b/data": "data",
+    "e2b/chart": "chart",
+}
+_REPRS = ["html", "markdown", "svg", "png", "jpeg", "pdf", "latex", "json", "javascript"]
+
+
+def _encode(fmt, value):
+    if fmt in ("png", "jpeg", "pdf") and isinstance(value, (bytes, bytearray)):
+        return base64.b64encode(value).decode("ascii")
+    if fmt == "json" and isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    if isinstance(value, tuple) and len(value) == 2:  # (data, metadata)
+        return _encode(fmt, value[0])
+    return value
+
+
+def _plain_text(obj):
+    text = repr(obj)
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
+        text = text[1:-1]
+    return text
+
+
+def _figure_png(fig):
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", bbox_inches="tight")
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _dataframe_data(obj):
+    try:
+        data = obj.to_dict(orient="list")
+        json.dumps(data, default=str)
+        return json.loads(json.dumps(data, default=str))
+    except Exception:
+        return None
+
+
+def _formats(obj):
+    out = {}
+    mb = getattr(obj, "_repr_mimebundle_", None)
+    if callable(mb) and not isinstance(obj, type):
+        try:
+            bundle = mb()
+            if isinstance(bundle, tuple):
+                bundle = bundle[0]
+            for mime, value in (bundle or {}).items():
+                if mime in _MIME:
+                    out[_MIME[mime]] = _encode(_MIME[mime], value)
+        except Exception:
+            pass
+    for fmt in _REPRS:
+        meth = getattr(obj, "_repr_%s_" % fmt, None)
+        if fmt in out or not callable(meth) or isinstance(obj, type):
+            continue
+        try:
+            value = meth()
+        except Exception:
+            continue
+        if value is not None:
+            out[fmt] = _encode(fmt, value)
+    mod = type(obj).__module__ or ""
+    if mod.startswith("matplotlib.figure") and "png" not in out:
+        out["png"] = _figure_png(obj)
+        _close_figure(obj)
+    if mod.startswith("pandas.") and type(obj).__name__ == "DataFrame":
+        data = _dataframe_data(obj)
+        if data is not None:
+            out["data"] = data
+    if "text" not in out:
+        out["text"] = _plain_text(obj)
+    return out
+
+
+def _emit_result(obj, is_main):
+    sys.stdout.flush()
+    item = {"type": "result"}
+    item.update(_formats(obj))
+    item["is_main_result"] = is_main
+    item["extra"] = {}
+    _send(item)
+
+
+def display(*objs, **kwargs):
+    for obj in objs:
+        _emit_result(obj, False)
+
+
+# ---- matplotlib: an in-memory backend whose show() emits the open figures -------------------------
+
+
+def _close_figure(fig):
+    plt = sys.modules.get("matplotlib.pyplot")
+    if plt is not None:
+        plt.close(fig)
+
+
+def _flush_figures():
+    plt = sys.modules.get("matplotlib.pyplot")
+    if plt is None:
+        return
+    for num in plt.get_fignums():
+        fig = plt.figure(num)
+        _send({"type": "result", "text": repr(fig), "png": _figure_png(fig), "is_main_result": False,
+               "extra": {}})
+        plt.close(fig)
+
+
+class _BackendFinder:
+    """Makes `import kiln_mpl_backend` build the backend lazily (only once matplotlib is used)."""
+
+    name = "kiln_mpl_backend"
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname != self.name:
+            return None
+        import importlib.util
+        return importlib.util.spec_from_loader(fullname, self)
+
+    def create_module(self, spec):
+        return None
+
+    def exec_module(self, module):
+        from matplotlib.backends import backend_agg
+        for key, value in vars(backend_agg).items():
+            if not key.startswith("__"):
+                setattr(module, key, value)
+        module.FigureCanvas = backend_agg.FigureCanvasAgg
+        module.show = lambda *args, **kwargs: _flush_figures()
+
+
+sys.meta_path.append(_BackendFinder())
+os.environ["MPLBACKEND"] = "module://kiln_mpl_backend"
+
+
+# ---- IPython syntax: !cmd and %magic ------------------------------------------------------------
+
+
+class _Shell:
+    """The get_ipython() seen by transformed cells: shell escapes and a few magics, else a real shell."""
+
+    _real = None
+
+    def system(self, cmd):
+        import subprocess
+        proc = subprocess.Popen(cmd, shell=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL)
+        for line in iter(proc.stdout.readline, b""):
+            sys.stdout.write(line.decode("utf-8", "replace"))
+        proc.wait()
+        _MAIN_NS["_exit_code"] = proc.returncode
+
+    def getoutput(self, cmd, split=True):
+        import subprocess
+        out = subprocess.run(cmd, shell=True, capture_output=True, stdin=subprocess.DEVNULL).stdout
+        text = out.decode("utf-8", "replace")
+        return text.splitlines() if split else text
+
+    def run_line_magic(self, name, line, _stack_depth=1):
+        if name == "pip":
+            return self.system("%s -m pip %s" % (sys.executable, line))
+        if name == "cd":
+            os.chdir(os.path.expanduser(line.strip() or "~"))
+            return None
+        return self._shell().run_line_magic(name, line)
+
+    def run_cell_magic(self, name, line, cell):
+        return self._shell().run_cell_magic(name, line, cell)
+
+    def _shell(self):
+        if _Shell._real is None:
+            from IPython.core.interactiveshell import InteractiveShell
+            _Shell._real = InteractiveShell.instance(user_ns=_MAIN_NS)
+        return _Shell._real
+
+
+_SHELL = _Shell()
+
+
+def _transform(code):
+    if not any(l.lstrip().startswith(("!", "%")) for l in code.splitlines()):
+        return code
+    try:
+        from IPython.core.inputtransformer2 import TransformerManager
+    except ImportError:
+        return code
+    return TransformerManager().transform_cell(code)
+
+
+# ---- running a cell -----------------------------------------------------------------------------
+
+
+def _compile_cell(code, filename):
+    tree = ast.parse(code, filename, "exec")
+    last = None
+    if tree.body and isinstance(tree.body[-1], ast.Expr) and not code.rstrip().endswith(";"):
+        last = ast.Expression(tree.body.pop().value)
+    body = compile(tree, filename, "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
+    expr = compile(last, filename, "eval", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT) if last else None
+    return body, expr
+
+
+def _run(compiled):
+    result = eval(compiled, _MAIN_NS)
+    if compiled.co_flags & 0x80:  # CO_COROUTINE: top-level await
+        import asyncio
+        result = asyncio.get_event_loop_policy().get_event_loop().run_until_complete(result)
+    return result
+
+
+def _send_error(exc):
+    sys.stdout.flush()
+    sys.stderr.flush()
+    tb = exc.__traceback__
+    while tb is not None and not tb.tb_frame.f_code.co_filename.startswith("<cell-"):
+        tb = tb.tb_next
+    lines = traceback.format_exception(type(exc), exc, tb)
+    if tb is None and not isinstance(exc, SyntaxError):
+        lines = traceback.format_exception_only(type(exc), exc)
+    _send({"type": "error", "name": type(exc).__name__, "value": str(exc), "traceback": "".join(lines)})
+
+
+def _execute(code):
+    _cell[0] += 1
+    filename = "<cell-%d>" % _cell[0]
+    code = _transform(textwrap.dedent(code))
+    linecache.cache[filename] = (len(code), None, code.splitlines(True), filename)
+    try:
+        body, expr = _compile_cell(code, filename)
+        _run(body)
+        value = _run(expr) if expr is not None else None
+        _flush_figures()
+        if value is not None:
+            builtins._ = value
+            _emit_result(value, True)
+    except BaseException as exc:  # KeyboardInterrupt and SystemExit too: the context survives
+        if isinstance(exc, SystemExit) and exc.code in (None, 0):
+            return
+        _send_error(exc)
+
+
+def _with_env(env_vars, fn):
+    saved = {k: os.environ.get(k) for k in env_vars}
+    os.environ.update(env_vars)
+    try:
+        fn()
+    finally:
+        for key, old in saved.items():
+            if old is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = old
+
+
+def _finish(token):
+    marker = ("\x1eKILN:%s\x1e" % token).encode()
+    for fd in (1, 2):
+        try:
+            os.write(fd, marker)
+        except OSError:
+            pass
+    _send({"type": "done"})
+
+
+def main():
+    sys.stdout, sys.stderr = _Stream("stdout"), _Stream("stderr")
+    sys.stdin = open(os.devnull)
+    builtins.input = _no_input
+    builtins.display = display
+    builtins.get_ipython = lambda: _SHELL
+    sys.argv = [""]
+    sys.path.insert(0, "")
+    while True:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a late interrupt must not hit the idle loop
+        request = _recv()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        try:
+            _with_env(request.get("env_vars") or {}, lambda: _execute(request.get("code", "")))
+        except KeyboardInterrupt:
+            pass
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        _finish(request.get("token", ""))
+
+
+main()
