@@ -77,6 +77,11 @@ Status ParseServe(const std::vector<std::string>& args, size_t i, ServeArgs* s) 
          return Status::Ok();
        }},
       {"--env", [&c](const std::string& v) { return ParseEnvVar(v, &c.env); }},
+      {"--preload-python",
+       [&c](const std::string& v) {
+         c.preload_python = v != "false";
+         return Status::Ok();
+       }},
       {"--access-token",
        [&c](const std::string& v) {
          c.access_token = v;

@@ -82,7 +82,7 @@ CodeInterpreter::CodeInterpreter(const EnvdConfig* config, const RootFs* root, P
     auto made = Make(language, "");
     if (made.ok()) contexts_.push_back(*made);
   }
-  if (!contexts_.empty()) {
+  if (config_->preload_python && !contexts_.empty()) {
     std::shared_ptr<CodeContext> python = contexts_.front();
     std::thread([python] {
       Status started = python->EnsureStarted();

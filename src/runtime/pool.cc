@@ -120,6 +120,7 @@ void WarmPool::RefillLoop() {
 
 Result<SandboxInfo> WarmPool::CreateWarm() {
   CreateOptions create;
+  create.preload_python = true;
   create.spec = options_.spec;
   create.spec.limits.timeout_ms = 0;  // the user's lifetime starts at Acquire()
   create.spec.env.emplace("MPLCONFIGDIR", "/tmp/.matplotlib");

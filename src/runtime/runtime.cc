@@ -43,6 +43,10 @@ std::vector<std::string> ServeArgv(const CreateOptions& o) {
     argv.push_back("--env");
     argv.push_back(key + "=" + value);
   }
+  if (o.preload_python) {
+    argv.push_back("--preload-python");
+    argv.push_back("true");
+  }
   if (!o.access_token.empty()) {
     argv.push_back("--access-token");
     argv.push_back(o.access_token);

@@ -11,8 +11,9 @@
 //   javascript contexts first); DELETE /contexts/{id} -> 204; POST /contexts/{id}/restart -> 204.
 //   None requires a token. Unknown id -> 404 text.
 // Languages: python; javascript (also js, typescript, ts: node, no type checking); bash.
-// The default python context's process is started eagerly at construction (in the background: cell
-// latency matters); the default javascript context starts on its first use.
+// With EnvdConfig::preload_python (warm pools) the default python context's process starts at construction,
+// in the background; otherwise every context's process starts on its first use, so sandboxes that only run
+// commands do not pay for an idle interpreter.
 //
 // Thread-safety: all methods may be called concurrently.
 #pragma once

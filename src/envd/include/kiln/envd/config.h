@@ -22,6 +22,7 @@ struct EnvdConfig {
   std::optional<std::string> workdir;                    // default cwd of processes; unset: the user's home
   std::vector<std::pair<std::string, std::string>> env;  // global env vars, in command-line order
   std::string access_token;                              // empty: no X-Access-Token check
+  bool preload_python = false;  // start the default python context at start-up (warm pools), not on first use
   int default_keepalive_seconds = 50;           // when a stream has no Keepalive-Ping-Interval header
   size_t max_buffered_output_bytes = 4u << 20;  // per stream; see ProcessTable
 };

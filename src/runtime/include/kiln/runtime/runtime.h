@@ -30,6 +30,8 @@ struct CreateOptions {
   // Required as X-Access-Token by envd for everything but /health and /files; empty: no token.
   std::string access_token;
   std::string id;  // a random one when empty
+  // Start the default Python code context with envd instead of on its first execute (warm pools).
+  bool preload_python = false;
 };
 
 struct SandboxInfo {
