@@ -31,8 +31,8 @@ CgroupConfig ProbeCgroups(Os& os);
 class Cgroup {
  public:
   virtual ~Cgroup() = default;
-  // Creates the sandbox's cgroup(s) and writes the limits. A limit the config cannot enforce is an error
-  // only when `require_limits`; otherwise it is skipped (the caller has already warned).
+  // Creates the sandbox's cgroup(s) and writes the limits. A limit whose controller the config lacks is
+  // skipped (ProbeCgroups has already put it in the warnings). Mode "none" yields a null Cgroup.
   static Result<std::unique_ptr<Cgroup>> Create(Os& os, const CgroupConfig& config, const std::string& id,
                                                 const Limits& limits);
   // Moves `pid` into the cgroup(s).

@@ -39,8 +39,8 @@ std::string RuntimeDir(bool privileged) {
 
 class NamespaceSandbox final : public Sandbox {
  public:
-  NamespaceSandbox(Os& os, std::string id, pid_t pid, UniqueFd pidfd, std::unique_ptr<Cgroup> cgroup)
-      : os_(os), id_(std::move(id)), pid_(pid), pidfd_(std::move(pidfd)), cgroup_(std::move(cgroup)) {}
+  NamespaceSandbox(std::string id, pid_t pid, UniqueFd pidfd, std::unique_ptr<Cgroup> cgroup)
+      : id_(std::move(id)), pid_(pid), pidfd_(std::move(pidfd)), cgroup_(std::move(cgroup)) {}
   ~NamespaceSandbox() override { (void)Destroy(); }
 
   const std::string& id() const override { return id_; }
@@ -100,7 +100,6 @@ class NamespaceSandbox final : public Sandbox {
     return exit_;
   }
 
-  Os& os_;
   std::string id_;
   pid_t pid_;
   UniqueFd pidfd_;
@@ -225,7 +224,7 @@ Result<std::unique_ptr<Sandbox>> NamespaceBackend::Launch(const SandboxSpec& spe
     return UserNamespaceError(clone_errno);
   }
   Cgroup* cgroup_ptr = cgroup.get();
-  auto sandbox = std::make_unique<NamespaceSandbox>(os_, id, pid, UniqueFd(pidfd), std::move(cgroup));
+  auto sandbox = std::make_unique<NamespaceSandbox>(id, pid, UniqueFd(pidfd), std::move(cgroup));
   // From here the sandbox object owns the child: an early return destroys it (kill, reap, cgroup removal).
   Status s = WriteIdMaps(pid).WithContext("writing the sandbox's uid/gid maps");
   if (s.ok() && cgroup_ptr) s = cgroup_ptr->Attach(pid).WithContext("joining the sandbox's cgroup");

@@ -5,6 +5,8 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include <set>
+
 #include "kiln/base/strings.h"
 
 namespace kiln::sandbox {
@@ -29,7 +31,8 @@ class PlanBuilder {
   // Creates the missing ancestors of `path` (mount targets may be anywhere, e.g. /opt/tools/bin).
   void Parents(const std::string& path) {
     for (size_t pos = path.find('/', 1); pos != std::string::npos; pos = path.find('/', pos + 1)) {
-      SystemDir(path.substr(0, pos));
+      std::string dir = path.substr(0, pos);
+      if (made_parents_.insert(dir).second) SystemDir(dir);
     }
   }
   void Touch(const std::string& path) {
@@ -66,6 +69,7 @@ class PlanBuilder {
   std::string root_;
   Identity id_;
   std::vector<MountStep> steps_;
+  std::set<std::string> made_parents_;
 };
 
 Status AddSystemMounts(const SandboxSpec& spec, PlanBuilder& plan) {
