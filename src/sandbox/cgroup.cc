@@ -160,6 +160,7 @@ class CgroupV2 final : public Cgroup {
  public:
   CgroupV2(Os& os, std::string dir) : os_(os), dir_(std::move(dir)) {}
   Status Attach(pid_t pid) override { return os_.WriteFile(dir_ + "/cgroup.procs", std::to_string(pid)); }
+  std::string CloneIntoDir() const override { return dir_; }
   bool OomKilled() override { return ReadCounter(os_, dir_ + "/memory.events", "oom_kill") > 0; }
   int64_t PeakMemoryBytes() override { return ReadNumber(os_, dir_ + "/memory.peak"); }
   Status KillAll() override {

@@ -37,6 +37,9 @@ class Cgroup {
                                                 const Limits& limits);
   // Moves `pid` into the cgroup(s).
   virtual Status Attach(pid_t pid) = 0;
+  // The directory a new process can be born in (clone3 CLONE_INTO_CGROUP, cgroup v2), or "" when the
+  // cgroup must be joined with Attach after the clone (v1).
+  virtual std::string CloneIntoDir() const { return ""; }
   // True when the kernel OOM killer killed a process of this cgroup.
   virtual bool OomKilled() = 0;
   virtual int64_t PeakMemoryBytes() = 0;

@@ -91,8 +91,20 @@ TEST(CgroupTest, ProbeRespectsOverrides) {
   EXPECT_NE(none.warnings[0].find("not applied"), std::string::npos);
 }
 
+// Counts writes to cgroup.procs on the way to the real kernel.
+class ProcsWriteCountingOs : public ForwardingOs {
+ public:
+  ProcsWriteCountingOs() : ForwardingOs(&Os::Real()) {}
+  Status WriteFile(const std::string& path, std::string_view data) override {
+    if (path.ends_with("/cgroup.procs")) ++procs_writes;
+    return ForwardingOs::WriteFile(path, data);
+  }
+  int procs_writes = 0;
+};
+
 // This machine mounts controllers on v1 and an empty cgroup2 hierarchy beside them: the v2 backend must
-// still place, kill and remove sandboxes there, and say which limits it cannot apply.
+// still place, kill and remove sandboxes there, and say which limits it cannot apply. On v2 the sandbox's
+// first process is born in its cgroup (clone3 CLONE_INTO_CGROUP), without a cgroup.procs write.
 TEST(CgroupTest, V2OnTheRealKernel) {
   const char* unified = "/sys/fs/cgroup/unified";
   if (geteuid() != 0 || !std::filesystem::exists(std::string(unified) + "/cgroup.procs")) {
@@ -101,7 +113,8 @@ TEST(CgroupTest, V2OnTheRealKernel) {
   std::string root = std::string(unified) + "/kiln-test-" + std::to_string(getpid());
   setenv("KILN_CGROUP", "v2", 1);
   setenv("KILN_CGROUP_ROOT", root.c_str(), 1);
-  Result<std::unique_ptr<Backend>> backend = MakeNamespaceBackend();
+  ProcsWriteCountingOs os;
+  Result<std::unique_ptr<Backend>> backend = MakeNamespaceBackend(os);
   unsetenv("KILN_CGROUP");
   unsetenv("KILN_CGROUP_ROOT");
   ASSERT_TRUE(backend.ok()) << backend.status().ToString();
@@ -112,7 +125,10 @@ TEST(CgroupTest, V2OnTheRealKernel) {
   Result<std::unique_ptr<Sandbox>> sb = (*backend)->Launch(SandboxSpec(), o);
   ASSERT_TRUE(sb.ok()) << sb.status().ToString();
   std::string dir = root + "/" + (*sb)->id();
-  EXPECT_TRUE(std::filesystem::exists(dir + "/cgroup.procs"));
+  Result<std::string> procs = Os::Real().ReadFile(dir + "/cgroup.procs");
+  ASSERT_TRUE(procs.ok()) << procs.status().ToString();
+  EXPECT_NE(procs->find(std::to_string((*sb)->init_pid())), std::string::npos) << *procs;
+  EXPECT_EQ(os.procs_writes, 0);
   EXPECT_TRUE((*sb)->Destroy().ok());
   EXPECT_FALSE(std::filesystem::exists(dir));
   close(o.init_binary_fd);
