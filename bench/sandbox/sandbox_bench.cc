@@ -277,34 +277,52 @@ double CpuMillis(int who) {
   return (u.ru_utime.tv_sec + u.ru_stime.tv_sec) * 1e3 + (u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e3;
 }
 
-// Returns the number of failed cycles.
-int Figure4(runtime::Runtime& rt, double cycle_seconds, const std::vector<std::string>& program) {
-  std::atomic<int> cycles{0}, failures{0};
-  double self0 = CpuMillis(RUSAGE_SELF), children0 = CpuMillis(RUSAGE_CHILDREN);
-  int64_t deadline = MonotonicMillis() + static_cast<int64_t>(cycle_seconds * 1000);
+// Runs `once` on every core until `seconds` pass; returns {successes, failures}.
+std::pair<int, int> RunOnEveryCore(double seconds, const std::function<bool()>& once) {
+  std::atomic<int> ok{0}, failed{0};
+  int64_t deadline = MonotonicMillis() + static_cast<int64_t>(seconds * 1000);
   std::vector<std::thread> workers;
   unsigned threads = std::max(2u, std::thread::hardware_concurrency());
   for (unsigned t = 0; t < threads; ++t) {
     workers.emplace_back([&] {
-      while (MonotonicMillis() < deadline) {
-        auto sb = rt.CreateSandbox({});
-        bool ok = sb.ok() && StartProcess(sb->socket_path, program);
-        if (sb.ok()) (void)rt.Kill(sb->id);
-        ok ? ++cycles : ++failures;
-      }
+      while (MonotonicMillis() < deadline) once() ? ++ok : ++failed;
     });
   }
   for (auto& w : workers) w.join();
+  return {ok.load(), failed.load()};
+}
+
+// Returns the number of failed cycles. Peers, same threads and duration: bwrap running the program, and
+// the program with no sandbox at all (the ceiling: what the program itself costs).
+int Figure4(runtime::Runtime& rt, double cycle_seconds, const std::vector<std::string>& program) {
+  double self0 = CpuMillis(RUSAGE_SELF), children0 = CpuMillis(RUSAGE_CHILDREN);
+  auto [cycles, failures] = RunOnEveryCore(cycle_seconds, [&] {
+    auto sb = rt.CreateSandbox({});
+    bool ok = sb.ok() && StartProcess(sb->socket_path, program);
+    if (sb.ok()) (void)rt.Kill(sb->id);
+    return ok;
+  });
+  double self = CpuMillis(RUSAGE_SELF) - self0, children = CpuMillis(RUSAGE_CHILDREN) - children0;
   std::printf("4. create -> run %s -> kill, %u threads, %.0f s: %.1f cycles/s (%d failures; goal >= 100/s)\n",
-              program.size() > 1 ? "python3 -c 'print(1)'" : program[0].c_str(), threads, cycle_seconds,
-              cycles / cycle_seconds, failures.load());
+              program.size() > 1 ? "python3 -c 'print(1)'" : program[0].c_str(),
+              std::max(2u, std::thread::hardware_concurrency()), cycle_seconds, cycles / cycle_seconds,
+              failures);
   // CPU per cycle does not depend on what else the machine runs: sandboxes' processes are reaped into
   // RUSAGE_CHILDREN (kernel workers, e.g. network namespace teardown, are not counted).
-  double self = CpuMillis(RUSAGE_SELF) - self0, children = CpuMillis(RUSAGE_CHILDREN) - children0;
-  int n = std::max(1, cycles.load());
+  int n = std::max(1, cycles);
   std::printf("   CPU per cycle: %.2f ms (host side %.2f ms, in the sandbox %.2f ms)\n",
               (self + children) / n, self / n, children / n);
-  return failures;
+  auto [bwrap, bwrap_failures] =
+      RunOnEveryCore(cycle_seconds, [&] { return SpawnAndWait(BwrapArgv(program)); });
+  // The host's PATH may start with wrappers (pyenv shims); take the system's program, as the sandbox does.
+  std::vector<std::string> system_program = program;
+  if (system_program[0][0] != '/') system_program[0] = "/usr/bin/" + system_program[0];
+  children0 = CpuMillis(RUSAGE_CHILDREN);
+  auto [bare, bare_failures] = RunOnEveryCore(cycle_seconds, [&] { return SpawnAndWait(system_program); });
+  children = CpuMillis(RUSAGE_CHILDREN) - children0;
+  std::printf("   peers: bwrap %.1f runs/s; no sandbox at all %.1f runs/s (%.2f ms CPU per run)\n",
+              bwrap / cycle_seconds, bare / cycle_seconds, children / std::max(1, bare));
+  return failures + bwrap_failures + bare_failures;
 }
 
 }  // namespace
