@@ -1,7 +1,5 @@
 #include "kiln/artifact/artifact.h"
 
-#include <archive.h>
-#include <archive_entry.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -10,12 +8,14 @@
 #include <ctime>
 #include <memory>
 
+#include "archive_api.h"
 #include "kiln/base/fd.h"
 
 namespace kiln::artifact {
 namespace {
 
 using ArchivePtr = std::unique_ptr<archive, int (*)(archive*)>;
+using EntryPtr = std::unique_ptr<archive_entry, void (*)(archive_entry*)>;
 
 Status CheckRelative(const std::string& path) {
   if (path.empty() || path[0] == '/')
@@ -50,8 +50,8 @@ Status WriteWholeFile(const std::string& path, std::string_view data) {
   return Status::Ok();
 }
 
-Status ArchiveError(archive* a, std::string_view what, const std::string& path) {
-  const char* msg = archive_error_string(a);
+Status ArchiveError(const ArchiveApi& ar, archive* a, std::string_view what, const std::string& path) {
+  const char* msg = ar.error_string(a);
   return Internal(std::string(what) + " " + path + ": " + (msg ? msg : "unknown libarchive error"));
 }
 
@@ -71,57 +71,62 @@ Status WriteProject(const std::string& dir, const Project& project) {
 }
 
 Status WriteTarGz(const std::string& path, const Project& project) {
-  ArchivePtr a(archive_write_new(), archive_write_free);
+  Result<const ArchiveApi*> loaded = LoadArchiveApi();
+  if (!loaded.ok()) return loaded.status().WithContext("write " + path);
+  const ArchiveApi& ar = **loaded;
+  ArchivePtr a(ar.write_new(), ar.write_free);
   if (!a) return Internal("archive_write_new failed");
-  if (archive_write_add_filter_gzip(a.get()) != ARCHIVE_OK ||
-      archive_write_set_format_pax_restricted(a.get()) != ARCHIVE_OK) {
-    return ArchiveError(a.get(), "configure tar.gz writer for", path);
+  if (ar.write_add_filter_gzip(a.get()) != ARCHIVE_OK ||
+      ar.write_set_format_pax_restricted(a.get()) != ARCHIVE_OK) {
+    return ArchiveError(ar, a.get(), "configure tar.gz writer for", path);
   }
-  if (archive_write_open_filename(a.get(), path.c_str()) != ARCHIVE_OK) {
-    return ArchiveError(a.get(), "open", path);
+  if (ar.write_open_filename(a.get(), path.c_str()) != ARCHIVE_OK) {
+    return ArchiveError(ar, a.get(), "open", path);
   }
   const std::time_t now = std::time(nullptr);
   for (const auto& [rel, content] : project.files) {
     KILN_RETURN_IF_ERROR(CheckRelative(rel));
-    std::unique_ptr<archive_entry, void (*)(archive_entry*)> entry(archive_entry_new(), archive_entry_free);
+    EntryPtr entry(ar.entry_new(), ar.entry_free);
     const std::string name = project.name.empty() ? rel : project.name + "/" + rel;
-    archive_entry_set_pathname(entry.get(), name.c_str());
-    archive_entry_set_size(entry.get(), static_cast<la_int64_t>(content.size()));
-    archive_entry_set_filetype(entry.get(), AE_IFREG);
-    archive_entry_set_perm(entry.get(), 0644);
-    archive_entry_set_mtime(entry.get(), now, 0);
-    if (archive_write_header(a.get(), entry.get()) != ARCHIVE_OK)
-      return ArchiveError(a.get(), "write header", name);
-    if (!content.empty() && archive_write_data(a.get(), content.data(), content.size()) < 0) {
-      return ArchiveError(a.get(), "write data", name);
+    ar.entry_set_pathname(entry.get(), name.c_str());
+    ar.entry_set_size(entry.get(), static_cast<la_int64_t>(content.size()));
+    ar.entry_set_filetype(entry.get(), AE_IFREG);
+    ar.entry_set_perm(entry.get(), 0644);
+    ar.entry_set_mtime(entry.get(), now, 0);
+    if (ar.write_header(a.get(), entry.get()) != ARCHIVE_OK)
+      return ArchiveError(ar, a.get(), "write header", name);
+    if (!content.empty() && ar.write_data(a.get(), content.data(), content.size()) < 0) {
+      return ArchiveError(ar, a.get(), "write data", name);
     }
   }
-  if (archive_write_close(a.get()) != ARCHIVE_OK) return ArchiveError(a.get(), "close", path);
+  if (ar.write_close(a.get()) != ARCHIVE_OK) return ArchiveError(ar, a.get(), "close", path);
   return Status::Ok();
 }
 
 Result<std::map<std::string, std::string>> ReadTarGz(const std::string& path) {
-  ArchivePtr a(archive_read_new(), archive_read_free);
+  Result<const ArchiveApi*> loaded = LoadArchiveApi();
+  if (!loaded.ok()) return loaded.status().WithContext("read " + path);
+  const ArchiveApi& ar = **loaded;
+  ArchivePtr a(ar.read_new(), ar.read_free);
   if (!a) return Internal("archive_read_new failed");
-  archive_read_support_filter_all(a.get());
-  archive_read_support_format_tar(a.get());
-  if (archive_read_open_filename(a.get(), path.c_str(), 64 * 1024) != ARCHIVE_OK) {
-    return ArchiveError(a.get(), "open", path);
+  ar.read_support_filter_all(a.get());
+  ar.read_support_format_tar(a.get());
+  if (ar.read_open_filename(a.get(), path.c_str(), 64 * 1024) != ARCHIVE_OK) {
+    return ArchiveError(ar, a.get(), "open", path);
   }
   std::map<std::string, std::string> files;
   archive_entry* entry = nullptr;
   int rc = ARCHIVE_OK;
-  while ((rc = archive_read_next_header(a.get(), &entry)) == ARCHIVE_OK) {
-    if (archive_entry_filetype(entry) != AE_IFREG) continue;
+  while ((rc = ar.read_next_header(a.get(), &entry)) == ARCHIVE_OK) {
+    if (ar.entry_filetype(entry) != AE_IFREG) continue;
     std::string content;
     char buf[16 * 1024];
     la_ssize_t n = 0;
-    while ((n = archive_read_data(a.get(), buf, sizeof(buf))) > 0)
-      content.append(buf, static_cast<size_t>(n));
-    if (n < 0) return ArchiveError(a.get(), "read data of", archive_entry_pathname(entry));
-    files[archive_entry_pathname(entry)] = std::move(content);
+    while ((n = ar.read_data(a.get(), buf, sizeof(buf))) > 0) content.append(buf, static_cast<size_t>(n));
+    if (n < 0) return ArchiveError(ar, a.get(), "read data of", ar.entry_pathname(entry));
+    files[ar.entry_pathname(entry)] = std::move(content);
   }
-  if (rc != ARCHIVE_EOF) return ArchiveError(a.get(), "read", path);
+  if (rc != ARCHIVE_EOF) return ArchiveError(ar, a.get(), "read", path);
   return files;
 }
 

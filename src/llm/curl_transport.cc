@@ -1,23 +1,19 @@
 // HttpTransport over libcurl: one easy handle per request (handles are cheap; no shared state to lock).
-#include <curl/curl.h>
+// libcurl is reached through the CurlApi table (loaded with dlopen on first use), not linked.
 
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
+#include "kiln/base/curl_api.h"
 #include "kiln/base/strings.h"
 #include "kiln/llm/http.h"
 
 namespace kiln::llm {
 namespace {
 
-struct EasyDeleter {
-  void operator()(CURL* c) const { curl_easy_cleanup(c); }
-};
-struct SlistDeleter {
-  void operator()(curl_slist* l) const { curl_slist_free_all(l); }
-};
+using EasyPtr = std::unique_ptr<CURL, decltype(CurlApi::easy_cleanup)>;
+using SlistPtr = std::unique_ptr<curl_slist, decltype(CurlApi::slist_free_all)>;
 
 size_t OnBody(char* data, size_t size, size_t n, void* user) {
   static_cast<std::string*>(user)->append(data, size * n);
@@ -35,8 +31,8 @@ size_t OnHeader(char* data, size_t size, size_t n, void* user) {
   return size * n;
 }
 
-Status CurlStatus(CURLcode rc, const std::string& url, const char* detail) {
-  std::string msg = std::string("POST ") + url + ": " + curl_easy_strerror(rc);
+Status CurlStatus(const CurlApi& curl, CURLcode rc, const std::string& url, const char* detail) {
+  std::string msg = std::string("POST ") + url + ": " + curl.easy_strerror(rc);
   if (detail[0] != '\0') msg += std::string(" (") + detail + ")";
   switch (rc) {
     case CURLE_OPERATION_TIMEDOUT:
@@ -62,19 +58,16 @@ Status CurlStatus(CURLcode rc, const std::string& url, const char* detail) {
 
 class CurlTransport final : public HttpTransport {
  public:
-  CurlTransport() {
-    static std::once_flag once;
-    std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-  }
+  explicit CurlTransport(const CurlApi& curl) : curl_(curl) {}
 
   Result<HttpResponse> Send(const HttpRequest& req) override {
-    std::unique_ptr<CURL, EasyDeleter> easy(curl_easy_init());
+    EasyPtr easy(curl_.easy_init(), curl_.easy_cleanup);
     if (!easy) return Internal("curl_easy_init failed");
-    std::unique_ptr<curl_slist, SlistDeleter> headers;
+    SlistPtr headers(nullptr, curl_.slist_free_all);
     std::vector<std::string> lines = {"Expect:"};  // no 100-continue round trip
     for (const auto& [name, value] : req.headers) lines.push_back(name + ": " + value);
     for (const std::string& line : lines) {
-      curl_slist* next = curl_slist_append(headers.get(), line.c_str());
+      curl_slist* next = curl_.slist_append(headers.get(), line.c_str());
       if (next == nullptr) return Internal("curl_slist_append failed");
       (void)headers.release();
       headers.reset(next);
@@ -82,30 +75,39 @@ class CurlTransport final : public HttpTransport {
     HttpResponse resp;
     char err[CURL_ERROR_SIZE] = {0};
     CURL* c = easy.get();
-    curl_easy_setopt(c, CURLOPT_URL, req.url.c_str());
-    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, req.method.c_str());
-    if (req.method == "POST") {
-      curl_easy_setopt(c, CURLOPT_POSTFIELDS, req.body.data());
-      curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(req.body.size()));
-    }
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers.get());
-    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(req.connect_timeout.count()));
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(req.total_timeout.count()));
-    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, err);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, OnBody);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &resp.body);
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, OnHeader);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, &resp.headers);
-    CURLcode rc = curl_easy_perform(c);
-    if (rc != CURLE_OK) return CurlStatus(rc, req.url, err);
+    SetOptions(c, req, headers.get(), err, &resp);
+    CURLcode rc = curl_.easy_perform(c);
+    if (rc != CURLE_OK) return CurlStatus(curl_, rc, req.url, err);
     long status = 0;
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    curl_.easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
     resp.status = static_cast<int>(status);
     return resp;
   }
+
+ private:
+  // Arguments go through the variadic easy_setopt with the types libcurl reads them as: long for numbers,
+  // curl_off_t for *_LARGE, pointers otherwise.
+  void SetOptions(CURL* c, const HttpRequest& req, curl_slist* headers, char* err, HttpResponse* resp) const {
+    curl_.easy_setopt(c, CURLOPT_URL, req.url.c_str());
+    curl_.easy_setopt(c, CURLOPT_CUSTOMREQUEST, req.method.c_str());
+    if (req.method == "POST") {
+      curl_.easy_setopt(c, CURLOPT_POSTFIELDS, req.body.data());
+      curl_.easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(req.body.size()));
+    }
+    curl_.easy_setopt(c, CURLOPT_HTTPHEADER, headers);
+    curl_.easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_.easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_.easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");
+    curl_.easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(req.connect_timeout.count()));
+    curl_.easy_setopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(req.total_timeout.count()));
+    curl_.easy_setopt(c, CURLOPT_ERRORBUFFER, err);
+    curl_.easy_setopt(c, CURLOPT_WRITEFUNCTION, &OnBody);
+    curl_.easy_setopt(c, CURLOPT_WRITEDATA, &resp->body);
+    curl_.easy_setopt(c, CURLOPT_HEADERFUNCTION, &OnHeader);
+    curl_.easy_setopt(c, CURLOPT_HEADERDATA, &resp->headers);
+  }
+
+  const CurlApi& curl_;
 };
 
 }  // namespace
@@ -117,8 +119,10 @@ std::string HttpResponse::Header(std::string_view name) const {
   return "";
 }
 
-std::unique_ptr<HttpTransport> MakeCurlTransport() {
-  return std::make_unique<CurlTransport>();
+Result<std::unique_ptr<HttpTransport>> MakeCurlTransport() {
+  Result<const CurlApi*> curl = LoadCurlApi();
+  if (!curl.ok()) return curl.status().WithContext("HTTP transport for LLM providers");
+  return std::unique_ptr<HttpTransport>(std::make_unique<CurlTransport>(**curl));
 }
 
 bool ParseServer(std::string_view url, std::string* host, int* port) {

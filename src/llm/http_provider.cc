@@ -61,7 +61,7 @@ class HttpProvider final : public Provider {
       : Provider(config.provider_name, config.model_string, config.model),
         config_(std::move(config)),
         wire_(std::move(wire)),
-        transport_(config_.options.transport ? config_.options.transport : MakeCurlTransport()),
+        transport_(config_.options.transport),
         url_(wire_->Url(config_.base_url, config_.model)) {
     ParseServer(url_, &host_, &port_);
   }

@@ -16,7 +16,7 @@ struct HttpProviderConfig {
   std::string model;          // sent to the server
   std::string base_url;       // no trailing slash
   std::string api_key;        // may be empty (compat)
-  ProviderOptions options;
+  ProviderOptions options;    // options.transport must be set (MakeProvider supplies libcurl's)
 };
 
 std::unique_ptr<Provider> MakeHttpProvider(HttpProviderConfig config, std::unique_ptr<WireFormat> wire);

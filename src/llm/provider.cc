@@ -4,6 +4,7 @@
 #include <array>
 #include <cstdlib>
 #include <exception>
+#include <memory>
 #include <string>
 #include <utility>
 
@@ -11,6 +12,7 @@
 #include "kiln/base/clock.h"
 #include "kiln/base/log.h"
 #include "kiln/base/strings.h"
+#include "kiln/llm/http.h"
 #include "kiln/llm/script.h"
 #include "wire.h"
 
@@ -113,6 +115,11 @@ Result<std::unique_ptr<Provider>> MakeHttp(const Scheme& s, std::string_view mod
                        std::move(base),
                        std::move(key),
                        o};
+  if (!c.options.transport) {
+    // The first real provider is where libcurl is first needed; a missing libcurl fails here, not mid-run.
+    KILN_ASSIGN_OR_RETURN(std::unique_ptr<HttpTransport> curl, MakeCurlTransport());
+    c.options.transport = std::move(curl);
+  }
   return MakeHttpProvider(std::move(c), s.make_wire(o));
 }
 

@@ -1,6 +1,6 @@
 // OTLP/HTTP JSON exporter: a bounded queue filled by Export() and drained by one background thread that
-// batches, serializes and POSTs with libcurl, retrying transient failures with backoff.
-#include <curl/curl.h>
+// batches, serializes and POSTs with libcurl, retrying transient failures with backoff. libcurl is reached
+// through the CurlApi table (loaded with dlopen when the first exporter is made), not linked.
 
 #include <algorithm>
 #include <atomic>
@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "kiln/base/clock.h"
+#include "kiln/base/curl_api.h"
 #include "kiln/base/log.h"
 #include "kiln/base/strings.h"
 #include "kiln/trace/exporter.h"
@@ -26,20 +27,21 @@ constexpr int64_t kNever = std::numeric_limits<int64_t>::max();
 constexpr int64_t kMs = 1'000'000;
 
 struct HttpResponse {
-  long status = 0;  // 0 when no HTTP response arrived
+  const CurlApi* api = nullptr;  // set by Post: the header callback parses HTTP-dates with it
+  long status = 0;               // 0 when no HTTP response arrived
   CURLcode curl = CURLE_OK;
   int64_t retry_after_ms = -1;  // -1 when absent
   std::string body;             // first bytes only, for the log
 };
 
 // Retry-After is either delta-seconds or an HTTP-date.
-int64_t ParseRetryAfter(std::string_view v) {
+int64_t ParseRetryAfter(const CurlApi& curl, std::string_view v) {
   v = Trim(v);
   if (v.empty()) return -1;
   if (std::all_of(v.begin(), v.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); })) {
     return v.size() > 9 ? kNever / 2 : std::stoll(std::string(v)) * 1000;
   }
-  time_t when = curl_getdate(std::string(v).c_str(), nullptr);
+  time_t when = curl.getdate(std::string(v).c_str(), nullptr);
   if (when < 0) return -1;
   return std::max<int64_t>(0, static_cast<int64_t>(when - std::time(nullptr)) * 1000);
 }
@@ -48,7 +50,8 @@ size_t OnHeader(char* data, size_t size, size_t n, void* user) {
   std::string_view line(data, size * n);
   size_t colon = line.find(':');
   if (colon != std::string_view::npos && EqualsIgnoreCase(Trim(line.substr(0, colon)), "retry-after")) {
-    static_cast<HttpResponse*>(user)->retry_after_ms = ParseRetryAfter(line.substr(colon + 1));
+    auto* r = static_cast<HttpResponse*>(user);
+    r->retry_after_ms = ParseRetryAfter(*r->api, line.substr(colon + 1));
   }
   return size * n;
 }
@@ -66,29 +69,30 @@ bool Retryable(const HttpResponse& r) {
 }
 
 std::string Describe(const HttpResponse& r) {
-  if (r.status == 0) return std::string("transport error: ") + curl_easy_strerror(r.curl);
+  if (r.status == 0) return std::string("transport error: ") + r.api->easy_strerror(r.curl);
   return "HTTP " + std::to_string(r.status) + (r.body.empty() ? "" : ": " + r.body.substr(0, 200));
 }
 
 // One reusable connection. Used only by the exporter's worker thread.
 class CurlPoster {
  public:
-  CurlPoster(const std::string& url, const std::vector<std::pair<std::string, std::string>>& headers)
-      : easy_(curl_easy_init()), multi_(curl_multi_init()) {
-    headers_ = curl_slist_append(headers_, "Content-Type: application/json");
-    headers_ = curl_slist_append(headers_, "Expect:");  // no 100-continue round trip (up to 1 s) per batch
-    for (const auto& [k, v] : headers) headers_ = curl_slist_append(headers_, (k + ": " + v).c_str());
-    curl_easy_setopt(easy_, CURLOPT_URL, url.c_str());
-    curl_easy_setopt(easy_, CURLOPT_HTTPHEADER, headers_);
-    curl_easy_setopt(easy_, CURLOPT_USERAGENT, "kiln-trace");
-    curl_easy_setopt(easy_, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(easy_, CURLOPT_HEADERFUNCTION, &OnHeader);
-    curl_easy_setopt(easy_, CURLOPT_WRITEFUNCTION, &OnBody);
+  CurlPoster(const CurlApi& curl, const std::string& url,
+             const std::vector<std::pair<std::string, std::string>>& headers)
+      : curl_(curl), easy_(curl.easy_init()), multi_(curl.multi_init()) {
+    headers_ = curl_.slist_append(headers_, "Content-Type: application/json");
+    headers_ = curl_.slist_append(headers_, "Expect:");  // no 100-continue round trip (up to 1 s) per batch
+    for (const auto& [k, v] : headers) headers_ = curl_.slist_append(headers_, (k + ": " + v).c_str());
+    curl_.easy_setopt(easy_, CURLOPT_URL, url.c_str());
+    curl_.easy_setopt(easy_, CURLOPT_HTTPHEADER, headers_);
+    curl_.easy_setopt(easy_, CURLOPT_USERAGENT, "kiln-trace");
+    curl_.easy_setopt(easy_, CURLOPT_NOSIGNAL, 1L);
+    curl_.easy_setopt(easy_, CURLOPT_HEADERFUNCTION, &OnHeader);
+    curl_.easy_setopt(easy_, CURLOPT_WRITEFUNCTION, &OnBody);
   }
   ~CurlPoster() {
-    curl_multi_cleanup(multi_);
-    curl_easy_cleanup(easy_);
-    curl_slist_free_all(headers_);
+    curl_.multi_cleanup(multi_);
+    curl_.easy_cleanup(easy_);
+    curl_.slist_free_all(headers_);
   }
   CurlPoster(const CurlPoster&) = delete;
   CurlPoster& operator=(const CurlPoster&) = delete;
@@ -97,31 +101,33 @@ class CurlPoster {
   // another thread may lower, e.g. a shutdown deadline).
   HttpResponse Post(const std::string& body, int64_t timeout_ms, const std::atomic<int64_t>* abort_at) {
     HttpResponse r;
-    curl_easy_setopt(easy_, CURLOPT_HEADERDATA, &r);
-    curl_easy_setopt(easy_, CURLOPT_WRITEDATA, &r);
-    curl_easy_setopt(easy_, CURLOPT_POSTFIELDS, body.data());
-    curl_easy_setopt(easy_, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
-    curl_easy_setopt(easy_, CURLOPT_TIMEOUT_MS, static_cast<long>(std::max<int64_t>(1, timeout_ms)));
-    curl_multi_add_handle(multi_, easy_);
+    r.api = &curl_;
+    curl_.easy_setopt(easy_, CURLOPT_HEADERDATA, &r);
+    curl_.easy_setopt(easy_, CURLOPT_WRITEDATA, &r);
+    curl_.easy_setopt(easy_, CURLOPT_POSTFIELDS, body.data());
+    curl_.easy_setopt(easy_, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
+    curl_.easy_setopt(easy_, CURLOPT_TIMEOUT_MS, static_cast<long>(std::max<int64_t>(1, timeout_ms)));
+    curl_.multi_add_handle(multi_, easy_);
     int running = 1;
     r.curl = CURLE_OPERATION_TIMEDOUT;
     while (running) {
-      if (curl_multi_perform(multi_, &running) != CURLM_OK) break;
+      if (curl_.multi_perform(multi_, &running) != CURLM_OK) break;
       if (!running) {
         int left = 0;
-        if (CURLMsg* m = curl_multi_info_read(multi_, &left); m && m->msg == CURLMSG_DONE)
+        if (CURLMsg* m = curl_.multi_info_read(multi_, &left); m && m->msg == CURLMSG_DONE)
           r.curl = m->data.result;
         break;
       }
-      if (MonotonicNanos() >= abort_at->load()) break;   // r.curl stays "timed out"
-      curl_multi_poll(multi_, nullptr, 0, 20, nullptr);  // short poll so a shutdown is noticed quickly
+      if (MonotonicNanos() >= abort_at->load()) break;    // r.curl stays "timed out"
+      curl_.multi_poll(multi_, nullptr, 0, 20, nullptr);  // short poll so a shutdown is noticed quickly
     }
-    curl_multi_remove_handle(multi_, easy_);
-    if (r.curl == CURLE_OK) curl_easy_getinfo(easy_, CURLINFO_RESPONSE_CODE, &r.status);
+    curl_.multi_remove_handle(multi_, easy_);
+    if (r.curl == CURLE_OK) curl_.easy_getinfo(easy_, CURLINFO_RESPONSE_CODE, &r.status);
     return r;
   }
 
  private:
+  const CurlApi& curl_;
   CURL* easy_;
   CURLM* multi_;
   curl_slist* headers_ = nullptr;
@@ -129,9 +135,7 @@ class CurlPoster {
 
 class OtlpHttpExporter : public Exporter {
  public:
-  explicit OtlpHttpExporter(OtlpHttpOptions o) : opts_(std::move(o)) {
-    static std::once_flag curl_init;
-    std::call_once(curl_init, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+  OtlpHttpExporter(const CurlApi& curl, OtlpHttpOptions o) : curl_(curl), opts_(std::move(o)) {
     worker_ = std::thread([this] { Run(); });
   }
   ~OtlpHttpExporter() override { (void)Shutdown(std::chrono::milliseconds(1000)); }
@@ -163,6 +167,7 @@ class OtlpHttpExporter : public Exporter {
   bool SleepUntil(int64_t wake_mono);
   int64_t Backoff(int attempt);
 
+  const CurlApi& curl_;
   const OtlpHttpOptions opts_;
   std::mutex mu_;
   std::condition_variable work_cv_;  // wakes the worker (batch full, flush, shutdown)
@@ -178,7 +183,7 @@ class OtlpHttpExporter : public Exporter {
 };
 
 void OtlpHttpExporter::Run() {
-  CurlPoster poster(opts_.endpoint, opts_.headers);
+  CurlPoster poster(curl_, opts_.endpoint, opts_.headers);
   std::unique_lock lock(mu_);
   while (true) {
     work_cv_.wait_for(lock, opts_.schedule_delay, [&] {
@@ -283,7 +288,10 @@ Result<std::unique_ptr<Exporter>> MakeOtlpHttpExporter(OtlpHttpOptions options) 
   if (options.max_queue_size == 0 || options.max_batch_size == 0 || options.max_attempts <= 0) {
     return InvalidArgument("OTLP queue size, batch size and attempts must be positive");
   }
-  return std::unique_ptr<Exporter>(new OtlpHttpExporter(std::move(options)));
+  // Exporting is where libcurl is first needed: a missing libcurl fails here, at start-up of the export.
+  Result<const CurlApi*> curl = LoadCurlApi();
+  if (!curl.ok()) return curl.status().WithContext("OTLP/HTTP trace exporter");
+  return std::unique_ptr<Exporter>(new OtlpHttpExporter(**curl, std::move(options)));
 }
 
 }  // namespace kiln::trace

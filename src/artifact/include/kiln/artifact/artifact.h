@@ -28,7 +28,9 @@ struct Project {
 Status WriteProject(const std::string& dir, const Project& project);
 
 // Writes `project` as a gzip tar archive at `path` (overwritten), entries "<name>/<file>", mode 0644, with
-// the current time as mtime. Errors carry libarchive's message and the path.
+// the current time as mtime. Errors carry libarchive's message and the path. libarchive.so.13 is loaded at
+// the first WriteTarGz/ReadTarGz; if it cannot be, both fail with kFailedPrecondition naming the library and
+// the Debian package libarchive13.
 Status WriteTarGz(const std::string& path, const Project& project);
 
 // Reads a (gzip/any-filter) tar archive: entry path -> content, regular files only.

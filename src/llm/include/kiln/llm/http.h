@@ -44,8 +44,10 @@ class HttpTransport {
   virtual Result<HttpResponse> Send(const HttpRequest& request) = 0;
 };
 
-// libcurl-backed transport (HTTP and HTTPS only, no redirects, gzip accepted). Never null.
-std::unique_ptr<HttpTransport> MakeCurlTransport();
+// libcurl-backed transport (HTTP and HTTPS only, no redirects, gzip accepted); never null on success.
+// libcurl.so.4 is loaded on the first call (see kiln/base/curl_api.h); if it cannot be, fails with
+// kFailedPrecondition naming the library and the Debian package to install (libcurl4).
+Result<std::unique_ptr<HttpTransport>> MakeCurlTransport();
 
 // Splits "scheme://host[:port]/path" into host and port (default 443 for https, 80 for http).
 // Returns false if `url` has no scheme or host.

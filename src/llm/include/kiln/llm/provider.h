@@ -172,7 +172,8 @@ struct ProviderOptions {
 
 // Creates the provider named by `model_string` (empty: $KILN_MODEL). Errors:
 //   kInvalidArgument: no scheme matches (the message lists the accepted forms), empty model, bad compat URL;
-//   kFailedPrecondition: a required API key is missing (the message names the variable to set);
+//   kFailedPrecondition: a required API key is missing (the message names the variable to set), or an HTTP
+//     provider without options.transport cannot load libcurl.so.4 (the message names the package libcurl4);
 //   kNotFound / kInvalidArgument: script file missing or malformed.
 Result<std::unique_ptr<Provider>> MakeProvider(std::string_view model_string,
                                                const ProviderOptions& options = {});

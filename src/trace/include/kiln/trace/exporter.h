@@ -73,7 +73,8 @@ struct OtlpHttpOptions {
 // Batches spans on a background thread and POSTs ExportTraceServiceRequest JSON to `endpoint`. Retries on
 // 429/502/503/504 and connection errors with exponential backoff, honouring Retry-After (seconds or
 // HTTP-date); other statuses fail the batch at once. Export() is O(1): it appends to a bounded queue.
-// Fails (InvalidArgument) only on an unusable option (empty endpoint, zero sizes).
+// Fails with InvalidArgument on an unusable option (empty endpoint, zero sizes), or FailedPrecondition when
+// libcurl.so.4 cannot be loaded (it is loaded here, at first use; the message names the package libcurl4).
 Result<std::unique_ptr<Exporter>> MakeOtlpHttpExporter(OtlpHttpOptions options);
 
 // --- Console tree
