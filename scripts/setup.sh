@@ -11,6 +11,7 @@ PACKAGES=(
   libcpp-httplib-dev libedit-dev
   python3 python3-numpy python3-matplotlib python3-pandas python3-ipython
   nodejs bubblewrap hyperfine iproute2 procps
+  cppzmq-dev libzmq3-dev libssl-dev python3-ipykernel python3-jupyter-client r-cran-irkernel
 )
 
 SUDO=""

@@ -2,6 +2,7 @@
 // ipykernel driven by jupyter_client on the same machine (issue: Code interpreter, figures 1-4).
 //
 //   build/bin/kiln_interp_bench [--iterations N] [--ipykernel-json FILE]
+//   build/bin/kiln_interp_bench --print-runs N   (only figure 4, N times; also as 200000 short prints)
 //
 // FILE is what bench/interp/ipykernel_bench.py printed; run.sh runs both. Prints one table. Run as root.
 #include <algorithm>
@@ -138,15 +139,17 @@ std::pair<double, double> IdleContextPss(const runtime::SandboxInfo& info) {
   return {python, others};
 }
 
-// Figure 4: a cell printing 10 MB, until end_of_execution.
-double PrintThroughput(const client::CodeClient& code) {
+// Figure 4: a cell printing 10 MB, until end_of_execution: one write, or (`lines`) 200000 prints of 50 bytes.
+double PrintThroughput(const client::CodeClient& code, bool lines = false) {
   constexpr int kBytes = 10'000'000;
   size_t received = 0;
   client::ExecuteCallbacks cb;
   cb.on_stdout = [&](const std::string& t) { received += t.size(); };
   int64_t t0 = MonotonicNanos();
   Result<client::Execution> done = code.Execute(
-      "import sys\nsys.stdout.write('x' * " + std::to_string(kBytes) + ")\nsys.stdout.flush()", {}, cb);
+      lines ? "for _ in range(" + std::to_string(kBytes / 50) + "): print('x' * 49)"
+            : "import sys\nsys.stdout.write('x' * " + std::to_string(kBytes) + ")\nsys.stdout.flush()",
+      {}, cb);
   double seconds = MillisSince(t0) / 1000;
   if (!done.ok()) Die("print 10 MB", done.status());
   if (received < kBytes) std::fprintf(stderr, "print 10 MB: only %zu bytes arrived\n", received);
@@ -174,10 +177,12 @@ int main(int argc, char** argv) {
   using namespace kiln;
   using namespace kiln::bench;
   int iterations = 2000;
+  int print_runs = 0;
   std::string ipy_path;
   for (int i = 1; i + 1 < argc; i += 2) {
     if (std::strcmp(argv[i], "--iterations") == 0) iterations = std::atoi(argv[i + 1]);
     if (std::strcmp(argv[i], "--ipykernel-json") == 0) ipy_path = argv[i + 1];
+    if (std::strcmp(argv[i], "--print-runs") == 0) print_runs = std::atoi(argv[i + 1]);
   }
   json ipy = json::object();
   if (!ipy_path.empty()) ipy = json::parse(std::ifstream(ipy_path), nullptr, false);
@@ -190,6 +195,14 @@ int main(int argc, char** argv) {
   Result<runtime::SandboxInfo> info = (*rt)->CreateSandbox(create);
   if (!info.ok()) Die("create", info.status());
   client::CodeClient code(info->socket_path, info->access_token);
+  if (print_runs > 0) {
+    MustExecute(code, "x = 1");
+    for (int i = 0; i < print_runs; ++i)
+      std::printf("print 10 MB: %.1f MB/s; as 200000 lines: %.1f MB/s\n", PrintThroughput(code),
+                  PrintThroughput(code, true));
+    (void)(*rt)->Kill(info->id);
+    return 0;
+  }
 
   Percentiles rtt = RoundTrip(code, iterations);
   auto [pss_python, pss_other] = IdleContextPss(*info);

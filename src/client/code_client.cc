@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "flat_json.h"
 #include "kiln/protocol/http_client.h"
 
 namespace kiln::client {
@@ -88,18 +89,24 @@ Result<Execution> CodeClient::Execute(const std::string& code, const ExecuteOpti
   if (!access_token_.empty()) headers.Set("X-Access-Token", access_token_);
   Execution out;
   int status = 0;
-  std::string error_body, line;
+  std::string error_body, lines;
+  size_t scanned = 0;  // lines[0, scanned) holds no '\n': a long line is searched once, not once per read
   auto on_head = [&](const http::Response& r) { status = r.status; };
   auto on_data = [&](std::string_view data) {
     if (status != 200) {
       error_body.append(data);
       return true;
     }
-    line.append(data);
-    for (size_t nl; (nl = line.find('\n')) != std::string::npos; line.erase(0, nl + 1)) {
-      Json item = Json::parse(line.substr(0, nl), nullptr, false);
+    lines.append(data);
+    size_t start = 0;
+    for (size_t nl; (nl = lines.find('\n', scanned)) != std::string::npos; start = scanned = nl + 1) {
+      std::string_view text = std::string_view(lines).substr(start, nl - start);
+      Json item;
+      if (!ParseFlatStringObject(text, &item)) item = Json::parse(text, nullptr, false);
       if (item.is_object()) Apply(item, out, callbacks);
     }
+    lines.erase(0, start);
+    scanned = lines.size();
     return true;
   };
   http::Client client = http::Client::Unix(socket_path_);

@@ -87,6 +87,11 @@ Status ParseServe(const std::vector<std::string>& args, size_t i, ServeArgs* s) 
          c.access_token = v;
          return Status::Ok();
        }},
+      {"--kernel-bridge",
+       [&c](const std::string& v) {
+         c.kernel_bridge = v;
+         return Status::Ok();
+       }},
   };
   KILN_RETURN_IF_ERROR(ParseFlags(args, &i, flags, /*stop_at_dashdash=*/false));
   if ((s->listen_fd >= 0) == !s->listen_path.empty())

@@ -27,6 +27,10 @@ TEST(CommandLineTest, ServeDefaults) {
   EXPECT_EQ(cl->serve.config.root_dir, "/");
   EXPECT_EQ(cl->serve.config.default_user, "user");
   EXPECT_FALSE(cl->serve.config.workdir);
+  EXPECT_EQ(cl->serve.config.kernel_bridge, "");
+  auto bridged = ParseCommandLine({"serve", "--listen-fd", "3", "--kernel-bridge", "/opt/kiln/bin/b"});
+  ASSERT_TRUE(bridged.ok());
+  EXPECT_EQ(bridged->serve.config.kernel_bridge, "/opt/kiln/bin/b");
 }
 
 TEST(CommandLineTest, Exec) {

@@ -5,12 +5,16 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <ctime>
+#include <fstream>
+#include <string_view>
 
 #include "kiln/base/ids.h"
 #include "kiln/envd/router.h"
+#include "runner_copies.h"
 
 namespace kiln::envd {
 namespace {
@@ -59,6 +63,14 @@ Status WriteAll(int fd, std::string_view data) {
   return Status::Ok();
 }
 
+// The longest prefix of `text` of at most `max` bytes that does not split a UTF-8 sequence.
+std::string_view Utf8Prefix(std::string_view text, size_t max) {
+  if (text.size() <= max) return text;
+  size_t n = max;
+  while (n > 0 && max - n < 3 && (static_cast<unsigned char>(text[n]) & 0xC0) == 0x80) --n;
+  return text.substr(0, (static_cast<unsigned char>(text[n]) & 0xC0) == 0x80 ? max : n);
+}
+
 std::string Frame(const std::string& payload) {
   uint32_t n = static_cast<uint32_t>(payload.size());
   std::string out = {static_cast<char>(n >> 24), static_cast<char>(n >> 16), static_cast<char>(n >> 8),
@@ -71,13 +83,21 @@ struct Program {
   std::vector<std::string> argv;
 };
 
-Program ProgramFor(const std::string& language) {
-  if (language == "python") return {"python3", {"python3", "-c", kPythonRunnerSource}};
+Program ProgramFor(const std::string& language, const std::string& kernel_bridge) {
+  if (language == "python") return {"python3", {"python3", "-c", kPythonRunnerSource, kPythonChartsSource}};
   if (language == "bash") return {"bash", {"bash", "--norc", "--noprofile", "-c", kBashRunnerSource}};
-  return {"node", {"node", "-e", kJavascriptRunnerSource}};
+  if (language == "javascript" || language == "typescript")
+    // --expose-internals: the runner uses node's own top-level-await transform (internal/repl/await).
+    return {"node", {"node", "--expose-internals", "-e", kJavascriptRunnerSource, language}};
+  // Any other language is a Jupyter kernelspec (CodeInterpreter checked that one exists).
+  return {kernel_bridge, {"kiln-kernel-bridge", "--language", language}};
 }
 
 }  // namespace
+
+Status CodeItemSink::SendOutput(std::string_view type, std::string_view text, std::string_view timestamp) {
+  return Send({{"type", type}, {"text", text}, {"timestamp", timestamp}});
+}
 
 struct CodeContext::Runner {
   std::shared_ptr<Process> process;
@@ -99,6 +119,7 @@ struct CodeContext::Cell {
   bool eof = false;
   bool timed_out = false;
   bool client_gone = false;
+  bool failed = false;  // the runner reported an error
   std::optional<Clock::time_point> interrupted_at;
   std::optional<ExitInfo> exit;
   Clock::time_point last_item = Clock::now();
@@ -109,14 +130,17 @@ struct CodeContext::Cell {
     last_item = Clock::now();
     if (!client_gone && !sink.Send(item).ok()) client_gone = true;
   }
-  void Output(const char* type, std::string text) {
+  // Forwards output up to the cap; past it, what fits (cut at a character boundary) and then nothing.
+  void Output(const char* type, std::string_view text) {
     if (capped) return;
-    if (output_bytes + text.size() > limits.max_output_bytes) {
+    if (text.size() > limits.max_output_bytes - output_bytes) {
       capped = true;
-      return;
+      text = Utf8Prefix(text, limits.max_output_bytes - output_bytes);
     }
     output_bytes += text.size();
-    Send({{"type", type}, {"text", std::move(text)}, {"timestamp", IsoNow()}});
+    if (text.empty()) return;
+    last_item = Clock::now();
+    if (!client_gone && !sink.SendOutput(type, text, IsoNow()).ok()) client_gone = true;
   }
   void Event(Json event);
   void Raw(int stream, const std::string& data);
@@ -124,6 +148,7 @@ struct CodeContext::Cell {
 
 void CodeContext::Cell::Event(Json event) {
   std::string type = event.value("type", "");
+  if (type == "error") failed = true;
   if (type == "done") {
     done = true;
   } else if (type == "stdout" || type == "stderr") {
@@ -178,13 +203,16 @@ Status CodeContext::StartLocked() {
   KILN_RETURN_IF_ERROR(MakeHighPipe(&child_requests, &runner->requests));
   KILN_RETURN_IF_ERROR(MakeHighPipe(&runner->events, &child_events));
   ::fcntl(runner->events.get(), F_SETFL, O_NONBLOCK);
+  // Best effort: room for a whole output chunk of the runner, so it rarely waits for envd (the default is
+  // 64 KiB; /proc/sys/fs/pipe-max-size may refuse more).
+  (void)::fcntl(runner->events.get(), F_SETPIPE_SZ, 1 << 20);
   KILN_ASSIGN_OR_RETURN(UniqueFd cwd_fd, launch_.open_cwd(cwd_));
   if (cwd_fd.get() < 10) {
     int high = ::fcntl(cwd_fd.get(), F_DUPFD_CLOEXEC, 10);
     if (high < 0) return ErrnoStatus("fcntl(F_DUPFD_CLOEXEC)", errno);
     cwd_fd.reset(high);
   }
-  Program program = ProgramFor(language_);
+  Program program = ProgramFor(language_, launch_.kernel_bridge);
   SpawnSpec spec;
   spec.program = program.name;
   spec.argv = program.argv;
@@ -241,33 +269,71 @@ Status CodeContext::Execute(const CodeExecuteRequest& request, CodeItemSink& sin
 
 namespace {
 
-// Reads every complete frame available on the non-blocking events fd. *eof: the runner closed it.
-std::vector<Json> ReadEvents(int fd, std::string& buffer, bool* eof) {
+// One frame from the runner: a JSON event, or raw output text of `stream` (0 stdout, 1 stderr).
+struct RunnerEvent {
+  Json json;
+  int stream = -1;
+  std::string text;
+};
+
+constexpr size_t kReadBatch = 1u << 20;  // read at most this much before forwarding what it holds
+
+// Reads what the non-blocking events fd has (up to kReadBatch, so a fast writer cannot hold output back)
+// and decodes the complete frames. Consecutive output frames of one stream merge into one event: prints
+// that come faster than envd forwards them become one item, while a lone print stays an item of its own.
+// *eof: the runner closed the fd.
+std::vector<RunnerEvent> ReadEvents(int fd, std::string& buffer, bool* eof) {
   char chunk[65536];
-  for (;;) {
+  for (size_t got = 0; got < kReadBatch;) {
     ssize_t n = ::read(fd, chunk, sizeof chunk);
     if (n > 0) {
       buffer.append(chunk, static_cast<size_t>(n));
+      got += static_cast<size_t>(n);
       continue;
     }
     if (n == 0) *eof = true;
     if (n < 0 && errno == EINTR) continue;
     break;
   }
-  std::vector<Json> out;
-  while (buffer.size() >= 4) {
-    auto b = [&](int i) { return static_cast<uint32_t>(static_cast<unsigned char>(buffer[i])); };
+  std::vector<RunnerEvent> out;
+  size_t at = 0;
+  while (buffer.size() - at >= 4) {
+    auto b = [&](size_t i) { return static_cast<uint32_t>(static_cast<unsigned char>(buffer[at + i])); };
     uint32_t len = b(0) << 24 | b(1) << 16 | b(2) << 8 | b(3);
-    if (buffer.size() < 4 + len) break;
-    Json j = Json::parse(buffer.substr(4, len), nullptr, false);
-    buffer.erase(0, 4 + len);
-    if (j.is_object()) out.push_back(std::move(j));
+    if (buffer.size() - at - 4 < len) break;
+    std::string_view payload(buffer.data() + at + 4, len);
+    at += 4 + len;
+    int stream = payload.empty() ? -1 : payload[0] == '\x01' ? 0 : payload[0] == '\x02' ? 1 : -1;
+    if (stream >= 0 && !out.empty() && out.back().stream == stream) {
+      out.back().text.append(payload.substr(1));
+    } else if (stream >= 0) {
+      out.push_back({Json(), stream, std::string(payload.substr(1))});
+    } else if (Json j = Json::parse(payload, nullptr, false); j.is_object()) {
+      out.push_back({std::move(j), -1, {}});
+    }
   }
+  buffer.erase(0, at);
+  if (buffer.empty() && buffer.capacity() > kReadBatch) std::string().swap(buffer);  // after a burst
   return out;
 }
 
-std::string DeathMessage(const std::string& language, const std::optional<ExitInfo>& exit) {
+// The kernel's count of out-of-memory kills (host-wide, /proc/vmstat oom_kill); -1 if unknown.
+int64_t OomKills() {
+  std::ifstream in("/proc/vmstat");
+  std::string key;
+  int64_t value = 0;
+  while (in >> key >> value)
+    if (key == "oom_kill") return value;
+  return -1;
+}
+
+std::string DeathMessage(const std::string& language, const std::optional<ExitInfo>& exit, bool oom,
+                         int copies) {
   std::string how = exit ? exit->status : "its channel closed";
+  if (oom) how = "killed: out of memory, the sandbox's memory limit was reached";
+  if (copies > 0)
+    how = "killed: the cell left " + std::to_string(copies) +
+          " forked copies of it running, a fork bomb? The whole context was stopped";
   return "the " + language + " context's process died (" + how +
          "); it will be restarted on the next execution and its variables are lost";
 }
@@ -280,6 +346,7 @@ Status CodeContext::RunCell(const CodeExecuteRequest& request, CodeItemSink& sin
   std::string token = RandomHex(12);
   cell.marker = "\x1eKILN:" + token + "\x1e";
   (void)r.output->Take(Clock::now());  // output produced between cells is not this cell's
+  const int64_t oom_kills = OomKills();
   cell.Send({{"type", "number_of_executions"}, {"execution_count", ++executions_}});
   Status wrote = WriteAll(r.requests.get(), EncodeRequest(request, token));
   cell.eof = !wrote.ok();
@@ -287,7 +354,10 @@ Status CodeContext::RunCell(const CodeExecuteRequest& request, CodeItemSink& sin
   while (!cell.done && !cell.eof && !cell.exit) {
     pollfd p{r.events.get(), POLLIN, 0};
     ::poll(&p, 1, 50);
-    for (Json& e : ReadEvents(r.events.get(), r.event_buffer, &cell.eof)) cell.Event(std::move(e));
+    for (RunnerEvent& e : ReadEvents(r.events.get(), r.event_buffer, &cell.eof)) {
+      if (e.stream >= 0) cell.Output(e.stream == 0 ? "stdout" : "stderr", e.text);
+      if (e.stream < 0) cell.Event(std::move(e.json));
+    }
     TakeRaw(r, cell, Clock::now());
     SuperviseCell(r, cell, request, start);
   }
@@ -303,12 +373,16 @@ Status CodeContext::RunCell(const CodeExecuteRequest& request, CodeItemSink& sin
                {"text", "[output truncated: this execution printed more than " +
                             std::to_string(limits_.max_output_bytes) + " bytes]\n"},
                {"timestamp", IsoNow()}});
-  if (!cell.done) {
+  // Forks of the runner (runner_copies.h) share its pipes: the context cannot be trusted any more.
+  int copies = cell.done && (cell.failed || cell.interrupted_at) ? KillRunnerCopies(r.process->pid()) : 0;
+  if (!cell.done || copies > 0) {
     r.dead = true;
     (void)r.process->Signal(SIGKILL);
+    KillProcessGroup(r.process->pid());  // what it left behind, even if it was reaped already
+    bool oom = cell.exit && cell.exit->status == "signal: killed" && oom_kills >= 0 && OomKills() > oom_kills;
     cell.Send({{"type", "error"},
                {"name", "ContextDied"},
-               {"value", DeathMessage(language_, cell.exit)},
+               {"value", DeathMessage(language_, cell.exit, oom, copies)},
                {"traceback", ""}});
   }
   return Status::Ok();

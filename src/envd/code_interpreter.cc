@@ -1,20 +1,79 @@
 #include "kiln/envd/code_interpreter.h"
 
+#include <dirent.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 
+#include <algorithm>
 #include <thread>
 
 #include "kiln/base/ids.h"
 #include "kiln/base/log.h"
 #include "kiln/base/strings.h"
+#include "kiln/kernel_bridge/kernelspec.h"
 
 namespace kiln::envd {
 namespace {
 
 constexpr char kContextsPrefix[] = "/contexts/";
 
-bool Supported(const std::string& language) {
+// Languages with a runner of envd's own; any other needs a Jupyter kernelspec and kiln-kernel-bridge.
+bool Builtin(const std::string& language) {
   return language == "python" || language == "javascript" || language == "typescript" || language == "bash";
+}
+
+// Kernelspecs as seen inside envd's root. envd runs as root there, so it reads only regular files of
+// bounded size, without blocking (a FIFO planted as kernel.json).
+class RootKernelSpecFs : public kernel_bridge::KernelSpecFs {
+ public:
+  explicit RootKernelSpecFs(const RootFs& root) : root_(root) {}
+  std::vector<std::string> ListDirectories(const std::string& dir) const override {
+    std::vector<std::string> names;
+    auto fd = root_.OpenPath(dir, O_RDONLY | O_DIRECTORY);
+    if (!fd.ok()) return names;
+    DIR* d = ::fdopendir(fd->release());
+    if (d == nullptr) return names;
+    while (dirent* e = ::readdir(d)) {
+      struct stat st {};
+      std::string name = e->d_name;
+      if (name != "." && name != ".." && ::fstatat(::dirfd(d), e->d_name, &st, 0) == 0 && S_ISDIR(st.st_mode))
+        names.push_back(name);
+    }
+    ::closedir(d);
+    std::sort(names.begin(), names.end());
+    return names;
+  }
+  Result<std::string> ReadSmallFile(const std::string& path) const override {
+    KILN_ASSIGN_OR_RETURN(UniqueFd fd, root_.OpenPath(path, O_RDONLY | O_NONBLOCK));
+    struct stat st {};
+    if (::fstat(fd.get(), &st) != 0) return ErrnoStatus("fstat " + path, errno);
+    if (!S_ISREG(st.st_mode) || st.st_size > (1 << 20))
+      return InvalidArgument(path + ": not a small regular file");
+    std::string out(static_cast<size_t>(st.st_size), '\0');
+    ssize_t n = ::read(fd.get(), out.data(), out.size());
+    if (n < 0) return ErrnoStatus("read " + path, errno);
+    out.resize(static_cast<size_t>(n));
+    return out;
+  }
+
+ private:
+  const RootFs& root_;
+};
+
+// OK when `language` can run: envd has the bridge and a kernelspec serves it. The NotFound names the
+// language and every directory searched, like the bridge itself would.
+Status CheckKernelLanguage(const std::string& language, const EnvdConfig& config, const RootFs& root,
+                           const std::string& home) {
+  if (config.kernel_bridge.empty())
+    return InvalidArgument("unsupported language '" + language +
+                           "' (other languages need Jupyter kernels through kiln-kernel-bridge, which this "
+                           "sandbox does not have)");
+  std::string jupyter_path;
+  for (const auto& [key, value] : config.env)
+    if (key == "JUPYTER_PATH") jupyter_path = value;
+  return kernel_bridge::FindKernelSpec(language, kernel_bridge::KernelSearchDirs(jupyter_path, home),
+                                       RootKernelSpecFs(root))
+      .status();
 }
 
 void SendText(http::ResponseWriter& writer, int status, const std::string& text) {
@@ -40,6 +99,15 @@ class NdjsonSink : public CodeItemSink {
  public:
   explicit NdjsonSink(http::ResponseWriter& writer) : writer_(writer) {}
   Status Send(const Json& item) override { return writer_.Write(DumpJson(item) + "\n"); }
+  // Output can be megabytes: one escaping pass into the line, no Json in between.
+  Status SendOutput(std::string_view type, std::string_view text, std::string_view timestamp) override {
+    std::string line = R"({"type":")";
+    line.reserve(text.size() + 96);
+    line.append(type).append(R"(","text":)");
+    AppendJsonString(&line, text);
+    line.append(R"(,"timestamp":")").append(timestamp).append("\"}\n");
+    return writer_.Write(line);
+  }
   bool ClientGone() override { return writer_.PeerClosed(); }
 
  private:
@@ -95,8 +163,9 @@ CodeInterpreter::~CodeInterpreter() = default;
 
 Result<std::shared_ptr<CodeContext>> CodeInterpreter::Make(const std::string& language,
                                                            const std::string& cwd) {
-  if (!Supported(language)) return InvalidArgument("unsupported language '" + language + "'");
   KILN_ASSIGN_OR_RETURN(Caller caller, ResolveCaller(*root_, *config_, std::nullopt));
+  if (!Builtin(language))
+    KILN_RETURN_IF_ERROR(CheckKernelLanguage(language, *config_, *root_, caller.user.home));
   std::string dir = config_->workdir.value_or(caller.user.home);
   if (!cwd.empty()) {
     KILN_ASSIGN_OR_RETURN(dir, ResolveUserPath(cwd, caller.user.home));
@@ -108,6 +177,7 @@ Result<std::shared_ptr<CodeContext>> CodeInterpreter::Make(const std::string& la
   if (caller.switch_identity) launch.identity = SpawnIdentity{caller.user.uid, caller.user.gid};
   const RootFs* root = root_;
   launch.open_cwd = [root](const std::string& d) { return root->OpenDir(d); };
+  launch.kernel_bridge = config_->kernel_bridge;
   return std::make_shared<CodeContext>(RandomId(20), language, dir, std::move(launch), limits_);
 }
 
@@ -170,9 +240,7 @@ void CodeInterpreter::Execute(http::Request& request, http::ResponseWriter& writ
   if (body->context_id) {
     context = Find(*body->context_id);
   } else {
-    std::string language = NormalizeLanguage(body->language.value_or(""));
-    if (!Supported(language)) return SendText(writer, 400, "unsupported language '" + language + "'");
-    context = Default(language);
+    context = Default(NormalizeLanguage(body->language.value_or("")));
   }
   if (!context.ok()) {
     int status = context.status().code() == Code::kNotFound ? 404 : 400;

@@ -11,6 +11,44 @@ Status WrongType(std::string_view field, std::string_view want) {
   return InvalidArgument("field '" + std::string(field) + "' must be " + std::string(want));
 }
 
+// The length of the valid UTF-8 sequence starting at s[i] (a byte >= 0x80), or 0 if it is not one
+// (overlong forms, surrogates and code points past U+10FFFF are invalid).
+size_t Utf8SequenceLength(std::string_view s, size_t i) {
+  auto at = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
+  unsigned char c = at(i), lo = 0x80, hi = 0xBF;
+  size_t n = 0;
+  if (c >= 0xC2 && c <= 0xDF) n = 2;
+  if (c >= 0xE0 && c <= 0xEF) n = 3;
+  if (c >= 0xF0 && c <= 0xF4) n = 4;
+  if (c == 0xE0) lo = 0xA0;
+  if (c == 0xED) hi = 0x9F;
+  if (c == 0xF0) lo = 0x90;
+  if (c == 0xF4) hi = 0x8F;
+  if (n == 0 || i + n > s.size() || at(i + 1) < lo || at(i + 1) > hi) return 0;
+  for (size_t k = 2; k < n; ++k)
+    if ((at(i + k) & 0xC0) != 0x80) return 0;
+  return n;
+}
+
+void AppendEscape(std::string* out, unsigned char c) {
+  static constexpr std::pair<char, std::string_view> kShort[] = {{'"', "\\\""}, {'\\', "\\\\"}, {'\b', "\\b"},
+                                                                 {'\f', "\\f"}, {'\n', "\\n"},  {'\r', "\\r"},
+                                                                 {'\t', "\\t"}};
+  for (const auto& [ch, escaped] : kShort) {
+    if (static_cast<unsigned char>(ch) != c) continue;
+    out->append(escaped);
+    return;
+  }
+  if (c >= 0x80) {
+    out->append("\xEF\xBF\xBD");  // U+FFFD REPLACEMENT CHARACTER
+    return;
+  }
+  static constexpr char kHex[] = "0123456789abcdef";
+  out->append("\\u00");
+  out->push_back(kHex[c >> 4]);
+  out->push_back(kHex[c & 15]);
+}
+
 }  // namespace
 
 Result<Json> ParseRequestJson(std::string_view body) {
@@ -123,6 +161,29 @@ Result<int> ParseEnum(const Json& value, const std::vector<EnumName>& names, std
     return InvalidArgument("field '" + std::string(field) + "': unknown value '" + s + "'");
   }
   return WrongType(field, "an enum name or number");
+}
+
+void AppendJsonString(std::string* out, std::string_view text) {
+  out->reserve(out->size() + text.size() + 2);
+  out->push_back('"');
+  size_t run = 0;  // the start of the bytes not yet appended, all of which are copied as they are
+  for (size_t i = 0; i < text.size();) {
+    auto c = static_cast<unsigned char>(text[i]);
+    if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
+      ++i;
+      continue;
+    }
+    size_t n = c >= 0x80 ? Utf8SequenceLength(text, i) : 0;
+    if (n > 0) {
+      i += n;
+      continue;
+    }
+    out->append(text.substr(run, i - run));
+    AppendEscape(out, c);
+    run = ++i;
+  }
+  out->append(text.substr(run));
+  out->push_back('"');
 }
 
 }  // namespace kiln::envd

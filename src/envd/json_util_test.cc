@@ -51,5 +51,33 @@ TEST(ParseEnumTest, NamesAndNumbers) {
   EXPECT_EQ(ParseEnum(Json(true), names, "signal").status().code(), Code::kInvalidArgument);
 }
 
+std::string JsonString(std::string_view text) {
+  std::string out = "[";
+  AppendJsonString(&out, text);
+  return out + "]";
+}
+
+TEST(AppendJsonStringTest, MatchesJsonDumpOnValidText) {
+  std::string all;
+  for (int c = 0; c < 128; ++c) all.push_back(static_cast<char>(c));
+  for (std::string text : {std::string(), std::string("hello\n"), all, std::string("é ∑ 𝄞 \"q\" \\ end")}) {
+    std::string ours;
+    AppendJsonString(&ours, text);
+    EXPECT_EQ(ours, Json(text).dump()) << text;
+    EXPECT_EQ(Json::parse(JsonString(text))[0], text);
+  }
+}
+
+TEST(AppendJsonStringTest, ReplacesInvalidUtf8) {
+  // A lone continuation byte, a truncated sequence at the end, an overlong '/', a UTF-16 surrogate, >
+  // U+10FFFF.
+  for (std::string bad : {"a\x80z", "ab\xE2\x82", "\xC0\xAF", "\xED\xA0\x80", "\xF4\x90\x80\x80"}) {
+    Json parsed = Json::parse(JsonString(bad), nullptr, false);
+    ASSERT_FALSE(parsed.is_discarded()) << JsonString(bad);
+    EXPECT_NE(parsed[0].get<std::string>().find("\xEF\xBF\xBD"), std::string::npos);
+  }
+  EXPECT_EQ(Json::parse(JsonString("a\x80z"))[0], "a\xEF\xBF\xBDz");
+}
+
 }  // namespace
 }  // namespace kiln::envd

@@ -51,6 +51,20 @@ const Located& Locate() {
 
 }  // namespace
 
+std::optional<std::string> KernelBridgeBinaryPath() {
+  static const std::optional<std::string>* found = [] {
+    std::vector<std::string> candidates;
+    if (const char* env = std::getenv("KILN_KERNEL_BRIDGE")) candidates.push_back(env);
+    Result<std::string> envd = EnvdBinaryPath();
+    if (envd.ok()) candidates.push_back(envd->substr(0, envd->rfind('/') + 1) + "kiln-kernel-bridge");
+    for (const std::string& path : candidates)
+      if (!path.empty() && path[0] == '/' && access(path.c_str(), X_OK) == 0)
+        return new std::optional<std::string>(path);
+    return new std::optional<std::string>();
+  }();
+  return *found;
+}
+
 Result<int> EnvdBinaryFd() {
   const Located& l = Locate();
   if (l.fd < 0) return l.error;

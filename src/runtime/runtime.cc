@@ -51,6 +51,10 @@ std::vector<std::string> ServeArgv(const CreateOptions& o) {
     argv.push_back("--access-token");
     argv.push_back(o.access_token);
   }
+  if (KernelBridgeBinaryPath()) {
+    argv.push_back("--kernel-bridge");
+    argv.push_back(kSandboxKernelBridgePath);
+  }
   return argv;
 }
 
@@ -101,7 +105,11 @@ Result<SandboxInfo> Runtime::CreateSandbox(const CreateOptions& options) {
   launch.init_binary_fd = envd_fd;
   launch.argv = ServeArgv(options);
   launch.fds = {{listener.get(), 3}};
-  Result<std::unique_ptr<sandbox::Sandbox>> sb = backend_->Launch(options.spec, launch);
+  sandbox::SandboxSpec spec = options.spec;
+  // The bridge is dynamically linked (libzmq, libcrypto): it runs against the sandbox's /usr, the host's.
+  if (std::optional<std::string> bridge = KernelBridgeBinaryPath())
+    spec.mounts.push_back({*bridge, kSandboxKernelBridgePath, /*writable=*/false, /*optional=*/true});
+  Result<std::unique_ptr<sandbox::Sandbox>> sb = backend_->Launch(spec, launch);
   if (!sb.ok()) {
     unlink(entry->info.socket_path.c_str());
     return sb.status();

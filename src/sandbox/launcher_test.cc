@@ -45,14 +45,13 @@ LaunchOptions TrueInit() {
   return o;
 }
 
-size_t CgroupEntries() {
+// Cgroup directories left for sandbox `id` (other tests may be creating sandboxes meanwhile).
+size_t CgroupEntries(const std::string& id) {
   size_t n = 0;
-  for (const char* dir : {"/sys/fs/cgroup/pids/kiln", "/sys/fs/cgroup/memory/kiln", "/sys/fs/cgroup/kiln"}) {
+  for (const char* dir : {"/sys/fs/cgroup/pids/kiln", "/sys/fs/cgroup/memory/kiln", "/sys/fs/cgroup/cpu/kiln",
+                          "/sys/fs/cgroup/kiln"}) {
     std::error_code ec;
-    for (auto it = std::filesystem::directory_iterator(dir, ec);
-         !ec && it != std::filesystem::directory_iterator(); ++it) {
-      if (it->is_directory()) ++n;
-    }
+    if (std::filesystem::exists(std::string(dir) + "/" + id, ec)) ++n;
   }
   return n;
 }
@@ -76,14 +75,14 @@ TEST(LauncherTest, FailedMountNamesTheStepAndLeavesNothing) {
   FailingMountOs os("/proc", EPERM);
   Result<std::unique_ptr<Backend>> backend = MakeNamespaceBackend(os);
   ASSERT_TRUE(backend.ok());
-  size_t before = CgroupEntries();
   LaunchOptions o = TrueInit();
+  o.id = "launcher-test-" + std::to_string(getpid());
   Result<std::unique_ptr<Sandbox>> sb = (*backend)->Launch(SandboxSpec(), o);
   ASSERT_FALSE(sb.ok());
   EXPECT_EQ(sb.status().code(), Code::kPermissionDenied);
   EXPECT_NE(sb.status().message().find("mount(proc"), std::string::npos) << sb.status().message();
   EXPECT_NE(sb.status().message().find("preparing the sandbox filesystem"), std::string::npos);
-  EXPECT_EQ(CgroupEntries(), before);
+  EXPECT_EQ(CgroupEntries(o.id), 0u);
   close(o.init_binary_fd);
 }
 
@@ -92,12 +91,12 @@ TEST(LauncherTest, CgroupWriteFailureIsReported) {
   Result<std::unique_ptr<Backend>> backend = MakeNamespaceBackend(os);
   ASSERT_TRUE(backend.ok());
   if (!(*backend)->capabilities().pids_limit) GTEST_SKIP() << "no pids controller here";
-  size_t before = CgroupEntries();
   LaunchOptions o = TrueInit();
+  o.id = "launcher-test-" + std::to_string(getpid());
   Result<std::unique_ptr<Sandbox>> sb = (*backend)->Launch(SandboxSpec(), o);
   ASSERT_FALSE(sb.ok());
   EXPECT_NE(sb.status().message().find("pids.max"), std::string::npos) << sb.status().message();
-  EXPECT_EQ(CgroupEntries(), before);
+  EXPECT_EQ(CgroupEntries(o.id), 0u);
   close(o.init_binary_fd);
 }
 

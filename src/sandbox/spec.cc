@@ -15,12 +15,14 @@ std::vector<BindMount> SandboxSpec::DefaultSystemMounts() {
 }
 
 std::vector<std::string> SandboxSpec::DefaultEtcFiles() {
-  // What the dynamic loader, shells, Python, node and TLS clients read. Deliberately absent: shadow,
-  // gshadow, sudoers, ssh, machine-id and anything with credentials.
-  return {"ld.so.cache", "ld.so.conf",    "ld.so.conf.d", "alternatives",   "ssl",       "ca-certificates",
-          "localtime",   "timezone",      "mime.types",   "profile",        "profile.d", "bash.bashrc",
-          "inputrc",     "nsswitch.conf", "os-release",   "debian_version", "services",  "protocols",
-          "python3",     "python3.11",    "matplotlibrc", "fonts",          "magic",     "login.defs"};
+  // What the dynamic loader, shells, Python, node, R (Debian's R_HOME/etc links into /etc/R, which the R
+  // Jupyter kernel needs) and TLS clients read. Deliberately absent: shadow, gshadow, sudoers, ssh,
+  // machine-id and anything with credentials.
+  return {"ld.so.cache",     "ld.so.conf",  "ld.so.conf.d", "alternatives",  "ssl",
+          "ca-certificates", "localtime",   "timezone",     "mime.types",    "profile",
+          "profile.d",       "bash.bashrc", "inputrc",      "nsswitch.conf", "os-release",
+          "debian_version",  "services",    "protocols",    "python3",       "python3.11",
+          "matplotlibrc",    "fonts",       "magic",        "login.defs",    "R"};
 }
 
 namespace {

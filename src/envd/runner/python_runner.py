@@ -7,8 +7,13 @@
 #            {"type":"result","is_main_result":bool,"extra":{},<format>:...}
 #            {"type":"error","name":str,"value":str,"traceback":str}
 #            {"type":"done"}   (after writing the token marker to fds 1 and 2)
-# Runs as `python3 -c <this source>`; fds 0-2 are /dev/null and envd's raw output pipes.
-import ast, base64, builtins, io, json, linecache, os, signal, struct, sys, textwrap, traceback
+#            stdout/stderr text usually goes as raw frames instead: a byte 1 (stdout) or 2 (stderr) + UTF-8
+# Runs as `python3 -c <this source> <python_charts.py source>`; fds 0-2 are /dev/null and envd's raw output
+# pipes.
+import _thread, ast, base64, builtins, io, json, linecache, math, os, signal, struct, sys, textwrap, time
+import traceback
+
+_CHARTS_SOURCE = sys.argv[1] if len(sys.argv) > 1 else ""
 
 _REQ = os.fdopen(3, "rb", buffering=0)
 _EVT = 4
@@ -16,11 +21,59 @@ _MAIN_NS = {"__name__": "__main__", "__builtins__": builtins}
 _cell = [0]
 
 
+_FRAME_LOCK = _thread.RLock()  # frames from threads must not interleave (re-entrant: signal handlers print)
+_OUT_CHUNK = 256 << 10  # bigger output goes in frames of this size, so envd forwards it as it comes
+
+
+def _write_frame(head, body):
+    with _FRAME_LOCK:
+        if len(head) + len(body) <= 4096:  # a pipe write of <= PIPE_BUF bytes is atomic
+            os.write(_EVT, head + body)
+            return
+        # A signal can stop a longer write part-way, and its handler (KeyboardInterrupt) would then leave a
+        # torn frame that desynchronises envd: signals wait until the frame is whole.
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
+        try:
+            parts = [memoryview(head), memoryview(body)]
+            while parts:
+                n = os.writev(_EVT, parts)
+                while parts and n >= len(parts[0]):
+                    n -= len(parts.pop(0))
+                if parts:
+                    parts[0] = parts[0][n:]
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+
+
+def _finite(obj):
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {key: _finite(value) for key, value in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(value) for value in obj]
+    return obj
+
+
 def _send(obj):
-    data = json.dumps(obj, default=str).encode("utf-8", "replace")
-    buf = struct.pack(">I", len(data)) + data
-    while buf:
-        buf = buf[os.write(_EVT, buf):]
+    try:
+        data = json.dumps(obj, default=str, allow_nan=False)
+    except ValueError:  # NaN or infinity (a DataFrame, a chart): not JSON, and envd would drop the item
+        data = json.dumps(_finite(obj), default=str)
+    data = data.encode("utf-8", "replace")
+    _write_frame(struct.pack(">I", len(data)), data)
+
+
+def _send_output(kind, text):
+    """Sends text as raw output frames of `kind` (1 stdout, 2 stderr), cut at UTF-8 character boundaries."""
+    data = text.encode("utf-8", "replace")
+    view, start = memoryview(data), 0
+    while start < len(data):
+        end = min(start + _OUT_CHUNK, len(data))
+        while end < len(data) and data[end] & 0xC0 == 0x80:
+            end -= 1
+        _write_frame(struct.pack(">I", end - start + 1) + kind, view[start:end])
+        start = end
 
 
 def _read_exact(n):
@@ -38,14 +91,90 @@ def _recv():
     return json.loads(_read_exact(n))
 
 
+class _Output:
+    """What sys.stdout and sys.stderr were given, in order, on its way to envd. A write that ends a line goes
+    out at once when nothing went out in the last GAP seconds, so a lone print() is one item and arrives at
+    once; lines that follow sooner are gathered and sent GAP later by a helper thread (or by a flush(), 64
+    KiB, the end of the cell), which turns a loop of prints into a few large frames while output keeps
+    flowing."""
+
+    GAP = 0.002
+    LIMIT = 1 << 16
+
+    def __init__(self):
+        self.runs = []  # [kind, [text, ...]]: consecutive writes to one stream
+        self.size = 0
+        self.last = 0.0
+        self.scheduled = False
+        self.wake = None  # released to wake the helper thread, started on first need
+
+    def write(self, kind, text):
+        with _FRAME_LOCK:
+            if self.runs and self.runs[-1][0] == kind:
+                self.runs[-1][1].append(text)
+            else:
+                self.runs.append([kind, [text]])
+            self.size += len(text)
+            if self.size >= self.LIMIT:
+                self.flush()
+            elif text.endswith("\n") and not self.scheduled:
+                if time.monotonic() - self.last >= self.GAP:
+                    self.flush()
+                else:
+                    self._schedule()
+
+    def flush(self):
+        with _FRAME_LOCK:
+            runs, self.runs, self.size, self.last = self.runs, [], 0, time.monotonic()
+            for kind, texts in runs:
+                _send_output(kind, "".join(texts))
+
+    def _schedule(self):
+        self.scheduled = True
+        if self.wake is None:
+            self.wake = _thread.allocate_lock()
+            self.wake.acquire()
+            _thread.start_new_thread(self._flush_later, ())
+        self.wake.release()
+
+    def _flush_later(self):
+        while True:
+            self.wake.acquire()
+            time.sleep(self.GAP)
+            with _FRAME_LOCK:
+                self.scheduled = False
+                self.flush()
+
+
+_OUT = _Output()
+
+
+def _after_fork_in_child():
+    # The helper thread and a lock another thread held are gone; what is pending is the parent's to send.
+    global _FRAME_LOCK
+    _FRAME_LOCK = _thread.RLock()
+    _OUT.__init__()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+_RUNNER_PID = os.getpid()
+
+
+def _leave_if_forked_copy(status):
+    # A cell that forked (os.fork, a fork bomb) and let the child run on: the copy must not report errors,
+    # answer for the cell or read the next request; its output so far is still delivered.
+    if os.getpid() != _RUNNER_PID:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(status)
+
+
 class _Stream(io.TextIOBase):
-    """sys.stdout/sys.stderr: text is buffered until a write ends a line (so one print() is one item),
-    flush(), 64 KiB, or the end of the cell; each flush sends one event frame."""
+    """sys.stdout/sys.stderr, writing through _OUT."""
 
     def __init__(self, name):
         self._name = name
-        self._buf = []
-        self._size = 0
+        self._kind = b"\x01" if name == "stdout" else b"\x02"
 
     def writable(self):
         return True
@@ -54,16 +183,12 @@ class _Stream(io.TextIOBase):
         if not isinstance(s, str):
             raise TypeError("write() argument must be str, not %s" % type(s).__name__)
         if s:
-            self._buf.append(s)
-            self._size += len(s)
-            if s.endswith("\n") or self._size >= 65536:
-                self.flush()
+            _OUT.write(self._kind, s)
         return len(s)
 
     def flush(self):
-        if self._buf:
-            text, self._buf, self._size = "".join(self._buf), [], 0
-            _send({"type": self._name, "text": text})
+        if _OUT.runs:
+            _OUT.flush()
 
     @property
     def encoding(self):
@@ -151,8 +276,7 @@ def _formats(obj):
             out[fmt] = _encode(fmt, value)
     mod = type(obj).__module__ or ""
     if mod.startswith("matplotlib.figure") and "png" not in out:
-        out["png"] = _figure_png(obj)
-        _close_figure(obj)
+        _add_figure(out, obj)
     if mod.startswith("pandas.") and type(obj).__name__ == "DataFrame":
         data = _dataframe_data(obj)
         if data is not None:
@@ -179,7 +303,24 @@ def display(*objs, **kwargs):
 # ---- matplotlib: an in-memory backend whose show() emits the open figures -------------------------
 
 
-def _close_figure(fig):
+_CHARTS = {}
+
+
+def _figure_chart(fig):
+    """The E2B chart object of a rendered figure (python_charts.py, compiled on first use), or None."""
+    try:
+        if not _CHARTS:
+            exec(compile(_CHARTS_SOURCE, "<kiln-charts>", "exec"), _CHARTS)
+        return _CHARTS["figure_chart"](fig)
+    except Exception:  # never the user's problem: the PNG still goes out
+        return None
+
+
+def _add_figure(out, fig):
+    out["png"] = _figure_png(fig)
+    chart = _figure_chart(fig)
+    if chart is not None:
+        out["chart"] = chart
     plt = sys.modules.get("matplotlib.pyplot")
     if plt is not None:
         plt.close(fig)
@@ -191,9 +332,11 @@ def _flush_figures():
         return
     for num in plt.get_fignums():
         fig = plt.figure(num)
-        _send({"type": "result", "text": repr(fig), "png": _figure_png(fig), "is_main_result": False,
-               "extra": {}})
-        plt.close(fig)
+        item = {"type": "result", "text": repr(fig)}
+        _add_figure(item, fig)
+        item["is_main_result"] = False
+        item["extra"] = {}
+        _send(item)
 
 
 class _BackendFinder:
@@ -299,6 +442,7 @@ def _run(compiled):
 
 
 def _send_error(exc):
+    _leave_if_forked_copy(1)
     sys.stdout.flush()
     sys.stderr.flush()
     tb = exc.__traceback__
@@ -368,6 +512,7 @@ def main():
             _with_env(request.get("env_vars") or {}, lambda: _execute(request.get("code", "")))
         except KeyboardInterrupt:
             pass
+        _leave_if_forked_copy(0)
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         sys.stdout.flush()
         sys.stderr.flush()

@@ -1,7 +1,8 @@
 // kiln-envd's command line (a small table-driven parser; flags take "--flag value" or "--flag=value"):
 //
 //   kiln-envd serve (--listen-fd N | --listen PATH) [--root DIR] [--default-user NAME] [--workdir DIR]
-//                   [--env K=V]... [--access-token TOKEN]
+//                   [--env K=V]... [--access-token TOKEN] [--preload-python true|false]
+//                   [--kernel-bridge PATH]
 //   kiln-envd exec [--user NAME] [--cwd DIR] [--env K=V]... [--status-fd N] -- PROGRAM ARGS...
 #pragma once
 

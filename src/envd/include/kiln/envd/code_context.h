@@ -1,11 +1,15 @@
-// A code-interpreter context: one persistent language process (python, javascript, bash) inside the
+// A code-interpreter context: one persistent language process (python, javascript, bash, or
+// kiln-kernel-bridge driving a Jupyter kernel, which speaks this same channel) inside the
 // sandbox, started through ProcessTable (so envd's one spawn function and reaper) as the sandbox user, and
 // driven over a PRIVATE channel of two pipes placed at fds 3 (requests, envd -> runner) and 4 (events,
 // runner -> envd). Frames are a 4-byte big-endian length + UTF-8 JSON (bash gets "<token> <len>\n<code>"
 // requests instead, since bash cannot parse JSON). Events are the NDJSON items of /execute (stdout,
-// stderr, result, error) plus {"type":"done"} closing a cell. fds 1/2 of the runner are ProcessTable's
-// output pipes: output written there directly (subprocesses, bash) is forwarded as stdout/stderr items; at
-// the end of a cell the runner writes "\x1eKILN:<token>\x1e" to both so envd knows it has it all.
+// stderr, result, error) plus {"type":"done"} closing a cell; an event frame may instead be raw output,
+// a byte 0x01 (stdout) or 0x02 (stderr) followed by the text, which spares both sides a JSON round trip.
+// Consecutive output frames that envd reads together become one item. fds 1/2 of the runner are
+// ProcessTable's output pipes: output written there directly (subprocesses, bash) is forwarded as
+// stdout/stderr items; at the end of a cell the runner writes "\x1eKILN:<token>\x1e" to both so envd knows it
+// has it all.
 //
 // Thread-safety: Execute, Restart and Stop may be called from any thread; executions of one context are
 // serialised (a second Execute waits for the running one).
@@ -18,6 +22,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -33,6 +38,9 @@ class CodeItemSink {
  public:
   virtual ~CodeItemSink() = default;
   virtual Status Send(const Json& item) = 0;
+  // Sends {"type": type, "text": text, "timestamp": timestamp}. `text` may hold any bytes: invalid UTF-8
+  // is replaced. The default builds a Json for Send; a serialising sink overrides it to skip that copy.
+  virtual Status SendOutput(std::string_view type, std::string_view text, std::string_view timestamp);
   virtual bool ClientGone() = 0;
 };
 
@@ -42,6 +50,9 @@ struct RunnerLaunch {
   std::vector<std::string> env;  // KEY=VALUE (BuildEnv of the user, global vars)
   std::optional<SpawnIdentity> identity;
   std::function<Result<UniqueFd>(const std::string& cwd)> open_cwd;  // O_PATH dir fd inside the root
+  // kiln-kernel-bridge (a path inside the root): the runner of every language but python, javascript,
+  // typescript and bash, which drives that language's Jupyter kernel over this same channel.
+  std::string kernel_bridge;
 };
 
 struct CodeLimits {
@@ -97,6 +108,7 @@ class CodeContext {
 
 // The runner sources embedded at build time (src/envd/runner/*).
 extern const char* const kPythonRunnerSource;
+extern const char* const kPythonChartsSource;  // python_charts.py: the runner's argv[1], compiled on use
 extern const char* const kJavascriptRunnerSource;
 extern const char* const kBashRunnerSource;
 

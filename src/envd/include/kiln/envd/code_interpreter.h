@@ -5,12 +5,15 @@
 //   POST /execute {code, context_id?, language?, env_vars?, timeout? (ms)} -> 200 NDJSON stream, one item
 //     per line: number_of_executions, stdout/stderr, result, error, keepalive (every 5 s without items),
 //     end_of_execution last. 400 (text) for context_id together with language, a missing code or an
-//     unsupported language; 404 (text) for an unknown context. Requires X-Access-Token when envd has one.
+//     unsupported language; 404 (text) for an unknown context or a language without a Jupyter kernelspec.
+//     Requires X-Access-Token when envd has one.
 //     A client that goes away interrupts the cell (SIGINT), as does `timeout`.
 //   POST /contexts {language?, cwd?} -> {id, language, cwd}; GET /contexts -> [...] (the default python and
 //   javascript contexts first); DELETE /contexts/{id} -> 204; POST /contexts/{id}/restart -> 204.
 //   None requires a token. Unknown id -> 404 text.
-// Languages: python; javascript (also js, typescript, ts: node, no type checking); bash.
+// Languages: python; javascript (also js, typescript, ts: node, no type checking); bash; and, when
+// EnvdConfig::kernel_bridge is set, any language with a Jupyter kernelspec in the sandbox (matched by the
+// kernelspec's directory name or "language" field: "r" -> ir), run by kiln-kernel-bridge (kernel_bridge/).
 // With EnvdConfig::preload_python (warm pools) the default python context's process starts at construction,
 // in the background; otherwise every context's process starts on its first use, so sandboxes that only run
 // commands do not pay for an idle interpreter.
@@ -46,7 +49,8 @@ class CodeInterpreter {
   Result<std::shared_ptr<CodeContext>> Find(const std::string& id) const;
   // The default context of a normalised language (python, javascript, typescript, bash), made on first use.
   Result<std::shared_ptr<CodeContext>> Default(const std::string& language);
-  // InvalidArgument for an unsupported language or a cwd that is not a directory.
+  // InvalidArgument for an unsupported language or a cwd that is not a directory; NotFound (naming the
+  // directories searched) for a language that needs a kernelspec and has none.
   Result<std::shared_ptr<CodeContext>> Create(const std::string& language, const std::string& cwd);
   Status Remove(const std::string& id);
 

@@ -23,6 +23,9 @@ struct EnvdConfig {
   std::vector<std::pair<std::string, std::string>> env;  // global env vars, in command-line order
   std::string access_token;                              // empty: no X-Access-Token check
   bool preload_python = false;  // start the default python context at start-up (warm pools), not on first use
+  // kiln-kernel-bridge inside the root: contexts for any language with a Jupyter kernelspec. Empty: only
+  // python, javascript/typescript and bash contexts.
+  std::string kernel_bridge;
   int default_keepalive_seconds = 50;           // when a stream has no Keepalive-Ping-Interval header
   size_t max_buffered_output_bytes = 4u << 20;  // per stream; see ProcessTable
 };

@@ -49,4 +49,9 @@ struct EnumName {
 };
 Result<int> ParseEnum(const Json& value, const std::vector<EnumName>& names, std::string_view field);
 
+// Appends `text` to *out as a JSON string literal, quotes included, without building a Json: valid UTF-8 is
+// kept as is, `"`, `\` and control characters are escaped, and each byte that is not part of a valid UTF-8
+// sequence becomes U+FFFD (as Json::dump with error_handler_t::replace). For large output text.
+void AppendJsonString(std::string* out, std::string_view text);
+
 }  // namespace kiln::envd

@@ -1,6 +1,7 @@
 // Finds the kiln-envd binary that every sandbox runs as its init.
 #pragma once
 
+#include <optional>
 #include <string>
 
 #include "kiln/base/status.h"
@@ -12,5 +13,12 @@ namespace kiln::runtime {
 Result<int> EnvdBinaryFd();
 // The path that EnvdBinaryFd() opened.
 Result<std::string> EnvdBinaryPath();
+
+// Where every sandbox sees kiln-kernel-bridge (Jupyter kernelspec languages in code contexts).
+inline constexpr char kSandboxKernelBridgePath[] = "/opt/kiln/bin/kiln-kernel-bridge";
+// The host's kiln-kernel-bridge: $KILN_KERNEL_BRIDGE, else the one beside kiln-envd; nullopt when there is
+// none (an optional feature: sandboxes then offer only python, javascript and bash contexts). Looked up
+// once per process.
+std::optional<std::string> KernelBridgeBinaryPath();
 
 }  // namespace kiln::runtime
