@@ -441,8 +441,28 @@ def _run(compiled):
     return result
 
 
+def _reap_exited_children():
+    # A cell that ran out of processes (a fork bomb that burnt out) leaves its exited forks as zombies of the
+    # runner; each holds one of the sandbox's process slots until it is reaped, so the next cell could not
+    # even start a subprocess. Copies still exiting when the error is sent are reaped when the next cell
+    # starts. Children still running are left alone.
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+_reap_pending = [False]
+
+
 def _send_error(exc):
     _leave_if_forked_copy(1)
+    if isinstance(exc, BlockingIOError):
+        _reap_pending[0] = True
+        _reap_exited_children()
     sys.stdout.flush()
     sys.stderr.flush()
     tb = exc.__traceback__
@@ -456,6 +476,9 @@ def _send_error(exc):
 
 def _execute(code):
     _cell[0] += 1
+    if _reap_pending[0]:
+        _reap_pending[0] = False
+        _reap_exited_children()
     filename = "<cell-%d>" % _cell[0]
     code = _transform(textwrap.dedent(code))
     linecache.cache[filename] = (len(code), None, code.splitlines(True), filename)
