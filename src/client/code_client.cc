@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "connection_pool.h"
 #include "flat_json.h"
 #include "kiln/protocol/http_client.h"
 
@@ -75,7 +76,8 @@ std::string Execution::Stderr() const {
 }
 
 CodeClient::CodeClient(std::string socket_path, std::string access_token)
-    : socket_path_(std::move(socket_path)), access_token_(std::move(access_token)) {}
+    : access_token_(std::move(access_token)),
+      pool_(std::make_shared<ConnectionPool>(std::move(socket_path))) {}
 
 Result<Execution> CodeClient::Execute(const std::string& code, const ExecuteOptions& options,
                                       const ExecuteCallbacks& callbacks) const {
@@ -109,9 +111,9 @@ Result<Execution> CodeClient::Execute(const std::string& code, const ExecuteOpti
     scanned = lines.size();
     return true;
   };
-  http::Client client = http::Client::Unix(socket_path_);
+  PooledClient client(*pool_);
   int timeout = options.request_timeout_ms > 0 ? static_cast<int>(options.request_timeout_ms) : -1;
-  Status transport = client.Stream("POST", "/execute", headers, body.dump(), on_head, on_data, timeout);
+  Status transport = client->Stream("POST", "/execute", headers, body.dump(), on_head, on_data, timeout);
   if (!transport.ok()) return transport;
   if (status != 200) return HttpError(status, error_body);
   if (!out.completed) return Unavailable("the execution stream ended before end_of_execution");
@@ -124,8 +126,8 @@ Result<CodeContext> CodeClient::CreateContext(const std::string& language, const
   if (!cwd.empty()) body["cwd"] = cwd;
   http::Headers headers;
   headers.Set("Content-Type", "application/json");
-  http::Client client = http::Client::Unix(socket_path_);
-  KILN_ASSIGN_OR_RETURN(http::Response r, client.Do("POST", "/contexts", headers, body.dump(), 30'000));
+  PooledClient client(*pool_);
+  KILN_ASSIGN_OR_RETURN(http::Response r, client->Do("POST", "/contexts", headers, body.dump(), 30'000));
   if (r.status != 200) return HttpError(r.status, r.body);
   Json j = Json::parse(r.body, nullptr, false);
   if (!j.is_object()) return Internal("bad /contexts reply: " + r.body);
@@ -133,8 +135,8 @@ Result<CodeContext> CodeClient::CreateContext(const std::string& language, const
 }
 
 Result<std::vector<CodeContext>> CodeClient::ListContexts() const {
-  http::Client client = http::Client::Unix(socket_path_);
-  KILN_ASSIGN_OR_RETURN(http::Response r, client.Do("GET", "/contexts", {}, {}, 30'000));
+  PooledClient client(*pool_);
+  KILN_ASSIGN_OR_RETURN(http::Response r, client->Do("GET", "/contexts", {}, {}, 30'000));
   if (r.status != 200) return HttpError(r.status, r.body);
   Json j = Json::parse(r.body, nullptr, false);
   if (!j.is_array()) return Internal("bad /contexts reply: " + r.body);
@@ -144,14 +146,14 @@ Result<std::vector<CodeContext>> CodeClient::ListContexts() const {
 }
 
 Status CodeClient::DeleteContext(const std::string& id) const {
-  http::Client client = http::Client::Unix(socket_path_);
-  KILN_ASSIGN_OR_RETURN(http::Response r, client.Do("DELETE", "/contexts/" + id, {}, {}, 30'000));
+  PooledClient client(*pool_);
+  KILN_ASSIGN_OR_RETURN(http::Response r, client->Do("DELETE", "/contexts/" + id, {}, {}, 30'000));
   return r.status / 100 == 2 ? Status::Ok() : HttpError(r.status, r.body);
 }
 
 Status CodeClient::RestartContext(const std::string& id) const {
-  http::Client client = http::Client::Unix(socket_path_);
-  KILN_ASSIGN_OR_RETURN(http::Response r, client.Do("POST", "/contexts/" + id + "/restart", {}, {}, 30'000));
+  PooledClient client(*pool_);
+  KILN_ASSIGN_OR_RETURN(http::Response r, client->Do("POST", "/contexts/" + id + "/restart", {}, {}, 30'000));
   return r.status / 100 == 2 ? Status::Ok() : HttpError(r.status, r.body);
 }
 

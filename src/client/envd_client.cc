@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "connection_pool.h"
 #include "kiln/base/strings.h"
 #include "kiln/protocol/connect.h"
 #include "kiln/protocol/http_client.h"
@@ -103,23 +104,24 @@ Status HandleEvent(const Json& message, const ProcessCallbacks& cb, std::optiona
 }  // namespace
 
 EnvdClient::EnvdClient(std::string socket_path, std::string access_token)
-    : socket_path_(std::move(socket_path)), access_token_(std::move(access_token)) {}
+    : pool_(std::make_shared<ConnectionPool>(std::move(socket_path))),
+      access_token_(std::move(access_token)) {}
 
 Status EnvdClient::Health() const {
-  auto client = http::Client::Unix(socket_path_);
+  PooledClient client(*pool_);
   KILN_ASSIGN_OR_RETURN(http::Response r,
-                        client.Do("GET", "/health", BaseHeaders(access_token_, {}), {}, timeout_ms_));
+                        client->Do("GET", "/health", BaseHeaders(access_token_, {}), {}, timeout_ms_));
   if (r.status != 204 && !(r.status == 200 && r.body.empty())) return RestError(r.status, r.body);
   return Status::Ok();
 }
 
 Result<std::string> EnvdClient::Unary(const std::string& method, const std::string& request_json,
                                       const std::optional<std::string>& user) const {
-  auto client = http::Client::Unix(socket_path_);
+  PooledClient client(*pool_);
   http::Headers h = BaseHeaders(access_token_, user);
   h.Set("Content-Type", "application/json");
   h.Set("Connect-Protocol-Version", "1");
-  KILN_ASSIGN_OR_RETURN(http::Response r, client.Do("POST", "/" + method, h, request_json, timeout_ms_));
+  KILN_ASSIGN_OR_RETURN(http::Response r, client->Do("POST", "/" + method, h, request_json, timeout_ms_));
   if (r.status != 200) return connect::StatusFromErrorBody(r.status, r.body);
   return std::move(r.body);
 }
@@ -128,7 +130,7 @@ Result<ProcessExit> EnvdClient::Stream(const std::string& method, const std::str
                                        int64_t timeout_ms, int keepalive_seconds,
                                        const std::optional<std::string>& user,
                                        const ProcessCallbacks& callbacks) const {
-  auto client = http::Client::Unix(socket_path_);
+  PooledClient client(*pool_);
   http::Headers h = BaseHeaders(access_token_, user);
   h.Set("Content-Type", "application/connect+json");
   h.Set("Connect-Protocol-Version", "1");
@@ -164,7 +166,7 @@ Result<ProcessExit> EnvdClient::Stream(const std::string& method, const std::str
   };
   int client_timeout = timeout_ms > 0 ? static_cast<int>(timeout_ms + kStreamGraceMs) : -1;
   std::string body = connect::EncodeEnvelope(0, request_json);
-  Status transport = client.Stream("POST", "/" + method, h, body, on_head, on_data, client_timeout);
+  Status transport = client->Stream("POST", "/" + method, h, body, on_head, on_data, client_timeout);
   if (!failure.ok()) return failure;
   if (status != 200 && status != 0) return connect::StatusFromErrorBody(status, error_body);
   if (end_stream && !end_stream->ok()) return *end_stream;
@@ -224,20 +226,20 @@ Status EnvdClient::SendSignal(uint32_t pid, int signal) const {
 }
 
 Status EnvdClient::Write(const std::string& path, std::string_view bytes) const {
-  auto client = http::Client::Unix(socket_path_);
+  PooledClient client(*pool_);
   http::Headers h = BaseHeaders(access_token_, {});
   h.Set("Content-Type", "application/octet-stream");
   std::string target = "/files?path=" + UrlEncode(path) + (user_ ? "&username=" + UrlEncode(*user_) : "");
-  KILN_ASSIGN_OR_RETURN(http::Response r, client.Do("POST", target, h, bytes, timeout_ms_));
+  KILN_ASSIGN_OR_RETURN(http::Response r, client->Do("POST", target, h, bytes, timeout_ms_));
   if (r.status != 200) return RestError(r.status, r.body);
   return Status::Ok();
 }
 
 Result<std::string> EnvdClient::Read(const std::string& path) const {
-  auto client = http::Client::Unix(socket_path_);
+  PooledClient client(*pool_);
   std::string target = "/files?path=" + UrlEncode(path) + (user_ ? "&username=" + UrlEncode(*user_) : "");
   KILN_ASSIGN_OR_RETURN(http::Response r,
-                        client.Do("GET", target, BaseHeaders(access_token_, {}), {}, timeout_ms_));
+                        client->Do("GET", target, BaseHeaders(access_token_, {}), {}, timeout_ms_));
   if (r.status != 200) return RestError(r.status, r.body);
   return std::move(r.body);
 }

@@ -176,7 +176,7 @@ void Process::NoteExit(int wait_status) {
   [[maybe_unused]] ssize_t n = ::write(exit_event_.get(), &one, sizeof one);
 }
 
-void Process::PumpOutput(UniqueFd out, UniqueFd err) {
+void Process::PumpOutput(UniqueFd out, UniqueFd err, const std::function<void()>& before_end) {
   UniqueFd fds[2] = {std::move(out), std::move(err)};
   bool exited = false;
   int64_t drain_deadline = 0;
@@ -231,6 +231,7 @@ void Process::PumpOutput(UniqueFd out, UniqueFd err) {
     std::lock_guard<std::mutex> lock(mu_);
     status = *wait_status_;
   }
+  before_end();
   Broadcast({ProcessEvent::Kind::kEnd, static_cast<uint32_t>(pid_), "", ExitInfoFromWaitStatus(status)});
 }
 

@@ -66,8 +66,7 @@ Result<ProcessTable::Started> ProcessTable::Start(SpawnSpec spec, ProcessConfig 
   process->stdin_ = std::move(in.write_end);
   std::shared_ptr<Subscription> sub = process->Subscribe();
   std::thread([this, process, o = std::move(out.read_end), e = std::move(err.read_end)]() mutable {
-    process->PumpOutput(std::move(o), std::move(e));
-    Remove(process->pid(), process.get());
+    process->PumpOutput(std::move(o), std::move(e), [&] { Remove(process->pid(), process.get()); });
   }).detach();
   return Started{process, sub};
 }

@@ -2,19 +2,20 @@
 // POST /execute streaming NDJSON, /contexts), over the sandbox's envd unix socket. See
 // /work/shared/docs/e2b-protocol.md §5 for the wire format.
 //
-// Thread-safety: CodeClient is immutable after construction and every call opens its own connection, so one
-// CodeClient may be used from many threads at once. Executions in one context are serialised by envd (a
-// second Execute on a busy context waits for the first); different contexts run in parallel.
-// Errors: NotFound for an unknown context id; InvalidArgument for a rejected request (context_id together
-// with language, an unsupported language); Unavailable when the socket cannot be reached or the stream
-// broke before end_of_execution; DeadlineExceeded when the client-side timeout expired (the connection is
-// then closed, which makes envd interrupt the cell).
-// A cell that raised is NOT a call failure: Execute succeeds and Execution::error is set.
+// Thread-safety: one CodeClient may be used from many threads at once; each call takes a connection of its
+// own, reusing an idle keep-alive one when the client (or a copy of it) kept one from an earlier call.
+// Executions in one context are serialised by envd (a second Execute on a busy context waits for the first);
+// different contexts run in parallel. Errors: NotFound for an unknown context id; InvalidArgument for a
+// rejected request (context_id together with language, an unsupported language); Unavailable when the socket
+// cannot be reached or the stream broke before end_of_execution; DeadlineExceeded when the client-side
+// timeout expired (the connection is then closed, which makes envd interrupt the cell). A cell that raised is
+// NOT a call failure: Execute succeeds and Execution::error is set.
 #pragma once
 
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -22,6 +23,8 @@
 #include "kiln/base/status.h"
 
 namespace kiln::client {
+
+class ConnectionPool;
 
 // One `result` item: the formats a value was rendered to. Binary formats (png, jpeg, pdf) are base64 text.
 // JSON-valued formats (json, data, chart) are kept as serialised JSON text.
@@ -103,8 +106,8 @@ class CodeClient {
   Status RestartContext(const std::string& id) const;
 
  private:
-  std::string socket_path_;
   std::string access_token_;
+  std::shared_ptr<ConnectionPool> pool_;  // idle keep-alive connections, shared by copies
 };
 
 }  // namespace kiln::client

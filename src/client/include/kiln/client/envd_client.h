@@ -1,8 +1,8 @@
 // EnvdClient: the host side of kiln-envd's API (E2B envd: Connect-RPC JSON process and filesystem services
 // plus REST /files), over the unix socket the sandbox engine exposes.
 //
-// Thread-safety: EnvdClient is immutable after construction and every call opens its own connection
-// (an http::Client per call), so one EnvdClient may be used from many threads at once.
+// Thread-safety: one EnvdClient may be used from many threads at once; each call takes a connection of its
+// own, reusing an idle keep-alive one when the client (or a copy of it) kept one from an earlier call.
 // Errors: a Status with envd's Connect code (NotFound for an unknown pid or a missing file, ...);
 // Unavailable when the socket cannot be reached; DeadlineExceeded when a client-side timeout expires.
 #pragma once
@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -18,6 +19,8 @@
 #include "kiln/base/status.h"
 
 namespace kiln::client {
+
+class ConnectionPool;
 
 struct ProcessConfig {
   std::string cmd;  // program path or name (searched in PATH)
@@ -110,7 +113,7 @@ class EnvdClient {
                              int keepalive_seconds, const std::optional<std::string>& user,
                              const ProcessCallbacks& callbacks) const;
 
-  std::string socket_path_;
+  std::shared_ptr<ConnectionPool> pool_;  // idle keep-alive connections, shared by copies
   std::string access_token_;
   std::optional<std::string> user_;
   int timeout_ms_ = 30'000;

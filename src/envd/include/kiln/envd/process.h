@@ -104,8 +104,10 @@ class Process {
  private:
   friend class ProcessTable;
   void Broadcast(const ProcessEvent& event);
-  void PumpOutput(UniqueFd out, UniqueFd err);  // the reader thread
-  void NoteExit(int wait_status);               // from the reaper
+  // The reader thread. `before_end` runs before the end event goes out, so that a client that saw the end
+  // finds the process gone from the table (SendSignal, SendInput: NotFound).
+  void PumpOutput(UniqueFd out, UniqueFd err, const std::function<void()>& before_end);
+  void NoteExit(int wait_status);  // from the reaper
 
   const pid_t pid_;
   const ProcessConfig config_;

@@ -35,6 +35,8 @@ class Client {
 
   // Closes the connection (the next request opens a new one).
   void Close() { fd_.reset(); }
+  // Whether a connection is open: after a whole response with keep-alive, until Close() or an error.
+  bool connected() const { return static_cast<bool>(fd_); }
 
  private:
   using HeadFn = std::function<void(const Response&)>;
