@@ -3,7 +3,9 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/capability.h>
+#include <sched.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -96,13 +98,14 @@ Prepared Prepare(const SpawnSpec& spec) {
   ::_exit(127);
 }
 
+// Handlers first, then the mask: the child shares envd's memory, so none of envd's handlers may run in it.
 void ResetSignals(int pipe_fd) {
-  sigset_t none;
-  sigemptyset(&none);
-  if (::sigprocmask(SIG_SETMASK, &none, nullptr) != 0) Fail(pipe_fd, kSignals, errno);
   struct sigaction dfl {};
   dfl.sa_handler = SIG_DFL;
   for (int sig = 1; sig < NSIG; ++sig) ::sigaction(sig, &dfl, nullptr);  // EINVAL for KILL/STOP: fine
+  sigset_t none;
+  sigemptyset(&none);
+  if (::sigprocmask(SIG_SETMASK, &none, nullptr) != 0) Fail(pipe_fd, kSignals, errno);
 }
 
 void SetUpStdio(const SpawnSpec& spec, int pipe_fd) {
@@ -121,8 +124,8 @@ void SetUpStdio(const SpawnSpec& spec, int pipe_fd) {
 void DropPrivileges(const SpawnSpec& spec, const Prepared& p, int pipe_fd) {
   if (spec.identity && p.privileged) {
     gid_t gid = spec.identity->gid;
-    if (::setgroups(1, &gid) != 0) Fail(pipe_fd, kSetgroups, errno);
-    if (::setresgid(gid, gid, gid) != 0) Fail(pipe_fd, kSetresgid, errno);
+    if (::syscall(SYS_setgroups, 1, &gid) != 0) Fail(pipe_fd, kSetgroups, errno);
+    if (::syscall(SYS_setresgid, gid, gid, gid) != 0) Fail(pipe_fd, kSetresgid, errno);
   }
   if (p.privileged) {
     for (int cap = 0; cap < 64; ++cap) {
@@ -134,7 +137,7 @@ void DropPrivileges(const SpawnSpec& spec, const Prepared& p, int pipe_fd) {
     Fail(pipe_fd, kClearAmbientCaps, errno);
   if (spec.identity && p.privileged) {
     uid_t uid = spec.identity->uid;
-    if (::setresuid(uid, uid, uid) != 0) Fail(pipe_fd, kSetresuid, errno);
+    if (::syscall(SYS_setresuid, uid, uid, uid) != 0) Fail(pipe_fd, kSetresuid, errno);
   }
   // setresuid to a non-zero uid already cleared the caps; a process kept at uid 0 must lose them too.
   __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
@@ -159,7 +162,9 @@ void DropPrivileges(const SpawnSpec& spec, const Prepared& p, int pipe_fd) {
   Fail(pipe_fd, kExec, err);
 }
 
-// Runs in the forked child: only async-signal-safe calls from here on.
+// Runs in the child, which shares envd's memory (CLONE_VM) until it execs: only raw system calls and
+// async-signal-safe functions, no allocation, and credentials changed by raw syscalls (glibc's setresuid
+// and friends would ask every thread of envd to change its ids too).
 [[noreturn]] void ChildMain(const SpawnSpec& spec, const Prepared& p, int pipe_fd) {
   if (::setsid() < 0) Fail(pipe_fd, kSetsid, errno);
   ResetSignals(pipe_fd);
@@ -172,6 +177,40 @@ void DropPrivileges(const SpawnSpec& spec, const Prepared& p, int pipe_fd) {
   // After dropping privileges, so the user needs search permission on the directory.
   if (spec.cwd_fd >= 0 && ::fchdir(spec.cwd_fd) != 0) Fail(pipe_fd, kChdir, errno);
   Exec(p, pipe_fd);
+}
+
+struct ChildArgs {
+  const SpawnSpec* spec;
+  const Prepared* prepared;
+  int pipe_fd;
+};
+
+int ChildEntry(void* arg) {
+  auto* a = static_cast<ChildArgs*>(arg);
+  ChildMain(*a->spec, *a->prepared, a->pipe_fd);
+}
+
+// Like posix_spawn: CLONE_VM | CLONE_VFORK, so the kernel copies no page tables and neither side takes
+// copy-on-write faults (envd is multi-threaded; a fork of it costs several times the exec that follows).
+// This thread waits until the child has exec'd or failed; every signal stays blocked meanwhile so that no
+// handler of envd's runs on the child's stack.
+pid_t CloneVfork(ChildArgs& args, int* err) {
+  constexpr size_t kStack = 128 * 1024;
+  void* stack =
+      ::mmap(nullptr, kStack, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+  if (stack == MAP_FAILED) {
+    *err = errno;
+    return -1;
+  }
+  sigset_t all, saved;
+  sigfillset(&all);
+  ::pthread_sigmask(SIG_BLOCK, &all, &saved);
+  pid_t pid =
+      ::clone(ChildEntry, static_cast<char*>(stack) + kStack, CLONE_VM | CLONE_VFORK | SIGCHLD, &args);
+  *err = errno;
+  ::pthread_sigmask(SIG_SETMASK, &saved, nullptr);
+  ::munmap(stack, kStack);
+  return pid;
 }
 
 }  // namespace
@@ -194,9 +233,10 @@ Result<ForkedChild> ForkChild(const SpawnSpec& spec) {
   }
   if (spec.cwd_fd >= 0 && spec.cwd_fd < lowest && !spec.extra_fds.empty())
     return InvalidArgument("cwd fd too low");
-  pid_t pid = ::fork();
-  if (pid < 0) return ErrnoStatus("fork", errno);
-  if (pid == 0) ChildMain(spec, prepared, write_end.get());
+  ChildArgs args{&spec, &prepared, write_end.get()};
+  int err = 0;
+  pid_t pid = CloneVfork(args, &err);
+  if (pid < 0) return ErrnoStatus("clone", err);
   return ForkedChild{pid, std::move(read_end)};
 }
 

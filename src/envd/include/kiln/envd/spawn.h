@@ -47,8 +47,9 @@ struct ForkedChild {
   UniqueFd exec_status;  // read end of the child's error pipe
 };
 
-// Forks the child (which starts its checklist at once). Register `pid` wherever exit statuses are routed
-// before another thread can reap it, then call AwaitExec. Fails only if fork or pipe creation fails.
+// Starts the child and returns once it has exec'd or failed (vfork semantics: the calling thread waits;
+// envd's memory is shared, not copied). Register `pid` wherever exit statuses are routed before another
+// thread can reap it, then call AwaitExec. Fails only if clone or pipe creation fails.
 Result<ForkedChild> ForkChild(const SpawnSpec& spec);
 // Blocks until the child has exec'd (OK) or failed a step: then an error naming the step and errno, e.g.
 // "execve '/bin/nope': No such file or directory" (NotFound) or PermissionDenied for EACCES. The failed
