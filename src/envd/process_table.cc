@@ -49,6 +49,7 @@ Result<ProcessTable::Started> ProcessTable::Start(SpawnSpec spec, ProcessConfig 
   ForkedChild child;
   {
     // Registered under the lock the reaper takes to route statuses: it cannot see the pid before we do.
+    // ForkChild returns once the child has exec'd (vfork), so the lock is held through that exec.
     std::lock_guard<std::mutex> lock(mu_);
     KILN_ASSIGN_OR_RETURN(child, ForkChild(spec));
     process = std::make_shared<Process>(child.pid, std::move(config), std::move(tag), max_buffered_bytes_);

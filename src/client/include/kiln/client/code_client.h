@@ -2,14 +2,15 @@
 // POST /execute streaming NDJSON, /contexts), over the sandbox's envd unix socket. See
 // /work/shared/docs/e2b-protocol.md §5 for the wire format.
 //
-// Thread-safety: one CodeClient may be used from many threads at once; each call takes a connection of its
-// own, reusing an idle keep-alive one when the client (or a copy of it) kept one from an earlier call.
+// Thread-safety: one CodeClient may be used from many threads at once. Each call takes a connection of
+// its own, reusing an idle keep-alive one that this client (or a copy of it) kept from an earlier call.
 // Executions in one context are serialised by envd (a second Execute on a busy context waits for the first);
-// different contexts run in parallel. Errors: NotFound for an unknown context id; InvalidArgument for a
-// rejected request (context_id together with language, an unsupported language); Unavailable when the socket
-// cannot be reached or the stream broke before end_of_execution; DeadlineExceeded when the client-side
-// timeout expired (the connection is then closed, which makes envd interrupt the cell). A cell that raised is
-// NOT a call failure: Execute succeeds and Execution::error is set.
+// different contexts run in parallel.
+// Errors: NotFound for an unknown context id; InvalidArgument for a rejected request (context_id together
+// with language, an unsupported language); Unavailable when the socket cannot be reached or the stream
+// broke before end_of_execution; DeadlineExceeded when the client-side timeout expired (the connection is
+// then closed, which makes envd interrupt the cell).
+// A cell that raised is NOT a call failure: Execute succeeds and Execution::error is set.
 #pragma once
 
 #include <cstdint>
