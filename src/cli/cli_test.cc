@@ -1,9 +1,11 @@
 // Black-box tests of the `kiln` binary: what a user types, what they see, which exit code they get.
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <array>
 #include <cstdio>
+#include <functional>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -101,6 +103,32 @@ TEST(KilnRunCli, WorksForAnUnprivilegedUserAndSaysWhatItCannotLimit) {
   o = Shell(as_nobody + kKiln +
             " run --timeout 3 --lang bash -c 'bomb() { bomb | bomb & }; bomb; sleep 1; echo alive' 2>&1");
   EXPECT_NE(o.exit_code, 125) << o.out;
+}
+
+// Polls `done` every 20 ms for up to `ms`.
+bool Eventually(int ms, const std::function<bool()>& done) {
+  for (int waited = 0; waited < ms; waited += 20) {
+    if (done()) return true;
+    usleep(20'000);
+  }
+  return done();
+}
+
+// A one-shot run belongs to the kiln process that started it: SIGKILL kiln (no cleanup code runs) and
+// the sandbox, with everything in it, goes too.
+TEST(KilnRunCli, KilledKilnTakesItsSandboxWithIt) {
+  const std::string sleeper = "sleep 300." + std::to_string(getpid());
+  pid_t kiln = fork();
+  ASSERT_GE(kiln, 0);
+  if (kiln == 0) {
+    execl(kKiln.c_str(), "kiln", "run", "--lang", "sh", "-c", sleeper.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  auto sleeper_alive = [&] { return Shell("pgrep -xf '" + sleeper + "' >/dev/null").exit_code == 0; };
+  EXPECT_TRUE(Eventually(10'000, sleeper_alive)) << "the sandboxed program never started";
+  kill(kiln, SIGKILL);
+  waitpid(kiln, nullptr, 0);
+  EXPECT_TRUE(Eventually(5'000, [&] { return !sleeper_alive(); })) << "the sandbox outlived kiln";
 }
 
 }  // namespace

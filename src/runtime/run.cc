@@ -92,6 +92,7 @@ class OneShot {
     options.argv = InitArgv(req_);
     int stdin_fd = req_.inherit_stdin ? STDIN_FILENO : in.read.get();
     options.fds = {{stdin_fd, 0}, {out.write.get(), 1}, {err.write.get(), 2}, {status.write.get(), 3}};
+    options.die_with_parent = true;  // this thread waits for the run: if it dies, so does the sandbox
     int64_t start = MonotonicNanos();
     KILN_ASSIGN_OR_RETURN(std::unique_ptr<sandbox::Sandbox> sb, backend->Launch(req_.spec, options));
     out.write.reset(), err.write.reset(), status.write.reset(), in.read.reset();

@@ -5,6 +5,7 @@
 #include <linux/capability.h>
 #include <linux/seccomp.h>
 #include <net/if.h>
+#include <poll.h>
 #include <sched.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
@@ -15,6 +16,7 @@
 
 #include <signal.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -35,16 +37,25 @@ constexpr int kKeptCapabilities[] = {CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_DAC_READ_S
   _exit(125);
 }
 
-Status WaitForParent(const ChildPlan& plan) {
-  if (plan.die_with_parent) {
-    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) return ErrnoStatus("prctl(PR_SET_PDEATHSIG)", errno);
-    if (getppid() != plan.parent_pid) _exit(125);  // the parent died before we armed the signal
-  }
+// The parent answers kHello with kGo, or shuts the channel down to abort.
+void WaitForParent(int sync_fd) {
+  if (send(sync_fd, &kHello, 1, MSG_NOSIGNAL) != 1) _exit(125);
   char go = 0;
   ssize_t n;
-  do n = recv(plan.sync_fd, &go, 1, 0);
+  do n = recv(sync_fd, &go, 1, 0);
   while (n < 0 && errno == EINTR);
-  if (n != 1 || go != kGo) _exit(125);  // the parent gave up on us; it reports why
+  if (n != 1 || go != kGo) _exit(125);  // the parent reports why
+}
+
+// After the switch to the namespace's root: a change of credentials clears the parent-death signal. The
+// launching thread waits in Launch until we exec, holding the other end of the channel open; if that end
+// is gone, the parent died before the signal was armed. getppid() cannot tell: the parent is outside our
+// PID namespace.
+Status ArmParentDeathSignal(const ChildPlan& plan, int sync_fd) {
+  if (!plan.die_with_parent) return Status::Ok();
+  if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) return ErrnoStatus("prctl(PR_SET_PDEATHSIG)", errno);
+  pollfd p{sync_fd, POLLIN | POLLRDHUP, 0};
+  if (poll(&p, 1, 0) > 0 && (p.revents & (POLLHUP | POLLRDHUP))) _exit(125);
   return Status::Ok();
 }
 
@@ -57,6 +68,18 @@ Status BecomeNamespaceRoot(const ChildPlan& plan) {
   if (syscall(SYS_setresgid, 0, 0, 0) != 0) return ErrnoStatus("setresgid(0)", errno);
   if (syscall(SYS_setresuid, 0, 0, 0) != 0) return ErrnoStatus("setresuid(0)", errno);
   return Status::Ok();
+}
+
+// Clone left every signal blocked. Handlers go first (the parent's must never run here: the memory may be
+// the parent's), then init starts with an empty mask. As PID 1 of its namespace, with default handlers,
+// this process ignores every signal from the host but SIGKILL meanwhile.
+void ResetSignals() {
+  struct sigaction dfl {};
+  dfl.sa_handler = SIG_DFL;
+  for (int sig = 1; sig < NSIG; ++sig) sigaction(sig, &dfl, nullptr);  // EINVAL for KILL/STOP: fine
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, nullptr);
 }
 
 Status BringUpLoopback() {
@@ -74,23 +97,28 @@ Status BringUpLoopback() {
   return rc == 0 ? Status::Ok() : ErrnoStatus("ioctl(SIOCSIFFLAGS, lo up)", err);
 }
 
+// The child's own fds; they move out of the way of the mapped ones.
+struct OwnFds {
+  int sync = -1, init = -1;
+};
+
 // Moves host fds to their numbers inside; every other fd is closed at exec. Our own fds (init binary,
 // sync channel) are first moved out of the way so a mapping cannot overwrite them.
-Status ArrangeFds(ChildPlan& plan) {
-  for (int* own : {&plan.init_fd, &plan.sync_fd}) {
-    int moved = fcntl(*own, F_DUPFD_CLOEXEC, 100);
+Status ArrangeFds(const ChildPlan& plan, OwnFds& own) {
+  for (int* fd : {&own.init, &own.sync}) {
+    int moved = fcntl(*fd, F_DUPFD_CLOEXEC, 100);
     if (moved < 0) return ErrnoStatus("fcntl(F_DUPFD_CLOEXEC)", errno);
-    *own = moved;
+    *fd = moved;
   }
   int highest = 2;
-  std::vector<int> staged;
-  for (const auto& [host_fd, inside_fd] : plan.fds) {
-    int tmp = fcntl(host_fd, F_DUPFD_CLOEXEC, 100);
-    if (tmp < 0) return ErrnoStatus("fcntl(F_DUPFD_CLOEXEC)", errno);
-    staged.push_back(tmp);
-    if (inside_fd > highest) highest = inside_fd;
+  int staged[kMaxMappedFds];
+  const size_t count = std::min(plan.fds.size(), kMaxMappedFds);  // the parent has checked the bound
+  for (size_t i = 0; i < count; ++i) {
+    staged[i] = fcntl(plan.fds[i].first, F_DUPFD_CLOEXEC, 100);
+    if (staged[i] < 0) return ErrnoStatus("fcntl(F_DUPFD_CLOEXEC)", errno);
+    highest = std::max(highest, plan.fds[i].second);
   }
-  for (size_t i = 0; i < staged.size(); ++i) {
+  for (size_t i = 0; i < count; ++i) {
     if (dup2(staged[i], plan.fds[i].second) < 0) return ErrnoStatus("dup2", errno);
   }
   if (syscall(SYS_close_range, highest + 1, ~0U, 4 /* CLOSE_RANGE_CLOEXEC */) != 0) {
@@ -137,32 +165,35 @@ Status RestrictCapabilities() {
 
 // The checklist. Order matters: the filesystem needs CAP_SYS_ADMIN (dropped later), the fds must be
 // arranged before RLIMIT_NOFILE shrinks, and seccomp comes last so it cannot block our own setup.
-Status Contain(ChildPlan& plan) {
-  KILN_RETURN_IF_ERROR(WaitForParent(plan));
+Status Contain(const ChildPlan& plan, OwnFds& own) {
+  WaitForParent(own.sync);
   KILN_RETURN_IF_ERROR(BecomeNamespaceRoot(plan));
+  KILN_RETURN_IF_ERROR(ArmParentDeathSignal(plan, own.sync));
   if (plan.new_cgroup_namespace && unshare(CLONE_NEWCGROUP) != 0) {
     return ErrnoStatus("unshare(CLONE_NEWCGROUP)", errno);
   }
   KILN_RETURN_IF_ERROR(plan.os->SetHostname(plan.hostname));
   KILN_RETURN_IF_ERROR(RunMountPlan(plan.mount_steps, *plan.os));
   if (plan.setup_loopback) KILN_RETURN_IF_ERROR(BringUpLoopback());
-  KILN_RETURN_IF_ERROR(ArrangeFds(plan));
+  KILN_RETURN_IF_ERROR(ArrangeFds(plan, own));
   KILN_RETURN_IF_ERROR(ApplyRlimits(plan));
   KILN_RETURN_IF_ERROR(RestrictCapabilities());
   if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return ErrnoStatus("prctl(PR_SET_NO_NEW_PRIVS)", errno);
   sock_fprog prog = plan.seccomp->fprog();
   if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) != 0)
     return ErrnoStatus("prctl(PR_SET_SECCOMP)", errno);
-  syscall(SYS_execveat, plan.init_fd, "", plan.argv.data(), plan.envp.data(), AT_EMPTY_PATH);
+  syscall(SYS_execveat, own.init, "", plan.argv.data(), plan.envp.data(), AT_EMPTY_PATH);
   return ErrnoStatus("execveat(init)", errno);
 }
 
 }  // namespace
 
 int ChildMain(void* arg) {
-  ChildPlan& plan = *static_cast<ChildPlan*>(arg);  // the child's own copy of the parent's memory
-  Status status = Contain(plan);
-  Fail(plan.sync_fd, status);
+  const ChildPlan& plan = *static_cast<const ChildPlan*>(arg);
+  ResetSignals();
+  OwnFds own{plan.sync_fd, plan.init_fd};
+  Status status = Contain(plan, own);
+  Fail(own.sync, status);
 }
 
 }  // namespace kiln::sandbox

@@ -13,7 +13,8 @@
 
 namespace kiln::sandbox {
 
-// Everything the child needs, prepared by the parent before clone().
+// Everything the child needs, prepared by the parent before clone(). The child may share the parent's memory
+// (see clone_vfork.h): it reads the plan, never writes it, and allocates only on its way to failing.
 struct ChildPlan {
   Os* os = nullptr;
   int sync_fd = -1;  // the child's end of the parent socketpair (close-on-exec)
@@ -22,9 +23,8 @@ struct ChildPlan {
   bool setup_loopback = true;
   bool new_cgroup_namespace = true;
   bool die_with_parent = false;
-  bool become_root = true;  // switch to the namespace's uid 0 (only when the parent mapped it)
-  pid_t parent_pid = 0;
-  std::vector<std::pair<int, int>> fds;  // host fd -> fd inside
+  bool become_root = true;               // switch to the namespace's uid 0 (only when the parent mapped it)
+  std::vector<std::pair<int, int>> fds;  // host fd -> fd inside; at most kMaxMappedFds
   int64_t max_file_bytes = 0, max_open_files = 0;
   int64_t max_processes = 0;  // RLIMIT_NPROC, the fork-bomb bound when no pids cgroup is available
   const SeccompProgram* seccomp = nullptr;
@@ -32,8 +32,12 @@ struct ChildPlan {
   std::vector<char*> argv, envp;  // null-terminated, pointing into strings owned by the parent's frame
 };
 
-// Sync protocol on the socketpair: the parent sends kGo once the uid/gid maps and cgroups are in place;
-// the child answers nothing on success (its end closes at exec) or one ChildFailure on error.
+inline constexpr size_t kMaxMappedFds = 64;
+
+// Sync protocol on the socketpair: the child sends kHello once it runs (its pid is known by then); the
+// parent answers kGo once the uid/gid maps and cgroups are in place, or shuts its end down to abort. The
+// child then answers nothing on success (its end closes at exec) or one ChildFailure on error.
+inline constexpr char kHello = 'H';
 inline constexpr char kGo = 'G';
 struct ChildFailure {
   int code;            // kiln::Code

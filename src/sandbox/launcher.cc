@@ -10,12 +10,15 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <thread>
 
 #include "cgroup.h"
 #include "child.h"
+#include "clone_vfork.h"
 #include "kiln/base/ids.h"
 #include "kiln/sandbox/sandbox.h"
 
@@ -117,6 +120,8 @@ Status UserNamespaceError(int err) {
                     "`sysctl -w user.max_user_namespaces=15000`");
 }
 
+struct LaunchState;
+
 class NamespaceBackend final : public Backend {
  public:
   NamespaceBackend(Os& os, Capabilities caps, CgroupConfig cgroups)
@@ -128,6 +133,9 @@ class NamespaceBackend final : public Backend {
 
  private:
   Status WriteIdMaps(pid_t pid);
+  void ReleaseChild(int sync_fd, LaunchState& launch);
+  pid_t Clone(ChildPlan& plan, uint64_t flags, const std::string& cgroup_dir, LaunchState& launch,
+              int* pidfd);
   Result<ChildPlan> MakePlan(const SandboxSpec& spec, const LaunchOptions& options,
                              const std::string& new_root);
 
@@ -165,7 +173,6 @@ Result<ChildPlan> NamespaceBackend::MakePlan(const SandboxSpec& spec, const Laun
   plan.new_cgroup_namespace = true;
   plan.die_with_parent = options.die_with_parent;
   plan.become_root = caps_.privileged;
-  plan.parent_pid = getpid();
   plan.fds = options.fds;
   plan.max_file_bytes = spec.limits.max_file_bytes;
   plan.max_open_files = spec.limits.max_open_files;
@@ -175,67 +182,67 @@ Result<ChildPlan> NamespaceBackend::MakePlan(const SandboxSpec& spec, const Laun
   return plan;
 }
 
-// Runs the child until it either execs (its end of the socketpair closes: success) or reports a failure.
-Status AwaitChild(int sync_fd) {
+// One message from the child: kHello (true), a ChildFailure (its Status), or the end of the channel
+// (false: the child has exec'd, or is gone).
+Result<bool> ReceiveFromChild(int sync_fd) {
   ChildFailure failure{};
   ssize_t n;
   do n = recv(sync_fd, &failure, sizeof failure, 0);
   while (n < 0 && errno == EINTR);
-  if (n == 0) return Status::Ok();
+  if (n == 0) return false;
   if (n < 0) return ErrnoStatus("recv(sandbox setup channel)", errno);
+  if (n == 1 && *reinterpret_cast<const char*>(&failure) == kHello) return true;
   failure.message[sizeof failure.message - 1] = '\0';
   return Status(static_cast<Code>(failure.code), failure.message);
 }
 
-// The kernel's struct clone_args (linux/sched.h, which clashes with glibc's <sched.h>).
-struct CloneArgs {
-  uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid, set_tid_size,
-      cgroup;
+// Between clone() and the child's release; shared by the launching thread and the releasing one.
+struct LaunchState {
+  pid_t pid = 0;                       // written by the kernel (CLONE_PARENT_SETTID) before the child runs
+  std::atomic<bool> in_cgroup{false};  // born in its cgroup (CLONE_INTO_CGROUP): no Attach
+  Cgroup* cgroup = nullptr;
+  bool released = false;  // the child said hello and was sent go
+  Status status;
 };
-constexpr uint64_t kCloneIntoCgroup = 0x200000000ULL;  // Linux 5.7
 
-struct ClonedChild {
-  pid_t pid = -1;
-  int pidfd = -1;
-  bool in_cgroup = false;  // born inside the sandbox's cgroup: no Attach needed
-  int error = 0;
-};
+// The parent's half of the sync protocol. It runs on a thread of its own because the launching thread may
+// be suspended in clone() until the child execs.
+void NamespaceBackend::ReleaseChild(int sync_fd, LaunchState& launch) {
+  Result<bool> hello = ReceiveFromChild(sync_fd);
+  if (!hello.ok() || !*hello) {  // no child ran (the clone's error is reported), or it failed already
+    launch.status = hello.status();
+    return;
+  }
+  pid_t pid = std::atomic_ref<pid_t>(launch.pid).load();
+  Status s = WriteIdMaps(pid).WithContext("writing the sandbox's uid/gid maps");
+  if (s.ok() && launch.cgroup && !launch.in_cgroup.load())
+    s = launch.cgroup->Attach(pid).WithContext("joining the sandbox's cgroup");
+  if (s.ok() && send(sync_fd, &kGo, 1, MSG_NOSIGNAL) != 1) s = ErrnoStatus("send(go to sandbox)", errno);
+  if (!s.ok()) shutdown(sync_fd, SHUT_RDWR);  // the waiting child sees the end and exits
+  launch.released = s.ok();
+  launch.status = s;
+}
 
 // Born in its cgroup, the child skips the cgroup.procs write of Attach. That write takes the kernel's
 // threadgroup rwsem for writing, which waits for an RCU grace period: about 10 ms per launch on an
-// otherwise idle host, more than the rest of the launch.
-ClonedChild CloneIntoCgroup(ChildPlan& plan, uint64_t flags, const std::string& cgroup_dir) {
-  UniqueFd dir(open(cgroup_dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
-  if (!dir) return {.error = errno};
-  int pidfd = -1;
-  CloneArgs args{};
-  args.flags = flags | CLONE_PIDFD | kCloneIntoCgroup;
-  args.pidfd = reinterpret_cast<uintptr_t>(&pidfd);
-  args.exit_signal = SIGCHLD;
-  args.cgroup = static_cast<uint64_t>(dir.get());
-  // No CLONE_VM: like fork, the child runs on its own copy of this stack.
-  long pid = syscall(SYS_clone3, &args, sizeof args);
-  if (pid == 0) _exit(ChildMain(&plan));
-  if (pid < 0) return {.error = errno};
-  return {static_cast<pid_t>(pid), pidfd, true, 0};
-}
-
-ClonedChild CloneChild(ChildPlan& plan, uint64_t flags, const std::string& cgroup_dir) {
+// otherwise idle host, more than the rest of the launch. Kernels before 5.7 (ENOSYS, E2BIG, EINVAL) and any
+// other refusal fall back to Attach; that attempt's error is the one reported.
+pid_t NamespaceBackend::Clone(ChildPlan& plan, uint64_t flags, const std::string& cgroup_dir,
+                              LaunchState& launch, int* pidfd) {
+  CloneRequest request{
+      .flags = flags, .fn = ChildMain, .arg = &plan, .parent_tid = &launch.pid, .pidfd = pidfd};
   if (!cgroup_dir.empty()) {
-    ClonedChild child = CloneIntoCgroup(plan, flags, cgroup_dir);
-    // Kernels before 5.7 (ENOSYS, E2BIG, EINVAL) and any other refusal: the classic path below, whose
-    // error is the one reported.
-    if (child.pid > 0) return child;
+    UniqueFd dir(open(cgroup_dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (dir) {
+      launch.in_cgroup = true;
+      request.cgroup_fd = dir.get();
+      pid_t pid = CloneChild(request);
+      if (pid > 0) return pid;
+      launch.in_cgroup = false;
+      request.cgroup_fd = -1;
+    }
   }
-  constexpr size_t kStack = 256 * 1024;
-  void* stack = mmap(nullptr, kStack, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
-  if (stack == MAP_FAILED) return {.error = errno};
-  ClonedChild child;
-  child.pid = clone(ChildMain, static_cast<char*>(stack) + kStack,
-                    static_cast<int>(flags) | CLONE_PIDFD | SIGCHLD, &plan, &child.pidfd);
-  child.error = child.pid < 0 ? errno : 0;
-  munmap(stack, kStack);
-  return child;
+  return CloneChild(request);
 }
 
 Result<std::unique_ptr<Sandbox>> NamespaceBackend::Launch(const SandboxSpec& spec,
@@ -243,6 +250,8 @@ Result<std::unique_ptr<Sandbox>> NamespaceBackend::Launch(const SandboxSpec& spe
   KILN_RETURN_IF_ERROR(spec.Validate());
   if (options.init_binary_fd < 0 || options.argv.empty())
     return InvalidArgument("launch: no init program given");
+  if (options.fds.size() > kMaxMappedFds)
+    return InvalidArgument("launch: more than " + std::to_string(kMaxMappedFds) + " fds to pass in");
   std::string id = options.id.empty() ? RandomId() : options.id;
   std::string new_root = RuntimeDir(caps_.privileged);
   KILN_ASSIGN_OR_RETURN(ChildPlan plan, MakePlan(spec, options, new_root));
@@ -254,28 +263,35 @@ Result<std::unique_ptr<Sandbox>> NamespaceBackend::Launch(const SandboxSpec& spe
 
   KILN_ASSIGN_OR_RETURN(std::unique_ptr<Cgroup> cgroup, Cgroup::Create(os_, cgroups_, id, spec.limits));
   int pair[2];
-  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0)
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0) {
+    if (cgroup) (void)cgroup->Remove();
     return ErrnoStatus("socketpair", errno);
+  }
   UniqueFd parent_end(pair[0]), child_end(pair[1]);
   plan.sync_fd = child_end.get();
 
   uint64_t flags = CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS;
   if (!spec.network) flags |= CLONE_NEWNET;
-  ClonedChild child = CloneChild(plan, flags, cgroup ? cgroup->CloneIntoDir() : "");
-  child_end.reset();
-  if (child.pid < 0) {
+  LaunchState launch;
+  launch.cgroup = cgroup.get();
+  std::thread releaser([&] { ReleaseChild(parent_end.get(), launch); });
+  int pidfd = -1;
+  // The child dies with this thread (PR_SET_PDEATHSIG), so this thread, not the releaser, clones.
+  pid_t pid = Clone(plan, flags, cgroup ? cgroup->CloneIntoDir() : "", launch, &pidfd);
+  child_end.reset();  // with no child, the releaser sees the channel end
+  releaser.join();
+  if (pid < 0) {
     if (cgroup) (void)cgroup->Remove();
-    return UserNamespaceError(child.error);
+    return UserNamespaceError(-pid);
   }
-  Cgroup* cgroup_ptr = child.in_cgroup ? nullptr : cgroup.get();
-  pid_t pid = child.pid;
-  auto sandbox = std::make_unique<NamespaceSandbox>(id, pid, UniqueFd(child.pidfd), std::move(cgroup));
+  auto sandbox = std::make_unique<NamespaceSandbox>(id, pid, UniqueFd(pidfd), std::move(cgroup));
   // From here the sandbox object owns the child: an early return destroys it (kill, reap, cgroup removal).
-  Status s = WriteIdMaps(pid).WithContext("writing the sandbox's uid/gid maps");
-  if (s.ok() && cgroup_ptr) s = cgroup_ptr->Attach(pid).WithContext("joining the sandbox's cgroup");
-  if (s.ok() && send(parent_end.get(), &kGo, 1, MSG_NOSIGNAL) != 1)
-    s = ErrnoStatus("send(go to sandbox)", errno);
-  if (s.ok()) s = AwaitChild(parent_end.get());
+  Status s = launch.status;
+  if (s.ok() && !launch.released) s = Internal("the sandbox's first process died before it was released");
+  if (s.ok()) {
+    Result<bool> end = ReceiveFromChild(parent_end.get());
+    s = !end.ok() ? end.status() : *end ? Internal("unexpected hello from the sandbox") : Status::Ok();
+  }
   if (!s.ok()) return s.WithContext("starting sandbox " + id);
   return std::unique_ptr<Sandbox>(std::move(sandbox));
 }

@@ -1,8 +1,10 @@
 // The engine's own failures: each must come back as a Status that names the step, leaving nothing behind.
 #include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <filesystem>
+#include <thread>
 
 #include <gtest/gtest.h>
 
@@ -119,6 +121,57 @@ TEST(LauncherTest, KillEndsEveryProcess) {
   EXPECT_TRUE((*sb)->Kill().ok());
   EXPECT_EQ((*sb)->init_pid(), 0);
   EXPECT_TRUE((*sb)->Destroy().ok());
+  close(o.init_binary_fd);
+}
+
+// The launching thread is suspended while the child, sharing its memory, sets up: afterwards the thread's
+// signal mask and the caller's data must be as they were.
+TEST(LauncherTest, LaunchLeavesTheCallersThreadAsItWas) {
+  Result<std::unique_ptr<Backend>> backend = MakeNamespaceBackend();
+  ASSERT_TRUE(backend.ok());
+  sigset_t usr1, before, after;
+  sigemptyset(&usr1);
+  sigaddset(&usr1, SIGUSR1);
+  pthread_sigmask(SIG_BLOCK, &usr1, &before);
+  LaunchOptions o = TrueInit();
+  o.fds = {{STDERR_FILENO, 2}};
+  const LaunchOptions copy = o;
+  Result<std::unique_ptr<Sandbox>> sb = (*backend)->Launch(SandboxSpec(), o);
+  ASSERT_TRUE(sb.ok()) << sb.status().ToString();
+  pthread_sigmask(SIG_SETMASK, &before, &after);
+  EXPECT_TRUE(sigismember(&after, SIGUSR1));
+  EXPECT_FALSE(sigismember(&after, SIGTERM));
+  EXPECT_EQ(o.fds, copy.fds);
+  EXPECT_EQ(o.init_binary_fd, copy.init_binary_fd);
+  EXPECT_EQ((*sb)->Wait(10'000)->exit_code, 0);
+  close(o.init_binary_fd);
+}
+
+// PR_SET_PDEATHSIG follows the thread that cloned the sandbox: when it exits, the sandbox is killed.
+TEST(LauncherTest, DieWithParentKillsTheSandboxWhenTheLaunchingThreadExits) {
+  Result<std::unique_ptr<Backend>> backend = MakeNamespaceBackend();
+  ASSERT_TRUE(backend.ok());
+  LaunchOptions o = TrueInit();
+  o.init_binary_fd = open("/bin/sh", O_PATH | O_CLOEXEC);
+  o.argv = {"sh", "-c", "sleep 100"};
+  o.die_with_parent = true;
+  Result<std::unique_ptr<Sandbox>> sb = InvalidArgument("not launched");
+  std::thread([&] { sb = (*backend)->Launch(SandboxSpec(), o); }).join();
+  ASSERT_TRUE(sb.ok()) << sb.status().ToString();
+  Result<ExitInfo> exit = (*sb)->Wait(10'000);
+  ASSERT_TRUE(exit.ok()) << exit.status().ToString();
+  EXPECT_EQ(exit->signal, SIGKILL);
+  close(o.init_binary_fd);
+}
+
+TEST(LauncherTest, TooManyFdsAreRefused) {
+  Result<std::unique_ptr<Backend>> backend = MakeNamespaceBackend();
+  ASSERT_TRUE(backend.ok());
+  LaunchOptions o = TrueInit();
+  for (int i = 0; i < 65; ++i) o.fds.push_back({STDERR_FILENO, 3 + i});
+  Result<std::unique_ptr<Sandbox>> sb = (*backend)->Launch(SandboxSpec(), o);
+  EXPECT_EQ(sb.status().code(), Code::kInvalidArgument);
+  EXPECT_NE(sb.status().message().find("fds"), std::string::npos) << sb.status().message();
   close(o.init_binary_fd);
 }
 
