@@ -204,9 +204,8 @@ RouteHandler ConnectStream(StreamMethod method) {
     EnvelopeSink sink(writer);
     Result<Json> parsed = ReadRequestEnvelope(request.body);
     Status status = parsed.ok() ? method(*parsed, request, sink) : parsed.status();
-    if (!writer.Write(connect::EncodeEnvelope(connect::kFlagEndStream, connect::EndStreamJson(status))).ok())
-      return writer.Abort();
-    (void)writer.Finish();
+    std::string end = connect::EncodeEnvelope(connect::kFlagEndStream, connect::EndStreamJson(status));
+    if (!writer.WriteAndFinish(end).ok()) return writer.Abort();
   };
 }
 

@@ -5,7 +5,6 @@
 #include <linux/capability.h>
 #include <sched.h>
 #include <signal.h>
-#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -13,6 +12,7 @@
 #include <cerrno>
 #include <cstdint>
 
+#include "kiln/base/child_stack.h"
 #include "kiln/base/strings.h"
 
 #ifndef CLOSE_RANGE_CLOEXEC
@@ -67,8 +67,21 @@ struct Prepared {
   std::vector<std::string> candidates;  // program paths to try, in order
   std::vector<char*> argv;
   std::vector<char*> envp;
-  bool privileged = false;  // envd is root (in its user namespace) and may change credentials
+  bool privileged = false;     // envd is root (in its user namespace) and may change credentials
+  uint64_t bounding_caps = 0;  // what the child must drop from its bounding set
 };
+
+// envd's bounding set, read once: it can only shrink, and dropping a capability that is already gone
+// succeeds, so the first reading stays a safe list of what a child must drop (8 prctl calls, not 64).
+uint64_t BoundingCaps() {
+  static const uint64_t caps = [] {
+    uint64_t bits = 0;
+    for (int cap = 0; cap < 64; ++cap)
+      if (::prctl(PR_CAPBSET_READ, cap, 0, 0, 0) == 1) bits |= uint64_t{1} << cap;
+    return bits;
+  }();
+  return caps;
+}
 
 std::string PathOf(const std::vector<std::string>& env) {
   for (const std::string& kv : env)
@@ -89,6 +102,7 @@ Prepared Prepare(const SpawnSpec& spec) {
   for (const std::string& e : spec.env) p.envp.push_back(const_cast<char*>(e.c_str()));
   p.envp.push_back(nullptr);
   p.privileged = ::geteuid() == 0;
+  if (p.privileged) p.bounding_caps = BoundingCaps();
   return p;
 }
 
@@ -129,6 +143,7 @@ void DropPrivileges(const SpawnSpec& spec, const Prepared& p, int pipe_fd) {
   }
   if (p.privileged) {
     for (int cap = 0; cap < 64; ++cap) {
+      if (!(p.bounding_caps & (uint64_t{1} << cap))) continue;
       if (::prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno != EINVAL)
         Fail(pipe_fd, kDropBoundingCaps, errno);
     }
@@ -195,21 +210,17 @@ int ChildEntry(void* arg) {
 // This thread waits until the child has exec'd or failed; every signal stays blocked meanwhile so that no
 // handler of envd's runs on the child's stack.
 pid_t CloneVfork(ChildArgs& args, int* err) {
-  constexpr size_t kStack = 128 * 1024;
-  void* stack =
-      ::mmap(nullptr, kStack, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
-  if (stack == MAP_FAILED) {
-    *err = errno;
+  Result<ChildStack> stack = ChildStack::Take();
+  if (!stack.ok()) {
+    *err = ENOMEM;
     return -1;
   }
   sigset_t all, saved;
   sigfillset(&all);
   ::pthread_sigmask(SIG_BLOCK, &all, &saved);
-  pid_t pid =
-      ::clone(ChildEntry, static_cast<char*>(stack) + kStack, CLONE_VM | CLONE_VFORK | SIGCHLD, &args);
+  pid_t pid = ::clone(ChildEntry, stack->top(), CLONE_VM | CLONE_VFORK | SIGCHLD, &args);
   *err = errno;
   ::pthread_sigmask(SIG_SETMASK, &saved, nullptr);
-  ::munmap(stack, kStack);
   return pid;
 }
 

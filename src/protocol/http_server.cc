@@ -174,6 +174,7 @@ class Writer : public ResponseWriter {
   Status StartStream(int status, const Headers& headers) override;
   Status Write(std::string_view data) override;
   Status Finish() override;
+  Status WriteAndFinish(std::string_view data) override;
   bool PeerClosed() override;
   void Abort() override;
 
@@ -269,6 +270,21 @@ Status Writer::Finish() {
   state_ = State::kFinished;
   if (no_body_ || raw_) return Status::Ok();
   return Transmit({{const_cast<char*>(kLastChunk.data()), kLastChunk.size()}});
+}
+
+Status Writer::WriteAndFinish(std::string_view data) {
+  if (state_ != State::kStreaming || data.empty() || no_body_ || raw_) {
+    Status written = Write(data);
+    return written.ok() ? Finish() : written;
+  }
+  char size_line[24];
+  int n = std::snprintf(size_line, sizeof size_line, "%zx\r\n", data.size());
+  static char crlf[] = "\r\n";
+  state_ = State::kFinished;
+  return Transmit({{size_line, static_cast<size_t>(n)},
+                   {const_cast<char*>(data.data()), data.size()},
+                   {crlf, 2},
+                   {const_cast<char*>(kLastChunk.data()), kLastChunk.size()}});
 }
 
 bool Writer::PeerClosed() {

@@ -173,6 +173,10 @@ void ServerTest::Stream(Request& r, ResponseWriter& w) {
     // Waiting for the client to see this chunk proves it was flushed, not buffered until Finish.
     if (sync && !WaitFor([&] { return acked_ > i; })) return;
   }
+  if (auto tail = r.Query("tail")) {
+    (void)w.WriteAndFinish(*tail);
+    return;
+  }
   (void)w.Finish();
 }
 
@@ -248,6 +252,19 @@ TEST_F(ServerTest, StreamedChunksAreFlushedOneByOne) {
   EXPECT_EQ(got, "chunk-0\nchunk-1\nchunk-2\n");
   // The connection is still usable after a streamed response.
   EXPECT_TRUE(c.Do("GET", "/echo", {}, {}, 5000).ok());
+}
+
+TEST_F(ServerTest, WriteAndFinishSendsTheLastDataAndTheEndTogether) {
+  StartServer();
+  UniqueFd fd = RawConnect(path_);
+  SendRaw(fd.get(), "GET /stream?n=1&tail=end HTTP/1.1\r\nHost: x\r\n\r\n");
+  std::string buf;
+  ASSERT_TRUE(ReadUntil(fd.get(), &buf, [&] { return buf.find("\r\n0\r\n\r\n") != std::string::npos; }));
+  EXPECT_NE(buf.find("\r\n\r\n8\r\nchunk-0\n\r\n3\r\nend\r\n0\r\n\r\n"), std::string::npos) << buf;
+  // The stream ended cleanly: the connection serves the next request.
+  buf.clear();
+  SendRaw(fd.get(), "GET /echo HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(ReadResponse(fd.get(), &buf).status, 200);
 }
 
 TEST_F(ServerTest, HandlerExceptionAndSilenceBecome500) {

@@ -35,6 +35,8 @@ class ResponseWriter {
   virtual Status Write(std::string_view data) = 0;
   // Sends the last chunk.
   virtual Status Finish() = 0;
+  // Write(data) then Finish(), in one send: the client is woken once for the end of the stream.
+  virtual Status WriteAndFinish(std::string_view data) = 0;
   // True once the peer has closed its side (a non-blocking check).
   virtual bool PeerClosed() = 0;
   // Drops the connection without a clean end of body (so the client sees a reset, not success). Every
