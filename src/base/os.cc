@@ -1,5 +1,6 @@
 #include "kiln/base/os.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/mount.h>
@@ -108,6 +109,20 @@ class RealOs final : public Os {
   Status SetHostname(const std::string& name) override {
     if (::sethostname(name.data(), name.size()) != 0) return ErrnoStatus("sethostname(" + name + ")", errno);
     return Status::Ok();
+  }
+  Result<std::vector<Subdir>> ListSubdirs(const std::string& dir) override {
+    DIR* d = ::opendir(dir.c_str());
+    if (!d) return ErrnoStatus("opendir(" + dir + ")", errno);
+    std::vector<Subdir> out;
+    while (dirent* e = ::readdir(d)) {
+      std::string_view name = e->d_name;
+      if (name == "." || name == "..") continue;
+      struct stat st {};
+      if (::fstatat(::dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISDIR(st.st_mode)) continue;
+      out.push_back({std::string(name), static_cast<int64_t>(st.st_mtime)});
+    }
+    ::closedir(d);
+    return out;
   }
   Status Kill(pid_t pid, int signal) override {
     if (::kill(pid, signal) != 0) {

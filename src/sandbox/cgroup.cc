@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <ctime>
 #include <thread>
 
 #include "kiln/base/clock.h"
@@ -275,6 +276,25 @@ Result<std::unique_ptr<Cgroup>> CreateV1(Os& os, const CgroupConfig& c, const st
 }
 
 }  // namespace
+
+int SweepStaleCgroups(Os& os, const CgroupConfig& config, int64_t min_age_seconds) {
+  std::vector<std::string> parents;
+  if (config.mode == "v2") parents.push_back(config.root);
+  if (config.mode == "v1") {
+    for (const char* ctrl : {"memory", "pids", "cpu"}) parents.push_back(config.root + "/" + ctrl + "/kiln");
+  }
+  const int64_t newest = static_cast<int64_t>(std::time(nullptr)) - min_age_seconds;
+  int removed = 0;
+  for (const std::string& parent : parents) {
+    Result<std::vector<Subdir>> dirs = os.ListSubdirs(parent);
+    if (!dirs.ok()) continue;  // no sandbox was ever created here
+    for (const Subdir& dir : *dirs) {
+      if (dir.modified_unix_seconds > newest) continue;
+      if (os.RemoveDir(parent + "/" + dir.name).ok()) ++removed;  // EBUSY: in use, left alone
+    }
+  }
+  return removed;
+}
 
 Result<std::unique_ptr<Cgroup>> Cgroup::Create(Os& os, const CgroupConfig& config, const std::string& id,
                                                const Limits& limits) {

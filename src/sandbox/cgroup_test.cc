@@ -2,6 +2,9 @@
 #include "cgroup.h"
 
 #include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -133,6 +136,45 @@ TEST(CgroupTest, V2OnTheRealKernel) {
   EXPECT_FALSE(std::filesystem::exists(dir));
   close(o.init_binary_fd);
   rmdir(root.c_str());
+}
+
+// A Kiln process killed by SIGKILL leaves its sandboxes' empty cgroups behind; the next one removes them,
+// but never a cgroup with a process in it, nor one so young that a launch may be about to fill it.
+TEST(CgroupTest, SweepRemovesOnlyOldEmptyCgroups) {
+  const std::string unified = "/sys/fs/cgroup/unified";
+  if (geteuid() != 0 || !std::filesystem::exists(unified + "/cgroup.procs")) {
+    GTEST_SKIP() << "no writable cgroup2 hierarchy at " << unified;
+  }
+  CgroupConfig config;
+  config.mode = "v2";
+  config.root = unified + "/kiln-sweep-test-" + std::to_string(getpid());
+  ASSERT_EQ(mkdir(config.root.c_str(), 0755), 0);
+  const std::string stale = config.root + "/left-behind", busy = config.root + "/in-use";
+  ASSERT_EQ(mkdir(stale.c_str(), 0755), 0);
+  ASSERT_EQ(mkdir(busy.c_str(), 0755), 0);
+  pid_t sleeper = fork();
+  if (sleeper == 0) {
+    pause();
+    _exit(0);
+  }
+  ASSERT_TRUE(Os::Real().WriteFile(busy + "/cgroup.procs", std::to_string(sleeper)).ok());
+
+  EXPECT_EQ(SweepStaleCgroups(Os::Real(), config, 3600), 0);
+  EXPECT_TRUE(std::filesystem::exists(stale));
+  EXPECT_EQ(SweepStaleCgroups(Os::Real(), config, 0), 1);
+  EXPECT_FALSE(std::filesystem::exists(stale));
+  EXPECT_TRUE(std::filesystem::exists(busy));
+
+  kill(sleeper, SIGKILL);
+  waitpid(sleeper, nullptr, 0);
+  // The kernel lets the cgroup go once the killed process is fully gone.
+  bool removed = false;
+  for (int i = 0; i < 250 && !removed; ++i) {
+    removed = rmdir(busy.c_str()) == 0;
+    if (!removed) usleep(20'000);
+  }
+  EXPECT_TRUE(removed);
+  rmdir(config.root.c_str());
 }
 
 }  // namespace

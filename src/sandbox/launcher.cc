@@ -28,6 +28,10 @@ namespace {
 // Host uid/gid that the sandbox's root maps to when Kiln runs as root: far from real users' ids.
 constexpr uid_t kDefaultIdBase = 0x70000000;
 
+// An empty sandbox cgroup this old was left by a Kiln process that died; a launch joins its cgroup within
+// milliseconds of creating it.
+constexpr int64_t kStaleCgroupSeconds = 60;
+
 uid_t IdBase() {
   const char* env = std::getenv("KILN_UID_BASE");
   return env ? static_cast<uid_t>(std::strtoul(env, nullptr, 10)) : kDefaultIdBase;
@@ -322,6 +326,7 @@ Result<std::unique_ptr<Backend>> MakeNamespaceBackend(Os& os) {
     return ErrnoStatus("mkdir(" + runtime_dir + ") for the sandbox mount point", errno);
   }
   CgroupConfig cgroups = ProbeCgroups(os);
+  (void)SweepStaleCgroups(os, cgroups, kStaleCgroupSeconds);
   Capabilities caps = ProbeCapabilities(cgroups);
   return std::unique_ptr<Backend>(
       std::make_unique<NamespaceBackend>(os, std::move(caps), std::move(cgroups)));

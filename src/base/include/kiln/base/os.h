@@ -8,12 +8,19 @@
 
 #include <sys/types.h>
 
+#include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "kiln/base/status.h"
 
 namespace kiln {
+
+struct Subdir {
+  std::string name;
+  int64_t modified_unix_seconds = 0;  // st_mtime
+};
 
 class Os {
  public:
@@ -41,6 +48,8 @@ class Os {
   virtual Status Chown(const std::string& path, uid_t uid, gid_t gid) = 0;
   virtual Status SetHostname(const std::string& name) = 0;
   virtual Status Kill(pid_t pid, int signal) = 0;
+  // The directories directly inside `dir` (not "." and ".."), in no particular order.
+  virtual Result<std::vector<Subdir>> ListSubdirs(const std::string& dir) = 0;
 };
 
 class ForwardingOs : public Os {
@@ -64,6 +73,7 @@ class ForwardingOs : public Os {
   Status Chown(const std::string& p, uid_t u, gid_t g) override { return target_->Chown(p, u, g); }
   Status SetHostname(const std::string& n) override { return target_->SetHostname(n); }
   Status Kill(pid_t pid, int sig) override { return target_->Kill(pid, sig); }
+  Result<std::vector<Subdir>> ListSubdirs(const std::string& d) override { return target_->ListSubdirs(d); }
 
  private:
   Os* target_;
