@@ -14,6 +14,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <system_error>
 #include <thread>
 
 #include "cgroup.h"
@@ -278,7 +279,13 @@ Result<std::unique_ptr<Sandbox>> NamespaceBackend::Launch(const SandboxSpec& spe
   if (!spec.network) flags |= CLONE_NEWNET;
   LaunchState launch;
   launch.cgroup = cgroup.get();
-  std::thread releaser([&] { ReleaseChild(parent_end.get(), launch); });
+  std::thread releaser;
+  try {
+    releaser = std::thread([&] { ReleaseChild(parent_end.get(), launch); });
+  } catch (const std::system_error& e) {
+    if (cgroup) (void)cgroup->Remove();
+    return ResourceExhausted(std::string("starting a thread to release the sandbox: ") + e.what());
+  }
   int pidfd = -1;
   // The child dies with this thread (PR_SET_PDEATHSIG), so this thread, not the releaser, clones.
   pid_t pid = Clone(plan, flags, cgroup ? cgroup->CloneIntoDir() : "", launch, &pidfd);
