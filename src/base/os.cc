@@ -116,7 +116,7 @@ class RealOs final : public Os {
     std::vector<Subdir> out;
     while (dirent* e = ::readdir(d)) {
       std::string_view name = e->d_name;
-      if (name == "." || name == "..") continue;
+      if (name == "." || name == ".." || (e->d_type != DT_DIR && e->d_type != DT_UNKNOWN)) continue;
       struct stat st {};
       if (::fstatat(::dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISDIR(st.st_mode)) continue;
       out.push_back({std::string(name), static_cast<int64_t>(st.st_mtime)});
