@@ -337,7 +337,7 @@ int Figure4(runtime::Runtime& rt, double cycle_seconds, const std::vector<std::s
   return failures + bwrap_failures + bare_failures;
 }
 
-// For profiling figure 3: Start `true` in one ready sandbox for `seconds`, printing envd's host pid first.
+// For profiling figure 3: Start `true` in one ready sandbox for `seconds` (its socket is printed first).
 int StartLoop(runtime::Runtime& rt, double seconds) {
   auto info = rt.CreateSandbox({});
   if (!info.ok()) return 1;

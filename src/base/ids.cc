@@ -40,4 +40,11 @@ std::string RandomId(size_t length) {
   return out;
 }
 
+bool HasRandomIdShape(std::string_view s, size_t length) {
+  if (s.size() != length || length == 0 || s[0] < 'a' || s[0] > 'z') return false;
+  for (char c : s)
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'))) return false;
+  return true;
+}
+
 }  // namespace kiln

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "kiln/base/clock.h"
+#include "kiln/base/ids.h"
 #include "kiln/base/strings.h"
 
 namespace kiln::sandbox {
@@ -289,7 +290,7 @@ int SweepStaleCgroups(Os& os, const CgroupConfig& config, int64_t min_age_second
     Result<std::vector<Subdir>> dirs = os.ListSubdirs(parent);
     if (!dirs.ok()) continue;  // no sandbox was ever created here
     for (const Subdir& dir : *dirs) {
-      if (dir.modified_unix_seconds > newest) continue;
+      if (!HasRandomIdShape(dir.name) || dir.modified_unix_seconds > newest) continue;
       if (os.RemoveDir(parent + "/" + dir.name).ok()) ++removed;  // EBUSY: in use, left alone
     }
   }

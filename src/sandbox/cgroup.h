@@ -29,9 +29,10 @@ struct CgroupConfig {
 CgroupConfig ProbeCgroups(Os& os);
 
 // Removes the sandbox cgroups a killed Kiln process left behind (it had no chance to remove them): the
-// directories under Kiln's parents that were last modified `min_age_seconds` ago or earlier and that the
-// kernel lets go, which it does only for a cgroup with no process and no child cgroup in it. The age spares
-// a launch in progress, whose cgroup is empty until its first process joins. Returns how many went.
+// directories under Kiln's parents named like generated sandbox ids (RandomId: nothing else that may share
+// a delegated parent), last modified `min_age_seconds` ago or earlier, and that the kernel lets go, which it
+// does only for a cgroup with no process and no child cgroup in it. The age spares a launch in progress,
+// whose cgroup is empty until its first process joins. Returns how many went.
 int SweepStaleCgroups(Os& os, const CgroupConfig& config, int64_t min_age_seconds);
 
 class Cgroup {

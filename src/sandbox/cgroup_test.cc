@@ -13,6 +13,7 @@
 
 #include <gtest/gtest.h>
 
+#include "kiln/base/ids.h"
 #include "kiln/sandbox/sandbox.h"
 
 namespace kiln::sandbox {
@@ -149,9 +150,10 @@ TEST(CgroupTest, SweepRemovesOnlyOldEmptyCgroups) {
   config.mode = "v2";
   config.root = unified + "/kiln-sweep-test-" + std::to_string(getpid());
   ASSERT_EQ(mkdir(config.root.c_str(), 0755), 0);
-  const std::string stale = config.root + "/left-behind", busy = config.root + "/in-use";
-  ASSERT_EQ(mkdir(stale.c_str(), 0755), 0);
-  ASSERT_EQ(mkdir(busy.c_str(), 0755), 0);
+  // Sandbox ids are generated (RandomId); a cgroup named otherwise is someone else's.
+  const std::string stale = config.root + "/" + RandomId(), busy = config.root + "/" + RandomId(),
+                    foreign = config.root + "/user.slice";
+  for (const std::string& dir : {stale, busy, foreign}) ASSERT_EQ(mkdir(dir.c_str(), 0755), 0);
   pid_t sleeper = fork();
   if (sleeper == 0) {
     pause();
@@ -164,6 +166,8 @@ TEST(CgroupTest, SweepRemovesOnlyOldEmptyCgroups) {
   EXPECT_EQ(SweepStaleCgroups(Os::Real(), config, 0), 1);
   EXPECT_FALSE(std::filesystem::exists(stale));
   EXPECT_TRUE(std::filesystem::exists(busy));
+  EXPECT_TRUE(std::filesystem::exists(foreign));
+  rmdir(foreign.c_str());
 
   kill(sleeper, SIGKILL);
   waitpid(sleeper, nullptr, 0);

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 
 namespace kiln {
 
@@ -9,5 +10,7 @@ namespace kiln {
 std::string RandomHex(size_t bytes);
 // A sandbox-style id: a letter followed by lower-case alphanumerics, `length` characters in all.
 std::string RandomId(size_t length = 20);
+// Whether `s` has the shape RandomId(length) gives.
+bool HasRandomIdShape(std::string_view s, size_t length = 20);
 
 }  // namespace kiln
