@@ -1,5 +1,6 @@
 #include "kiln/base/child_stack.h"
 
+#include <signal.h>
 #include <sys/mman.h>
 
 #include <cerrno>
@@ -52,6 +53,15 @@ ChildStack::~ChildStack() {
     }
   }
   munmap(base_, kSize);
+}
+
+int ResetSignalsInChild() {
+  struct sigaction dfl {};
+  dfl.sa_handler = SIG_DFL;
+  for (int sig = 1; sig < NSIG; ++sig) sigaction(sig, &dfl, nullptr);  // EINVAL for KILL/STOP: fine
+  sigset_t none;
+  sigemptyset(&none);
+  return sigprocmask(SIG_SETMASK, &none, nullptr) == 0 ? 0 : errno;
 }
 
 }  // namespace kiln

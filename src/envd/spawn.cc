@@ -112,16 +112,6 @@ Prepared Prepare(const SpawnSpec& spec) {
   ::_exit(127);
 }
 
-// Handlers first, then the mask: the child shares envd's memory, so none of envd's handlers may run in it.
-void ResetSignals(int pipe_fd) {
-  struct sigaction dfl {};
-  dfl.sa_handler = SIG_DFL;
-  for (int sig = 1; sig < NSIG; ++sig) ::sigaction(sig, &dfl, nullptr);  // EINVAL for KILL/STOP: fine
-  sigset_t none;
-  sigemptyset(&none);
-  if (::sigprocmask(SIG_SETMASK, &none, nullptr) != 0) Fail(pipe_fd, kSignals, errno);
-}
-
 void SetUpStdio(const SpawnSpec& spec, int pipe_fd) {
   const int fds[3] = {spec.stdin_fd, spec.stdout_fd, spec.stderr_fd};
   for (int target = 0; target < 3; ++target) {
@@ -182,7 +172,7 @@ void DropPrivileges(const SpawnSpec& spec, const Prepared& p, int pipe_fd) {
 // and friends would ask every thread of envd to change its ids too).
 [[noreturn]] void ChildMain(const SpawnSpec& spec, const Prepared& p, int pipe_fd) {
   if (::setsid() < 0) Fail(pipe_fd, kSetsid, errno);
-  ResetSignals(pipe_fd);
+  if (int err = ResetSignalsInChild(); err != 0) Fail(pipe_fd, kSignals, err);
   SetUpStdio(spec, pipe_fd);
   // Mark every other fd close-on-exec: the error pipe and cwd fd stay usable until execve closes them.
   unsigned first_closed = 3u + static_cast<unsigned>(spec.extra_fds.size());

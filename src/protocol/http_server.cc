@@ -184,6 +184,8 @@ class Writer : public ResponseWriter {
  private:
   std::string Head(int status, const Headers& headers);
   Status Transmit(std::vector<iovec> parts);
+  // One chunk of a chunked body, optionally followed by the last (empty) chunk, in one send.
+  Status TransmitChunk(std::string_view data, bool then_last_chunk);
 
   Connection& conn_;
   const bool head_request_;
@@ -256,12 +258,18 @@ Status Writer::Write(std::string_view data) {
   if (state_ == State::kBroken || state_ == State::kAborted) return Unavailable("peer is gone");
   if (state_ != State::kStreaming) return FailedPrecondition("Write without StartStream");
   if (data.empty() || no_body_) return Status::Ok();
-  auto* bytes = const_cast<char*>(data.data());
-  if (raw_) return Transmit({{bytes, data.size()}});
+  if (raw_) return Transmit({{const_cast<char*>(data.data()), data.size()}});
+  return TransmitChunk(data, false);
+}
+
+Status Writer::TransmitChunk(std::string_view data, bool then_last_chunk) {
   char size_line[24];
   int n = std::snprintf(size_line, sizeof size_line, "%zx\r\n", data.size());
   static char crlf[] = "\r\n";
-  return Transmit({{size_line, static_cast<size_t>(n)}, {bytes, data.size()}, {crlf, 2}});
+  std::vector<iovec> parts{
+      {size_line, static_cast<size_t>(n)}, {const_cast<char*>(data.data()), data.size()}, {crlf, 2}};
+  if (then_last_chunk) parts.push_back({const_cast<char*>(kLastChunk.data()), kLastChunk.size()});
+  return Transmit(std::move(parts));
 }
 
 Status Writer::Finish() {
@@ -277,14 +285,8 @@ Status Writer::WriteAndFinish(std::string_view data) {
     Status written = Write(data);
     return written.ok() ? Finish() : written;
   }
-  char size_line[24];
-  int n = std::snprintf(size_line, sizeof size_line, "%zx\r\n", data.size());
-  static char crlf[] = "\r\n";
   state_ = State::kFinished;
-  return Transmit({{size_line, static_cast<size_t>(n)},
-                   {const_cast<char*>(data.data()), data.size()},
-                   {crlf, 2},
-                   {const_cast<char*>(kLastChunk.data()), kLastChunk.size()}});
+  return TransmitChunk(data, true);
 }
 
 bool Writer::PeerClosed() {

@@ -21,6 +21,8 @@
 #include <cstdio>
 #include <cstring>
 
+#include "kiln/base/child_stack.h"
+
 namespace kiln::sandbox {
 namespace {
 
@@ -68,18 +70,6 @@ Status BecomeNamespaceRoot(const ChildPlan& plan) {
   if (syscall(SYS_setresgid, 0, 0, 0) != 0) return ErrnoStatus("setresgid(0)", errno);
   if (syscall(SYS_setresuid, 0, 0, 0) != 0) return ErrnoStatus("setresuid(0)", errno);
   return Status::Ok();
-}
-
-// Clone left every signal blocked. Handlers go first (the parent's must never run here: the memory may be
-// the parent's), then init starts with an empty mask. As PID 1 of its namespace, with default handlers,
-// this process ignores every signal from the host but SIGKILL meanwhile.
-void ResetSignals() {
-  struct sigaction dfl {};
-  dfl.sa_handler = SIG_DFL;
-  for (int sig = 1; sig < NSIG; ++sig) sigaction(sig, &dfl, nullptr);  // EINVAL for KILL/STOP: fine
-  sigset_t none;
-  sigemptyset(&none);
-  sigprocmask(SIG_SETMASK, &none, nullptr);
 }
 
 Status BringUpLoopback() {
@@ -190,7 +180,9 @@ Status Contain(const ChildPlan& plan, OwnFds& own) {
 
 int ChildMain(void* arg) {
   const ChildPlan& plan = *static_cast<const ChildPlan*>(arg);
-  ResetSignals();
+  // As PID 1 of its namespace with default handlers, this process ignores every signal from the host but
+  // SIGKILL until init runs.
+  (void)ResetSignalsInChild();
   OwnFds own{plan.sync_fd, plan.init_fd};
   Status status = Contain(plan, own);
   Fail(own.sync, status);

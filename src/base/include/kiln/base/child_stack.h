@@ -1,4 +1,4 @@
-// Stacks for children started with clone(CLONE_VM | CLONE_VFORK), kept for reuse.
+// For children started with clone(CLONE_VM | CLONE_VFORK): stacks kept for reuse, and the signal reset.
 //
 // Such a child runs on a stack of its own until it execs, inside the parent's memory. Mapping a fresh stack
 // and unmapping it after every spawn makes each spawn pay for a TLB shootdown on every CPU the process runs
@@ -31,5 +31,10 @@ class ChildStack {
   explicit ChildStack(void* base) : base_(base) {}
   void* base_;
 };
+
+// In such a child, started with every signal blocked: every handler back to SIG_DFL first (the parent's
+// handlers must never run on memory the child shares with it), then an empty mask. Async-signal-safe.
+// Returns 0 or the errno of the failed sigprocmask.
+int ResetSignalsInChild();
 
 }  // namespace kiln
