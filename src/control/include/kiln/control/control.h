@@ -1,0 +1,139 @@
+// Control: the platform's rules over kiln::runtime, the API that `kiln serve` (and tests) call.
+//
+// It owns the home directory's database (keys and the sandbox registry), a Runtime, and the template
+// catalog. Every sandbox operation takes the calling Principal: a key sees and manages only the sandboxes
+// it created, an admin key all of them; another key's sandbox is reported as NotFound, exactly like an
+// unknown one, so ids cannot be probed.
+//
+// Registry and runtime: a sandbox is written to the registry once it runs; when the runtime no longer has
+// it (killed, its lifetime over, or started by a previous server process, whose sandboxes died with it)
+// the registry marks it "ended" the next time it is looked at. Ended sandboxes are never listed.
+//
+// Errors: InvalidArgument (bad field, or a timeout past the maximum lifetime), NotFound, ResourceExhausted
+// (a concurrency limit, named in the message), and whatever the runtime reports when a sandbox cannot start.
+//
+// Thread-safety: every method may be called concurrently from any thread.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "kiln/base/fd.h"
+#include "kiln/base/status.h"
+#include "kiln/control/database.h"
+#include "kiln/control/keys.h"
+#include "kiln/runtime/runtime.h"
+
+namespace kiln::control {
+
+struct ControlOptions {
+  std::string home;        // the Kiln home directory (created 0700 if missing); the database is home/kiln.db
+  std::string socket_dir;  // envd sockets; empty: the runtime's default
+  int64_t max_sandboxes_per_key = 20;  // running at once per key
+  int64_t max_sandboxes_total = 100;   // running at once on this server
+  int64_t max_lifetime_s = 24 * 3600;  // from start to end, however often the timeout is extended
+  int64_t default_timeout_s = 300;     // E2B's default when a create names none
+};
+
+// One entry of the template catalog.
+struct Template {
+  std::string id;
+  std::string description;
+  bool python_context = false;  // the default Python code context is started with the sandbox
+};
+// The known templates, in a stable order: "base", "code-interpreter-v1".
+const std::vector<Template>& Templates();
+// NotFound lists the known template ids.
+Result<Template> FindTemplate(const std::string& id);
+
+struct SandboxRecord {
+  std::string id;
+  std::string owner;  // key id
+  std::string template_id;
+  std::map<std::string, std::string> metadata;
+  std::map<std::string, std::string> env_vars;
+  std::string access_token;  // envd's X-Access-Token
+  int64_t cpu_count = 0, memory_mb = 0, disk_mb = 0;
+  int64_t started_ms = 0, end_ms = 0;  // wall clock
+  std::string state;                   // "running", "paused" or "ended"
+  int64_t ended_ms = 0;
+  std::string end_reason;  // "killed", "expired", "server restarted"
+};
+
+struct CreateRequest {
+  std::string template_id = "base";
+  std::optional<int64_t> timeout_s;  // default ControlOptions::default_timeout_s
+  std::map<std::string, std::string> metadata;
+  std::map<std::string, std::string> env_vars;
+};
+
+struct ListRequest {
+  std::map<std::string, std::string> metadata;  // every pair must match
+  std::vector<std::string> states;              // "running" / "paused"; empty: both
+  std::string template_id;                      // empty: any
+  int64_t started_after_ms = 0;
+  bool ascending = false;  // by started time; default newest first
+  int64_t limit = 100;     // 1..100
+  std::string next_token;  // from the previous page; empty: the first page
+};
+
+struct ListPage {
+  std::vector<SandboxRecord> sandboxes;
+  std::string next_token;  // empty: this was the last page
+};
+
+// Where the data plane reaches a running sandbox.
+struct Route {
+  std::string socket_path;
+  std::string access_token;
+};
+
+class Control {
+ public:
+  // Takes the home directory's lock (one server per home: FailedPrecondition while another holds it),
+  // opens the database and marks what the registry still calls live as ended: those sandboxes died with the
+  // previous server process.
+  static Result<std::unique_ptr<Control>> Open(ControlOptions options);
+  ~Control();  // kills the sandboxes this process runs (the runtime owns them)
+
+  KeyStore& keys() { return keys_; }
+  const ControlOptions& options() const { return options_; }
+
+  Result<SandboxRecord> Create(const Principal& caller, const CreateRequest& request);
+  Result<ListPage> List(const Principal& caller, const ListRequest& request);
+  Result<SandboxRecord> Get(const Principal& caller, const std::string& id);
+  Status Kill(const Principal& caller, const std::string& id);
+  // Overwrites the lifetime: the sandbox ends `timeout_s` from now (E2B's setTimeout).
+  Status SetTimeout(const Principal& caller, const std::string& id, int64_t timeout_s);
+  // Extends only: end = max(end, now + timeout_s) (E2B's connect and refresh).
+  Result<SandboxRecord> Connect(const Principal& caller, const std::string& id,
+                                std::optional<int64_t> timeout_s);
+  // For the data plane (its callers hold the access token, not a key). NotFound unless running.
+  Result<Route> Resolve(const std::string& id) const;
+
+ private:
+  Control(ControlOptions options, UniqueFd lock, std::unique_ptr<Database> db,
+          std::unique_ptr<runtime::Runtime> runtime);
+  Result<SandboxRecord> Visible(const Principal& caller, const std::string& id);
+  Status Reconcile(SandboxRecord& record);
+  Status CheckLifetime(const SandboxRecord& record, int64_t end_ms) const;
+  Status Reserve(const Principal& caller);
+  void Unreserve(const Principal& caller);
+  Result<SandboxRecord> Start(const Principal& caller, const CreateRequest& request, const Template& tmpl);
+  Status UpdateEnd(SandboxRecord& record, int64_t end_ms);
+
+  ControlOptions options_;
+  UniqueFd home_lock_;  // flock'd home/serve.lock, held for the Control's life
+  std::unique_ptr<Database> db_;
+  KeyStore keys_;
+  std::unique_ptr<runtime::Runtime> runtime_;
+  std::mutex quota_mu_;                      // guards the two counters below with the registry count
+  std::map<std::string, int64_t> starting_;  // creations under way, per key
+};
+
+}  // namespace kiln::control

@@ -1,0 +1,21 @@
+// The sandbox table of the control database (schema in kiln/control/database.h). Every function takes the
+// database's lock itself.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "kiln/control/control.h"
+
+namespace kiln::control::registry {
+
+Status Insert(Database& db, const SandboxRecord& record);
+// nullopt when the id was never registered.
+Result<std::optional<SandboxRecord>> Find(Database& db, const std::string& id);
+// Sandboxes not ended; `owner` empty: every owner.
+Result<std::vector<SandboxRecord>> ListLive(Database& db, const std::string& owner);
+Status SetEnd(Database& db, const std::string& id, int64_t end_ms);
+Status MarkEnded(Database& db, const std::string& id, int64_t ended_ms, const std::string& reason);
+
+}  // namespace kiln::control::registry
