@@ -188,7 +188,7 @@ std::string_view ReasonPhrase(int status) {
   }
 }
 
-Parser::Parser(Kind kind, Limits limits) : kind_(kind), limits_(limits) {}
+Parser::Parser(Kind kind, Limits limits) : kind_(kind), limits_(limits), body_limit_(limits.max_body_bytes) {}
 
 void Parser::Fail(int status, std::string message) {
   state_ = State::kError;
@@ -197,7 +197,17 @@ void Parser::Fail(int status, std::string message) {
 
 void Parser::Reset() {
   Parser fresh(kind_, limits_);
+  fresh.pause_after_headers_ = pause_after_headers_;
   *this = std::move(fresh);
+}
+
+void Parser::LimitBody(uint64_t max_bytes) {
+  body_limit_ = max_bytes;
+  // remaining_ is still the declared length: nothing of the body has been consumed before this call.
+  if (state_ == State::kNeedMore && headers_done_ && !chunked_ && !until_close_ && body_total_ == 0 &&
+      remaining_ > body_limit_) {
+    Fail(413, "Content-Length larger than the body limit");
+  }
 }
 
 std::string Parser::TakeBody() {
@@ -208,9 +218,10 @@ size_t Parser::Feed(std::string_view data) {
   size_t total = 0;
   while (state_ == State::kNeedMore && total < data.size()) {
     std::string_view rest = data.substr(total);
+    const bool had_headers = headers_done_;
     size_t n = headers_done_ ? FeedBody(rest) : FeedHeaders(rest);
     total += n;
-    if (n == 0) break;
+    if (n == 0 || (pause_after_headers_ && !had_headers && headers_done_)) break;
   }
   return total;
 }
@@ -237,6 +248,15 @@ size_t Parser::FeedHeaders(std::string_view data) {
   // Never buffer more than one byte past the limit: that is enough to know the limit was exceeded.
   head_.append(data.substr(0, limits_.max_header_bytes + 1 - old));
   size_t pos = head_.find("\r\n\r\n", old >= 3 ? old - 3 : 0);
+  // Lines end in CRLF only: a bare LF would otherwise leave the parser waiting for a CRLFCRLF that never
+  // comes, holding the connection until a timeout with no answer. (Bytes past the head are body.)
+  const size_t scan_end = pos == std::string::npos ? head_.size() : pos + 4;
+  for (size_t i = old; i < scan_end; ++i) {
+    if (head_[i] == '\n' && (i == 0 || head_[i - 1] != '\r')) {
+      Fail(400, "bare LF in the header block (lines must end in CRLF)");
+      return skipped + (head_.size() - old);
+    }
+  }
   if (pos == std::string::npos) {
     if (head_.size() > limits_.max_header_bytes) Fail(431, "header block larger than the limit");
     return skipped + (head_.size() - old);
@@ -416,7 +436,7 @@ bool Parser::SetUpContentLength() {
     Fail(400, "invalid Content-Length");
     return false;
   }
-  if (*length > limits_.max_body_bytes) {
+  if (*length > body_limit_) {
     Fail(413, "Content-Length larger than the body limit");
     return false;
   }
@@ -428,7 +448,7 @@ bool Parser::SetUpContentLength() {
 size_t Parser::FeedBody(std::string_view data) {
   if (chunked_) return FeedChunked(data);
   if (until_close_) {
-    if (body_total_ + data.size() > limits_.max_body_bytes) {
+    if (body_total_ + data.size() > body_limit_) {
       Fail(413, "body larger than the limit");
       return 0;
     }
@@ -487,7 +507,7 @@ bool Parser::ParseChunkSize() {
   }
   uint64_t n = size.empty() ? 0 : std::stoull(std::string(size), nullptr, 16);
   // Checked before any of the chunk is buffered, so a huge chunk costs nothing.
-  if (body_total_ + n > limits_.max_body_bytes) {
+  if (body_total_ + n > body_limit_) {
     Fail(413, "body larger than the limit");
     return false;
   }

@@ -25,43 +25,16 @@
 #include "kiln/base/clock.h"
 #include "kiln/base/log.h"
 #include "kiln/base/strings.h"
+#include "server_io.h"
 
 namespace kiln::http {
 namespace {
 
 constexpr size_t kReadChunk = 64 * 1024;
-// After an error response the request may still be arriving; reading it for a moment before closing keeps
-// the kernel from answering the unread bytes with a reset that would destroy the response in flight.
-constexpr int kLingerMs = 500;
-constexpr size_t kLingerBytes = 1 << 20;
 
-// Sends every byte of every piece. MSG_NOSIGNAL: a gone peer must be an error value, never SIGPIPE.
-Status SendAll(int fd, std::vector<iovec> parts) {
-  size_t first = 0;
-  while (first < parts.size()) {
-    msghdr msg{};
-    msg.msg_iov = parts.data() + first;
-    msg.msg_iovlen = parts.size() - first;
-    ssize_t n = ::sendmsg(fd, &msg, MSG_NOSIGNAL);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      if (errno == EAGAIN || errno == EWOULDBLOCK)
-        return Unavailable("send: peer stopped reading (timed out)");
-      return ErrnoStatus("send", errno);
-    }
-    auto left = static_cast<size_t>(n);
-    while (first < parts.size() && left >= parts[first].iov_len) left -= parts[first++].iov_len;
-    if (first < parts.size()) {
-      parts[first].iov_base = static_cast<char*>(parts[first].iov_base) + left;
-      parts[first].iov_len -= left;
-    }
-  }
-  return Status::Ok();
-}
-
-Status SendAll(int fd, std::string_view data) {
-  return SendAll(fd, {iovec{const_cast<char*>(data.data()), data.size()}});
-}
+using internal::LingeringClose;
+using internal::PlainTextResponse;
+using internal::SendAll;
 
 void AppendField(std::string* out, std::string_view name, std::string_view value) {
   out->append(name).append(": ");
@@ -84,30 +57,6 @@ bool HasCloseToken(const Headers& headers) {
   return false;
 }
 
-std::string PlainTextResponse(int status, std::string_view message) {
-  Response r;
-  r.status = status;
-  r.headers.Add("Content-Type", "text/plain; charset=utf-8");
-  r.headers.Add("Connection", "close");
-  r.body = std::string(message) + "\n";
-  return SerializeResponse(r);
-}
-
-void LingeringClose(int fd) {
-  ::shutdown(fd, SHUT_WR);
-  const int64_t deadline = MonotonicMillis() + kLingerMs;
-  size_t drained = 0;
-  char buf[4096];
-  while (drained < kLingerBytes) {
-    int64_t left = deadline - MonotonicMillis();
-    pollfd p{fd, POLLIN, 0};
-    if (left <= 0 || ::poll(&p, 1, static_cast<int>(left)) <= 0) return;
-    ssize_t n = ::recv(fd, buf, sizeof buf, MSG_DONTWAIT);
-    if (n <= 0) return;
-    drained += static_cast<size_t>(n);
-  }
-}
-
 // Everything a Server owns, visible to the connection code below (Server::Impl itself is private).
 struct ServerState {
   struct Conn {
@@ -125,6 +74,7 @@ struct ServerState {
   bool serving = false;
   UniqueFd wake;  // eventfd: wakes the accept loop on Shutdown
   std::thread accept_thread;
+  std::unique_ptr<internal::Overflow> overflow;  // answers connections past capacity
   std::map<uint64_t, std::shared_ptr<Conn>> conns;
   uint64_t next_id = 0;
 
@@ -137,10 +87,13 @@ struct ServerState {
     if (c->fd >= 0) ::close(c->fd);
     c->fd = -1;
   }
+  BodyPolicy PolicyFor(const Request& request) const {
+    if (options.body_policy) return options.body_policy(request);
+    return BodyPolicy{false, options.limits.max_body_bytes};
+  }
   Status Loop(UniqueFd listen_fd);
   void AcceptOne(int listen_fd);
   void Reap();
-  void Reject(int fd);
 };
 
 // One connection's requests, served in order on the connection's own thread.
@@ -150,13 +103,20 @@ class Connection {
   void Run();
 
   enum class ReadResult { kOk, kEof, kTimeout, kError };
-  ReadResult ReadMore();
+  // Appends what arrives to buf_, waiting until `deadline` (MonotonicMillis) at most.
+  ReadResult ReadMore(int64_t deadline);
   int fd() const { return fd_; }
   void CloseNow() { impl_.CloseConn(conn_); }
+  // The next piece of a streamed body (BodyReader::Read's contract).
+  Status ReadBody(Parser* parser, std::string* chunk);
 
  private:
-  bool ReadRequest(Parser* parser);
-  bool Dispatch(Parser* parser);
+  // Reads a request's head and, unless the body is streamed, its body; false when the connection is done
+  // (an error was answered, the peer left, or a timeout passed).
+  bool ReadRequest(Parser* parser, bool first, bool* streamed);
+  bool ApplyBodyPolicy(Parser* parser, bool* streamed);
+  bool FailRequest(int status, std::string_view message);
+  bool Dispatch(Parser* parser, bool streamed);
 
   ServerState& impl_;
   ServerState::Conn* conn_;
@@ -166,12 +126,13 @@ class Connection {
 
 class Writer : public ResponseWriter {
  public:
-  enum class State { kNone, kSent, kStreaming, kFinished, kAborted, kBroken };
+  enum class State { kNone, kSent, kStreaming, kFixed, kFinished, kAborted, kBroken };
   Writer(Connection& conn, bool head_request, bool keep_alive, bool http10)
       : conn_(conn), head_request_(head_request), keep_alive_(keep_alive), http10_(http10) {}
 
   Status Send(const Response& response) override;
   Status StartStream(int status, const Headers& headers) override;
+  Status StartFixed(int status, const Headers& headers, uint64_t length) override;
   Status Write(std::string_view data) override;
   Status Finish() override;
   Status WriteAndFinish(std::string_view data) override;
@@ -191,8 +152,9 @@ class Writer : public ResponseWriter {
   const bool head_request_;
   bool keep_alive_;
   const bool http10_;
-  bool no_body_ = false;  // HEAD, 204, 304: Write() sends nothing
-  bool raw_ = false;      // HTTP/1.0 streams: no chunking, the end of the body is the close
+  bool no_body_ = false;     // HEAD, 204, 304: Write() sends nothing
+  bool raw_ = false;         // HTTP/1.0 streams: no chunking, the end of the body is the close
+  uint64_t fixed_left_ = 0;  // kFixed: body bytes still owed
   State state_ = State::kNone;
 };
 
@@ -254,8 +216,26 @@ Status Writer::StartStream(int status, const Headers& headers) {
   return Transmit({{head.data(), head.size()}});
 }
 
+Status Writer::StartFixed(int status, const Headers& headers, uint64_t length) {
+  if (state_ != State::kNone) return FailedPrecondition("response already started");
+  no_body_ = head_request_ || (status >= 100 && status < 200) || status == 204 || status == 304;
+  std::string head = Head(status, headers);
+  if (status != 204 && status != 304 && status >= 200)
+    AppendField(&head, "Content-Length", std::to_string(length));
+  head.append("\r\n");
+  state_ = State::kFixed;
+  fixed_left_ = no_body_ ? 0 : length;
+  return Transmit({{head.data(), head.size()}});
+}
+
 Status Writer::Write(std::string_view data) {
   if (state_ == State::kBroken || state_ == State::kAborted) return Unavailable("peer is gone");
+  if (state_ == State::kFixed) {
+    if (no_body_ || data.empty()) return Status::Ok();
+    if (data.size() > fixed_left_) return FailedPrecondition("Write past the announced Content-Length");
+    fixed_left_ -= data.size();
+    return Transmit({{const_cast<char*>(data.data()), data.size()}});
+  }
   if (state_ != State::kStreaming) return FailedPrecondition("Write without StartStream");
   if (data.empty() || no_body_) return Status::Ok();
   if (raw_) return Transmit({{const_cast<char*>(data.data()), data.size()}});
@@ -274,6 +254,15 @@ Status Writer::TransmitChunk(std::string_view data, bool then_last_chunk) {
 
 Status Writer::Finish() {
   if (state_ == State::kBroken || state_ == State::kAborted) return Unavailable("peer is gone");
+  if (state_ == State::kFixed) {
+    if (fixed_left_ == 0) {
+      state_ = State::kFinished;
+      return Status::Ok();
+    }
+    // Fewer bytes than announced: only a cut connection tells the client so.
+    Abort();
+    return FailedPrecondition("Finish with " + std::to_string(fixed_left_) + " announced bytes unsent");
+  }
   if (state_ != State::kStreaming) return FailedPrecondition("Finish without StartStream");
   state_ = State::kFinished;
   if (no_body_ || raw_) return Status::Ok();
@@ -308,12 +297,13 @@ void Writer::Abort() {
   conn_.CloseNow();
 }
 
-Connection::ReadResult Connection::ReadMore() {
+Connection::ReadResult Connection::ReadMore(int64_t deadline) {
   char buf[kReadChunk];
   for (;;) {
+    int64_t left = deadline - MonotonicMillis();
+    if (left <= 0) return ReadResult::kTimeout;
     pollfd p{fd_, POLLIN, 0};
-    int timeout = impl_.options.idle_timeout_ms > 0 ? impl_.options.idle_timeout_ms : -1;
-    int r = ::poll(&p, 1, timeout);
+    int r = ::poll(&p, 1, static_cast<int>(std::min<int64_t>(left, 1 << 30)));
     if (r < 0 && errno == EINTR) continue;
     if (r < 0) return ReadResult::kError;
     if (r == 0) return ReadResult::kTimeout;
@@ -326,34 +316,63 @@ Connection::ReadResult Connection::ReadMore() {
   }
 }
 
-bool Connection::ReadRequest(Parser* parser) {
+int64_t DeadlineIn(int timeout_ms) {
+  // A non-positive timeout means none: a deadline far enough away never passes.
+  return MonotonicMillis() + (timeout_ms > 0 ? timeout_ms : int64_t{1} << 40);
+}
+
+bool Connection::FailRequest(int status, std::string_view message) {
+  (void)SendAll(fd_, PlainTextResponse(status, message));
+  LingeringClose(fd_);
+  return false;
+}
+
+// Sets the body's limit from the policy and, as curl waits about a second for it before sending a large
+// body, answers Expect: 100-continue once the body is known to be acceptable.
+bool Connection::ApplyBodyPolicy(Parser* parser, bool* streamed) {
+  BodyPolicy policy = impl_.PolicyFor(parser->request());
+  parser->LimitBody(policy.max_bytes);
+  if (parser->state() == Parser::State::kError) return true;  // the caller answers the 413
+  *streamed = policy.stream;
+  auto expect = parser->request().headers.Get("expect");
+  if (!parser->complete() && parser->minor_version() == 1 && expect &&
+      EqualsIgnoreCase(*expect, "100-continue")) {
+    return SendAll(fd_, "HTTP/1.1 100 Continue\r\n\r\n").ok();
+  }
+  return true;
+}
+
+bool Connection::ReadRequest(Parser* parser, bool first, bool* streamed) {
+  const auto& o = impl_.options;
+  // Before the first byte: the idle timeout between keep-alive requests, or the head timeout for a new
+  // connection (one that connects and says nothing must not hold a slot for long).
+  int64_t deadline = DeadlineIn(o.idle_timeout_ms);
+  if (first) deadline = std::min(deadline, DeadlineIn(o.head_timeout_ms));
   bool any = false;
-  bool continued = false;
+  *streamed = false;
   for (;;) {
     if (!buf_.empty()) {
+      if (!any) deadline = DeadlineIn(o.head_timeout_ms);
       any = true;
+      const bool had_headers = parser->headers_done();
       buf_.erase(0, parser->Feed(buf_));
-    }
-    if (parser->state() == Parser::State::kComplete) return true;
-    if (parser->state() == Parser::State::kError) {
-      const ParseError& e = parser->error();
-      (void)SendAll(fd_, PlainTextResponse(e.status, e.message));
-      LingeringClose(fd_);
-      return false;
-    }
-    // curl waits (about a second) for this before sending a large body.
-    if (parser->headers_done() && !continued && parser->minor_version() == 1) {
-      continued = true;
-      auto expect = parser->request().headers.Get("expect");
-      if (expect && EqualsIgnoreCase(*expect, "100-continue")) {
-        if (!SendAll(fd_, "HTTP/1.1 100 Continue\r\n\r\n").ok()) return false;
+      if (!had_headers && parser->headers_done() && parser->state() != Parser::State::kError) {
+        if (!ApplyBodyPolicy(parser, streamed)) return false;
+        if (*streamed && parser->state() != Parser::State::kError) return true;
+        continue;  // the rest of buf_ is body
       }
     }
-    switch (ReadMore()) {
+    if (parser->complete()) return true;
+    if (parser->state() == Parser::State::kError) {
+      return FailRequest(parser->error().status, parser->error().message);
+    }
+    // Within the body, what counts is progress: each read must come within the body timeout.
+    if (parser->headers_done()) deadline = DeadlineIn(o.body_timeout_ms);
+    switch (ReadMore(deadline)) {
       case ReadResult::kOk:
         break;
       case ReadResult::kTimeout:
-        if (any) (void)SendAll(fd_, PlainTextResponse(408, "timed out reading the request"));
+        if (any) return FailRequest(408, "timed out reading the request");
         return false;
       case ReadResult::kEof:  // nobody left to answer, whether or not a request had started
       case ReadResult::kError:
@@ -362,8 +381,42 @@ bool Connection::ReadRequest(Parser* parser) {
   }
 }
 
-bool Connection::Dispatch(Parser* parser) {
+Status Connection::ReadBody(Parser* parser, std::string* chunk) {
+  chunk->clear();
+  for (;;) {
+    if (!buf_.empty() && parser->state() == Parser::State::kNeedMore) buf_.erase(0, parser->Feed(buf_));
+    *chunk = parser->TakeBody();
+    if (!chunk->empty() || parser->complete()) return Status::Ok();
+    if (parser->state() == Parser::State::kError) {
+      const ParseError& e = parser->error();
+      return e.status == 413 ? ResourceExhausted(e.message) : InvalidArgument(e.message);
+    }
+    switch (ReadMore(DeadlineIn(impl_.options.body_timeout_ms))) {
+      case ReadResult::kOk:
+        break;
+      case ReadResult::kTimeout:
+        return Unavailable("timed out waiting for the request body");
+      case ReadResult::kEof:
+      case ReadResult::kError:
+        return Unavailable("the client closed the connection in the middle of the body");
+    }
+  }
+}
+
+class StreamedBody : public BodyReader {
+ public:
+  StreamedBody(Connection& conn, Parser* parser) : conn_(conn), parser_(parser) {}
+  Status Read(std::string* chunk) override { return conn_.ReadBody(parser_, chunk); }
+
+ private:
+  Connection& conn_;
+  Parser* parser_;
+};
+
+bool Connection::Dispatch(Parser* parser, bool streamed) {
   Request& request = parser->request();
+  StreamedBody body(*this, parser);
+  if (streamed) request.body_reader = &body;
   Writer writer(*this, request.method == "HEAD", parser->keep_alive(), parser->minor_version() == 0);
   std::string failure;
   try {
@@ -373,7 +426,9 @@ bool Connection::Dispatch(Parser* parser) {
   } catch (...) {
     failure = "handler threw a non-standard exception";
   }
+  request.body_reader = nullptr;
   if (!failure.empty()) log::Error("http: " + request.method + " " + request.path + ": " + failure);
+  bool reusable = false;
   switch (writer.state()) {
     case Writer::State::kNone: {
       if (failure.empty())
@@ -382,22 +437,36 @@ bool Connection::Dispatch(Parser* parser) {
       r.status = 500;
       r.headers.Add("Content-Type", "text/plain; charset=utf-8");
       r.body = "internal server error\n";
-      return writer.Send(r).ok() && writer.reusable();
+      reusable = writer.Send(r).ok() && writer.reusable();
+      break;
     }
     case Writer::State::kStreaming:
+    case Writer::State::kFixed:
       // Ending the body cleanly would tell the client it got everything; it did not.
       writer.Abort();
       return false;
     default:
-      return writer.reusable();
+      reusable = writer.reusable();
   }
+  if (reusable && parser->complete()) return true;
+  // A streamed body the handler did not read to its end may still be arriving: the connection cannot carry
+  // another request, and closing at once would turn the unread bytes into a reset that destroys the answer.
+  if (!parser->complete() && writer.state() != Writer::State::kAborted &&
+      writer.state() != Writer::State::kBroken) {
+    LingeringClose(fd_);
+  }
+  return false;
 }
 
 void Connection::Run() {
   Parser parser(Parser::Kind::kRequest, impl_.options.limits);
+  parser.PauseAfterHeaders();
+  bool first = true;
   while (!impl_.Stopping()) {
     parser.Reset();
-    if (!ReadRequest(&parser) || !Dispatch(&parser)) return;
+    bool streamed = false;
+    if (!ReadRequest(&parser, first, &streamed) || !Dispatch(&parser, streamed)) return;
+    first = false;
   }
 }
 
@@ -409,6 +478,7 @@ Server::Server(Handler handler, ServerOptions options) : impl_(std::make_unique<
   impl_->handler = std::move(handler);
   impl_->options = options;
   impl_->wake.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  impl_->overflow = std::make_unique<internal::Overflow>(impl_->options);
 }
 
 Server::~Server() {
@@ -455,6 +525,7 @@ void Server::Shutdown() {
     std::unique_lock lock(impl_->mu);
     impl_->cv.wait(lock, [&] { return !impl_->serving; });
   }
+  impl_->overflow->Stop();
   for (;;) {
     std::vector<std::shared_ptr<ServerState::Conn>> left;
     {
@@ -479,7 +550,14 @@ Status ServerState::Loop(UniqueFd listen_fd) {
     cv.notify_all();
     return s;
   }
-  Status result;
+  // Started first: past capacity there may be no thread to spare for it.
+  Status result = overflow->Start();
+  if (!result.ok()) {
+    std::lock_guard lock(mu);
+    serving = false;
+    cv.notify_all();
+    return result;
+  }
   pollfd fds[2] = {{listen_fd.get(), POLLIN, 0}, {wake.get(), POLLIN, 0}};
   while (!Stopping()) {
     int r = ::poll(fds, 2, -1);
@@ -518,16 +596,6 @@ void ServerState::Reap() {
   for (auto& c : finished) c->thread.join();
 }
 
-void ServerState::Reject(int fd) {
-  std::string r = PlainTextResponse(503, "too many connections");
-  (void)!::send(fd, r.data(), r.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
-  ::shutdown(fd, SHUT_WR);
-  char buf[4096];
-  while (::recv(fd, buf, sizeof buf, MSG_DONTWAIT) > 0) {
-  }
-  ::close(fd);
-}
-
 void ServerState::AcceptOne(int listen_fd) {
   int fd = ::accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
   if (fd < 0) {
@@ -554,7 +622,7 @@ void ServerState::AcceptOne(int listen_fd) {
   }
   if (conns.size() >= options.max_connections) {
     lock.unlock();
-    Reject(fd);
+    overflow->Hand(fd);
     return;
   }
   auto conn = std::make_shared<Conn>();
@@ -568,8 +636,10 @@ void ServerState::AcceptOne(int listen_fd) {
       conn->done = true;
     });
   } catch (const std::system_error& e) {
+    // Out of threads (a sandbox's pids limit counts them): answered by the overflow thread, not reset.
     log::Error(std::string("http: cannot start a connection thread: ") + e.what());
-    ::close(fd);
+    lock.unlock();
+    overflow->Hand(fd);
     return;
   }
   conns.emplace(next_id++, std::move(conn));

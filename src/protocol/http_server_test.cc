@@ -16,70 +16,13 @@
 
 #include "kiln/base/clock.h"
 #include "kiln/protocol/http_client.h"
+#include "server_test_util.h"
 
 namespace kiln::http {
 namespace {
 
 using namespace std::chrono_literals;
-
-std::string SocketPath() {
-  static std::atomic<int> n{0};
-  return "/tmp/kiln-proto-" + std::to_string(::getpid()) + "-" + std::to_string(n++) + ".sock";
-}
-
-UniqueFd RawConnect(const std::string& path) {
-  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
-  EXPECT_EQ(::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0) << std::strerror(errno);
-  return fd;
-}
-
-void SendRaw(int fd, std::string_view data) {
-  ASSERT_EQ(::send(fd, data.data(), data.size(), MSG_NOSIGNAL), static_cast<ssize_t>(data.size()));
-}
-
-// Reads bytes until `done` says so, EOF, or 5 s. Returns false on timeout.
-bool ReadUntil(int fd, std::string* buf, const std::function<bool()>& done, bool* eof = nullptr) {
-  const int64_t deadline = MonotonicMillis() + 5000;
-  while (!done()) {
-    pollfd p{fd, POLLIN, 0};
-    int left = static_cast<int>(deadline - MonotonicMillis());
-    if (left <= 0 || ::poll(&p, 1, left) <= 0) return false;
-    char tmp[4096];
-    ssize_t n = ::recv(fd, tmp, sizeof tmp, 0);
-    if (n <= 0) {
-      if (eof) *eof = true;
-      return true;
-    }
-    buf->append(tmp, static_cast<size_t>(n));
-  }
-  return true;
-}
-
-// Parses one response from the raw socket (bytes past it stay in *buf).
-Response ReadResponse(int fd, std::string* buf, bool head = false) {
-  Parser p(Parser::Kind::kResponse);
-  if (head) p.ExpectNoBody();
-  bool eof = false;
-  auto done = [&] {
-    buf->erase(0, p.Feed(*buf));
-    return p.state() != Parser::State::kNeedMore || eof;
-  };
-  EXPECT_TRUE(ReadUntil(fd, buf, done, &eof));
-  if (eof && p.state() == Parser::State::kNeedMore) p.FeedEof();
-  EXPECT_EQ(p.state(), Parser::State::kComplete) << p.error().message;
-  return p.response();
-}
-
-bool PeerCloses(int fd) {
-  std::string ignored;
-  bool eof = false;
-  return ReadUntil(
-             fd, &ignored, [&] { return eof; }, &eof) &&
-         eof;
-}
+using namespace testutil;
 
 thread_local int requests_on_this_connection = 0;
 

@@ -36,6 +36,17 @@ class Headers {
   std::vector<std::pair<std::string, std::string>> fields_;
 };
 
+// The body of a request whose handler reads it as it arrives (ServerOptions::body_policy chose streaming),
+// so a large upload never sits in memory whole. Used only on the handler's thread, during the handler.
+class BodyReader {
+ public:
+  virtual ~BodyReader() = default;
+  // Replaces *chunk with the next bytes of the body (at most one read buffer's worth); an empty chunk means
+  // the body is complete. Errors: Unavailable (peer gone, or no progress within the body timeout),
+  // InvalidArgument (malformed framing), ResourceExhausted (past the body limit).
+  virtual Status Read(std::string* chunk) = 0;
+};
+
 struct Request {
   std::string method;  // "GET", "POST", ...
   std::string target;  // as sent: "/files?path=%2Fa"
@@ -43,7 +54,9 @@ struct Request {
   // Query parameters, each key and value percent-decoded ('+' as space), in order of appearance.
   std::vector<std::pair<std::string, std::string>> query;
   Headers headers;
-  std::string body;  // de-chunked
+  std::string body;  // de-chunked; empty when body_reader is set
+  // Set (by the server, for the handler's duration) when the body is streamed instead of buffered.
+  BodyReader* body_reader = nullptr;
 
   // First query value for `key`, if present.
   std::optional<std::string_view> Query(std::string_view key) const;
@@ -88,6 +101,15 @@ class Parser {
   // ("truncated").
   void FeedEof();
 
+  // Feed() stops right after the header block, so the caller can look at the headers and LimitBody()
+  // before any of the body is consumed. Kept across Reset().
+  void PauseAfterHeaders() { pause_after_headers_ = true; }
+  // Once headers_done(): lowers (or raises) the body limit for this message; a declared Content-Length
+  // above it fails now with 413. Reset() restores the limit from Limits.
+  void LimitBody(uint64_t max_bytes);
+  // Whether the whole message, body included, has been parsed.
+  bool complete() const { return state_ == State::kComplete; }
+
   // Headers are parsed and the body is being received (for streaming responses on the client side).
   bool headers_done() const { return headers_done_; }
   // Valid once headers_done(): whether the connection may carry another message after this one (HTTP/1.1
@@ -124,6 +146,8 @@ class Parser {
   ParseError error_;
   std::string head_;
   bool headers_done_ = false;
+  bool pause_after_headers_ = false;
+  uint64_t body_limit_ = 0;
   bool no_body_ = false;
   bool chunked_ = false;
   bool until_close_ = false;

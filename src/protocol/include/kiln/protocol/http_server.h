@@ -1,5 +1,11 @@
 // A small HTTP/1.1 server: keep-alive, chunked request and response bodies, streamed responses flushed
-// chunk by chunk, one thread per connection (connections are few and often long-lived streams).
+// chunk by chunk, request bodies buffered under a per-request cap or streamed to the handler, one thread
+// per connection (connections are few and often long-lived streams).
+//
+// Bounded by design: at most max_connections connection threads; past that (or when a thread cannot be
+// started) a connection is handed to one overflow thread, started with the server, that answers 503 with
+// Connection: close (never a reset), or lets `at_capacity` answer cheap requests such as a health check.
+// Slow or silent clients are cut by the head, body-progress and idle timeouts.
 //
 // Thread-safety: Start/Shutdown may be called from any thread, but not from a handler (Shutdown joins the
 // handler's thread). The handler runs on the connection's thread and may block (streams do); it must be
@@ -13,6 +19,7 @@
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -31,6 +38,9 @@ class ResponseWriter {
   virtual Status Send(const Response& response) = 0;
   // Sends the status line and headers with Transfer-Encoding: chunked.
   virtual Status StartStream(int status, const Headers& headers) = 0;
+  // Sends the status line and headers with Content-Length: `length`; Write() then sends raw body bytes,
+  // exactly `length` in all (more is an error), and Finish() fails (and aborts) if fewer were written.
+  virtual Status StartFixed(int status, const Headers& headers, uint64_t length) = 0;
   // Sends and flushes one chunk. Unavailable once the peer is gone; the handler should then stop.
   virtual Status Write(std::string_view data) = 0;
   // Sends the last chunk.
@@ -46,10 +56,24 @@ class ResponseWriter {
 
 using Handler = std::function<void(Request& request, ResponseWriter& writer)>;
 
+// How one request's body is received, decided from its head.
+struct BodyPolicy {
+  bool stream = false;     // the handler reads it through Request::body_reader
+  uint64_t max_bytes = 0;  // larger bodies get 413 (buffered) or ResourceExhausted from the reader (streamed)
+};
+
 struct ServerOptions {
-  Limits limits;
-  int idle_timeout_ms = 120'000;  // a keep-alive connection with no request for this long is closed
-  size_t max_connections = 512;   // past this, new connections get 503 and are closed
+  Limits limits;  // limits.max_body_bytes: the buffered-body cap when there is no body_policy
+  // Called once a request's head is parsed; unset: buffer up to limits.max_body_bytes.
+  std::function<BodyPolicy(const Request&)> body_policy;
+  int idle_timeout_ms = 120'000;    // a keep-alive connection with no request for this long is closed
+  int head_timeout_ms = 30'000;     // the whole request head (and a new connection's first request) in this
+  int body_timeout_ms = 60'000;     // the longest wait for the next body byte
+  size_t max_connections = 512;     // connection threads; past this the overflow thread answers
+  size_t max_overflow = 64;         // connections the overflow thread holds at once; past it, 503 unread
+  int overflow_timeout_ms = 2'000;  // how long the overflow thread waits for a request head
+  // Answers a request that arrives past capacity without blocking (a health check); nullopt: 503.
+  std::function<std::optional<Response>(const Request&)> at_capacity;
 };
 
 class Server {
