@@ -13,6 +13,11 @@
 namespace kiln {
 namespace {
 
+// From <linux/mount.h>, which clashes with glibc's <sys/mount.h>.
+constexpr unsigned kOpenTreeClone = 1;
+constexpr unsigned kMoveMountFromEmptyPath = 0x4;
+constexpr unsigned kAtRecursive = 0x8000;  // <linux/fcntl.h>
+
 class RealOs final : public Os {
  public:
   Status Mount(const std::string& source, const std::string& target, const std::string& fstype,
@@ -30,6 +35,18 @@ class RealOs final : public Os {
   Status PivotRoot(const std::string& new_root, const std::string& put_old) override {
     if (::syscall(SYS_pivot_root, new_root.c_str(), put_old.c_str()) != 0) {
       return ErrnoStatus("pivot_root(" + new_root + ", " + put_old + ")", errno);
+    }
+    return Status::Ok();
+  }
+  Result<int> CloneMountTree(const std::string& path, bool recursive) override {
+    unsigned flags = kOpenTreeClone | O_CLOEXEC | (recursive ? kAtRecursive : 0);
+    long fd = ::syscall(SYS_open_tree, AT_FDCWD, path.c_str(), flags);
+    if (fd < 0) return ErrnoStatus("open_tree(" + path + ", OPEN_TREE_CLONE)", errno);
+    return static_cast<int>(fd);
+  }
+  Status AttachMountTree(int tree_fd, const std::string& target) override {
+    if (::syscall(SYS_move_mount, tree_fd, "", AT_FDCWD, target.c_str(), kMoveMountFromEmptyPath) != 0) {
+      return ErrnoStatus("move_mount(fd " + std::to_string(tree_fd) + ", " + target + ")", errno);
     }
     return Status::Ok();
   }

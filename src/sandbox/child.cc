@@ -163,7 +163,7 @@ Status Contain(const ChildPlan& plan, OwnFds& own) {
     return ErrnoStatus("unshare(CLONE_NEWCGROUP)", errno);
   }
   KILN_RETURN_IF_ERROR(plan.os->SetHostname(plan.hostname));
-  KILN_RETURN_IF_ERROR(RunMountPlan(plan.mount_steps, *plan.os));
+  KILN_RETURN_IF_ERROR(RunMountPlan(plan.mounts.steps, *plan.os));
   if (plan.setup_loopback) KILN_RETURN_IF_ERROR(BringUpLoopback());
   KILN_RETURN_IF_ERROR(ArrangeFds(plan, own));
   KILN_RETURN_IF_ERROR(ApplyRlimits(plan));

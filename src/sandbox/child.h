@@ -18,7 +18,7 @@ namespace kiln::sandbox {
 struct ChildPlan {
   Os* os = nullptr;
   int sync_fd = -1;  // the child's end of the parent socketpair (close-on-exec)
-  std::vector<MountStep> mount_steps;
+  MountPlan mounts;
   std::string hostname;
   bool setup_loopback = true;
   bool new_cgroup_namespace = true;

@@ -171,7 +171,7 @@ Result<ChildPlan> NamespaceBackend::MakePlan(const SandboxSpec& spec, const Laun
   plan.os = &os_;
   Identity identity;
   if (!caps_.privileged) identity.root_uid = kSandboxUid;
-  KILN_ASSIGN_OR_RETURN(plan.mount_steps, BuildMountPlan(spec, new_root, identity));
+  KILN_ASSIGN_OR_RETURN(plan.mounts, BuildMountPlan(spec, new_root, identity, os_, caps_.privileged));
   KILN_ASSIGN_OR_RETURN(plan.seccomp, DefaultSeccompProgram());
   plan.hostname = spec.hostname;
   plan.setup_loopback = !spec.network;

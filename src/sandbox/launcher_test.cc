@@ -1,9 +1,11 @@
 // The engine's own failures: each must come back as a Status that names the step, leaving nothing behind.
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -162,6 +164,44 @@ TEST(LauncherTest, DieWithParentKillsTheSandboxWhenTheLaunchingThreadExits) {
   ASSERT_TRUE(exit.ok()) << exit.status().ToString();
   EXPECT_EQ(exit->signal, SIGKILL);
   close(o.init_binary_fd);
+}
+
+// Kiln cloned into /root (0700) as root: the sandbox's root is an unprivileged host uid that cannot search
+// that directory, yet every helper mounted from there must reach the sandbox, read-only.
+TEST(LauncherTest, MountsFromAPrivateDirectoryReachTheSandboxReadOnly) {
+  Result<std::unique_ptr<Backend>> backend = MakeNamespaceBackend();
+  ASSERT_TRUE(backend.ok());
+  if (geteuid() != 0) GTEST_SKIP() << "unprivileged: the sandbox's root is the caller, who can search it";
+  char tmpl[] = "/tmp/kiln-private-XXXXXX";
+  std::string dir = mkdtemp(tmpl);  // mode 0700, owned by root
+  std::string libexec = dir + "/libexec", helper = libexec + "/helper.txt";
+  ASSERT_EQ(mkdir(libexec.c_str(), 0755), 0);
+  { std::ofstream(helper) << "from a private dir\n"; }
+  SandboxSpec spec;
+  spec.mounts.push_back({helper, "/opt/kiln/helper.txt", false, false});
+  spec.mounts.push_back({libexec, "/opt/kiln/dir", false, false});
+  int out[2];
+  ASSERT_EQ(pipe2(out, O_CLOEXEC), 0);
+  LaunchOptions o = TrueInit();
+  o.init_binary_fd = open("/bin/sh", O_PATH | O_CLOEXEC);
+  o.argv = {"sh", "-c",
+            "cat /opt/kiln/helper.txt /opt/kiln/dir/helper.txt; echo x >> /opt/kiln/helper.txt || echo ro"};
+  o.fds = {{out[1], 1}, {out[1], 2}};
+  Result<std::unique_ptr<Sandbox>> sb = (*backend)->Launch(spec, o);
+  close(out[1]);
+  ASSERT_TRUE(sb.ok()) << sb.status().ToString();
+  std::string text;
+  char buf[512];
+  for (ssize_t n; (n = read(out[0], buf, sizeof buf)) > 0;) text.append(buf, static_cast<size_t>(n));
+  close(out[0]);
+  EXPECT_EQ((*sb)->Wait(10'000)->exit_code, 0);
+  EXPECT_NE(text.find("from a private dir\nfrom a private dir\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("ro"), std::string::npos) << text;
+  EXPECT_TRUE((*sb)->Destroy().ok());
+  close(o.init_binary_fd);
+  unlink(helper.c_str());
+  rmdir(libexec.c_str());
+  rmdir(dir.c_str());
 }
 
 TEST(LauncherTest, TooManyFdsAreRefused) {

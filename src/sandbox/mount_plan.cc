@@ -18,6 +18,19 @@ class PlanBuilder {
  public:
   PlanBuilder(std::string root, Identity id) : root_(std::move(root)), id_(id) {}
 
+  // Binds `source` at `target`, or attaches the detached tree `tree_fd` (a copy of `source`) there.
+  void BindOrAttach(const std::string& source, const std::string& target, int tree_fd, bool recursive) {
+    if (tree_fd < 0) {
+      Mount(source, target, "", MS_BIND | (recursive ? MS_REC : 0), "");
+      return;
+    }
+    MountStep s{MountStep::kAttachTree, source, root_ + target};
+    s.tree_fd = tree_fd;
+    steps_.push_back(s);
+    // The copy would otherwise stay in the host mount's peer group.
+    Mount("", target, "", MS_PRIVATE | (recursive ? MS_REC : 0), "");
+  }
+
   void Mount(std::string src, std::string target, std::string fstype, unsigned long flags, std::string data) {
     steps_.push_back(
         {MountStep::kMount, std::move(src), root_ + target, std::move(fstype), flags, std::move(data)});
@@ -49,14 +62,14 @@ class PlanBuilder {
     steps_.push_back(s);
   }
   // A read-only bind of a host path (dir or file), keeping the flags the kernel locks for us (noexec).
-  void BindReadOnly(const std::string& source, const std::string& target, bool is_dir) {
+  void BindReadOnly(const std::string& source, const std::string& target, bool is_dir, int tree_fd = -1) {
     Parents(target);
     if (is_dir) {
       SystemDir(target);
     } else {
       Touch(target);
     }
-    Mount(source, target, "", MS_BIND, "");
+    BindOrAttach(source, target, tree_fd, /*recursive=*/false);
     struct statvfs vfs {};
     unsigned long locked = (statvfs(source.c_str(), &vfs) == 0 && (vfs.f_flag & ST_NOEXEC)) ? MS_NOEXEC : 0;
     Mount("", target, "", MS_REMOUNT | MS_BIND | MS_RDONLY | kHardening | locked, "");
@@ -72,7 +85,20 @@ class PlanBuilder {
   std::set<std::string> made_parents_;
 };
 
-Status AddSystemMounts(const SandboxSpec& spec, PlanBuilder& plan) {
+// A detached copy of `m.source` when the sandbox's root could not look it up by path, else -1.
+Result<int> DetachedCopy(const BindMount& m, Os& os, bool host_root_parent, MountPlan& out) {
+  if (!host_root_parent || ReachableByOthers(m.source)) return -1;
+  Result<int> fd = os.CloneMountTree(m.source, m.writable);
+  if (!fd.ok()) {
+    return fd.status().WithContext("mount source " + m.source +
+                                   " is under a directory the sandbox cannot search; copying its mount");
+  }
+  out.trees.emplace_back(*fd);
+  return *fd;
+}
+
+Status AddSystemMounts(const SandboxSpec& spec, PlanBuilder& plan, Os& os, bool host_root_parent,
+                       MountPlan& out) {
   for (const BindMount& m : spec.mounts) {
     std::string target = m.target.empty() ? m.source : m.target;
     struct stat st {};
@@ -87,13 +113,14 @@ Status AddSystemMounts(const SandboxSpec& spec, PlanBuilder& plan) {
       plan.Symlink(std::string(buf, static_cast<size_t>(n)), target);
       continue;
     }
+    KILN_ASSIGN_OR_RETURN(int tree_fd, DetachedCopy(m, os, host_root_parent, out));
     if (m.writable) {
       plan.Parents(target);
       plan.SystemDir(target);
-      plan.Mount(m.source, target, "", MS_BIND | MS_REC, "");
+      plan.BindOrAttach(m.source, target, tree_fd, /*recursive=*/true);
       plan.Mount("", target, "", MS_REMOUNT | MS_BIND | kHardening, "");
     } else {
-      plan.BindReadOnly(m.source, target, S_ISDIR(st.st_mode));
+      plan.BindReadOnly(m.source, target, S_ISDIR(st.st_mode), tree_fd);
     }
   }
   return Status::Ok();
@@ -185,15 +212,25 @@ void AddSeedFiles(const SandboxSpec& spec, PlanBuilder& plan) {
 
 }  // namespace
 
-Result<std::vector<MountStep>> BuildMountPlan(const SandboxSpec& spec, const std::string& new_root,
-                                              const Identity& identity) {
+bool ReachableByOthers(const std::string& path) {
+  for (size_t pos = path.find('/', 1); pos != std::string::npos; pos = path.find('/', pos + 1)) {
+    struct stat st {};
+    if (stat(path.substr(0, pos).c_str(), &st) != 0) return true;  // the bind itself reports what is wrong
+    if (S_ISDIR(st.st_mode) && !(st.st_mode & S_IXOTH)) return false;
+  }
+  return true;
+}
+
+Result<MountPlan> BuildMountPlan(const SandboxSpec& spec, const std::string& new_root,
+                                 const Identity& identity, Os& os, bool host_root_parent) {
+  MountPlan out;
   PlanBuilder plan(new_root, identity);
   // Nothing we mount may propagate back to the host.
   plan.Raw({MountStep::kMount, "", "/", "", MS_REC | MS_PRIVATE, ""});
   plan.Raw({MountStep::kMount, "tmpfs", new_root, "tmpfs", kHardening,
             "size=16m,nr_inodes=4096,mode=0755,uid=" + std::to_string(identity.root_uid) +
                 ",gid=" + std::to_string(identity.root_uid)});
-  KILN_RETURN_IF_ERROR(AddSystemMounts(spec, plan));
+  KILN_RETURN_IF_ERROR(AddSystemMounts(spec, plan, os, host_root_parent, out));
   AddEtc(spec, plan);
   AddDev(plan);
   plan.SystemDir("/home");
@@ -212,7 +249,8 @@ Result<std::vector<MountStep>> BuildMountPlan(const SandboxSpec& spec, const std
   plan.Raw({MountStep::kPivotRoot, new_root, new_root});
   plan.Raw({MountStep::kUmount, "/", "/"});
   plan.Raw({MountStep::kMount, "", "/", "", MS_REMOUNT | MS_BIND | MS_RDONLY | kHardening, ""});
-  return plan.Take();
+  out.steps = plan.Take();
+  return out;
 }
 
 Status RunMountPlan(const std::vector<MountStep>& steps, Os& os) {
@@ -240,6 +278,9 @@ Status RunMountPlan(const std::vector<MountStep>& steps, Os& os) {
         // pivot_root(".", ".") stacks the old root on top of the new one; it is then lazily unmounted.
         if (chdir(s.a.c_str()) != 0) return ErrnoStatus("chdir(" + s.a + ")", errno);
         st = os.PivotRoot(".", ".");
+        break;
+      case MountStep::kAttachTree:
+        st = os.AttachMountTree(s.tree_fd, s.b);
         break;
       case MountStep::kUmount:
         st = os.Umount(".", MNT_DETACH);

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "kiln/base/fd.h"
 #include "kiln/base/os.h"
 #include "kiln/base/status.h"
 #include "kiln/sandbox/spec.h"
@@ -17,7 +18,7 @@
 namespace kiln::sandbox {
 
 struct MountStep {
-  enum Kind { kMount, kMkdir, kTouch, kSymlink, kWriteFile, kPivotRoot, kUmount } kind;
+  enum Kind { kMount, kMkdir, kTouch, kSymlink, kWriteFile, kPivotRoot, kUmount, kAttachTree } kind;
   std::string a;  // mount source / path / symlink target
   std::string b;  // mount target / symlink path
   std::string fstype;
@@ -27,6 +28,7 @@ struct MountStep {
   uid_t uid = 0;
   gid_t gid = 0;
   bool tolerate_exists = false;
+  int tree_fd = -1;  // kAttachTree: a detached mount tree held by the MountPlan, attached at `b`
 };
 
 struct Identity {
@@ -35,10 +37,24 @@ struct Identity {
   gid_t user_gid = kSandboxGid;
 };
 
+struct MountPlan {
+  std::vector<MountStep> steps;
+  // Detached copies of bind sources the sandbox's root could not reach by path: a source under a private
+  // directory (Kiln's helpers in a clone under /root, mode 0700). Made by the privileged parent, attached
+  // by the child. They must stay open until the child has run its steps.
+  std::vector<UniqueFd> trees;
+};
+
 // Builds the steps that create the sandbox's root at `new_root` (an existing empty host directory used as
-// a mount point inside the sandbox's private mount namespace) and switch to it.
-Result<std::vector<MountStep>> BuildMountPlan(const SandboxSpec& spec, const std::string& new_root,
-                                              const Identity& identity);
+// a mount point inside the sandbox's private mount namespace) and switch to it. `os` makes the detached
+// trees; `host_root_parent`: the caller is the host's root, so it can reach every path and clone mounts
+// (otherwise the sandbox's root is the caller's own uid and binds by path).
+Result<MountPlan> BuildMountPlan(const SandboxSpec& spec, const std::string& new_root,
+                                 const Identity& identity, Os& os, bool host_root_parent);
+
+// True when a process that is neither the owner nor in the group of any directory on the way (the
+// sandbox's root, an unmapped uid on the host) can look `path` up: every ancestor is searchable by others.
+bool ReachableByOthers(const std::string& path);
 
 // Replays the steps through `os`. Runs in the sandbox's child process; stops at the first failure, naming
 // the step.

@@ -1,6 +1,12 @@
 #include "mount_plan.h"
 
+#include <fcntl.h>
+#include <stdlib.h>
 #include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fstream>
 
 #include <gtest/gtest.h>
 
@@ -8,10 +14,36 @@ namespace kiln::sandbox {
 namespace {
 
 std::vector<MountStep> Plan(const SandboxSpec& spec = SandboxSpec()) {
-  Result<std::vector<MountStep>> steps = BuildMountPlan(spec, "/run/kiln", Identity{});
-  EXPECT_TRUE(steps.ok()) << steps.status().ToString();
-  return steps.ok() ? *steps : std::vector<MountStep>{};
+  Result<MountPlan> plan = BuildMountPlan(spec, "/run/kiln", Identity{}, Os::Real(), false);
+  EXPECT_TRUE(plan.ok()) << plan.status().ToString();
+  return plan.ok() ? plan->steps : std::vector<MountStep>{};
 }
+
+// Records the trees it is asked to copy, handing out fds of /dev/null in their place.
+class RecordingOs : public ForwardingOs {
+ public:
+  RecordingOs() : ForwardingOs(&Os::Real()) {}
+  Result<int> CloneMountTree(const std::string& path, bool recursive) override {
+    cloned.push_back(path + (recursive ? " (recursive)" : ""));
+    return open("/dev/null", O_RDONLY | O_CLOEXEC);
+  }
+  std::vector<std::string> cloned;
+};
+
+// A file in a fresh 0700 directory, like a checkout under /root.
+struct PrivateFile {
+  PrivateFile() {
+    char tmpl[] = "/tmp/kiln-private-XXXXXX";
+    dir = mkdtemp(tmpl);
+    path = dir + "/helper";
+    std::ofstream(path) << "helper";
+  }
+  ~PrivateFile() {
+    unlink(path.c_str());
+    rmdir(dir.c_str());
+  }
+  std::string dir, path;
+};
 
 bool Mentions(const std::vector<MountStep>& steps, const std::string& needle) {
   for (const MountStep& s : steps) {
@@ -83,9 +115,54 @@ TEST(MountPlanTest, SeedFilesAreOwnedByTheUser) {
 TEST(MountPlanTest, MissingRequiredMountIsAClearError) {
   SandboxSpec spec;
   spec.mounts.push_back({"/nonexistent-kiln-dir", "/opt/x", false, false});
-  Result<std::vector<MountStep>> steps = BuildMountPlan(spec, "/run/kiln", Identity{});
-  ASSERT_FALSE(steps.ok());
-  EXPECT_NE(steps.status().message().find("/nonexistent-kiln-dir"), std::string::npos);
+  Result<MountPlan> plan = BuildMountPlan(spec, "/run/kiln", Identity{}, Os::Real(), false);
+  ASSERT_FALSE(plan.ok());
+  EXPECT_NE(plan.status().message().find("/nonexistent-kiln-dir"), std::string::npos);
+}
+
+TEST(MountPlanTest, PrivateDirectoriesAreNotReachableByOthers) {
+  PrivateFile file;
+  EXPECT_FALSE(ReachableByOthers(file.path));
+  EXPECT_TRUE(ReachableByOthers("/usr/bin/env"));
+  chmod(file.dir.c_str(), 0711);  // searchable though not listable is enough
+  EXPECT_TRUE(ReachableByOthers(file.path));
+}
+
+// The sandbox's root maps to an unprivileged host uid: it cannot look up a path under /root (0700), so the
+// parent copies such a mount and the child attaches the copy instead of binding by path.
+TEST(MountPlanTest, SourcesUnderAPrivateDirectoryAreAttachedFromACopy) {
+  PrivateFile file;
+  SandboxSpec spec;
+  spec.mounts.push_back({file.path, "/opt/kiln/bin/helper", false, false});
+  RecordingOs os;
+  Result<MountPlan> plan = BuildMountPlan(spec, "/run/kiln", Identity{}, os, /*host_root_parent=*/true);
+  ASSERT_TRUE(plan.ok()) << plan.status().ToString();
+  ASSERT_EQ(os.cloned, std::vector<std::string>{file.path});
+  ASSERT_EQ(plan->trees.size(), 1u);
+  bool attached = false, read_only = false, bound_by_path = false;
+  for (const MountStep& s : plan->steps) {
+    if (s.kind == MountStep::kAttachTree && s.b == "/run/kiln/opt/kiln/bin/helper")
+      attached = s.tree_fd == plan->trees[0].get();
+    if (s.kind == MountStep::kMount && s.b == "/run/kiln/opt/kiln/bin/helper" && (s.flags & MS_REMOUNT))
+      read_only = (s.flags & MS_RDONLY) && (s.flags & MS_NOSUID);
+    if (s.kind == MountStep::kMount && s.a == file.path) bound_by_path = true;
+  }
+  EXPECT_TRUE(attached);
+  EXPECT_TRUE(read_only);
+  EXPECT_FALSE(bound_by_path);
+  // System directories are reachable: they stay plain binds, with no copy made.
+  EXPECT_TRUE(Mentions(plan->steps, "/usr"));
+}
+
+TEST(MountPlanTest, AnUnprivilegedCallerBindsByPath) {
+  PrivateFile file;  // its own directory: the sandbox's single user is the caller, who can reach it
+  SandboxSpec spec;
+  spec.mounts.push_back({file.path, "/opt/helper", false, false});
+  RecordingOs os;
+  Result<MountPlan> plan = BuildMountPlan(spec, "/run/kiln", Identity{}, os, /*host_root_parent=*/false);
+  ASSERT_TRUE(plan.ok());
+  EXPECT_TRUE(os.cloned.empty());
+  EXPECT_TRUE(plan->trees.empty());
 }
 
 }  // namespace

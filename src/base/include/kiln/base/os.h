@@ -32,6 +32,12 @@ class Os {
                        unsigned long flags, const std::string& data) = 0;
   virtual Status Umount(const std::string& target, int flags) = 0;
   virtual Status PivotRoot(const std::string& new_root, const std::string& put_old) = 0;
+  // A detached copy of the mount at `path` (open_tree(OPEN_TREE_CLONE), close-on-exec; `recursive` takes
+  // the mounts below it too). The caller owns the returned fd. Made by a process that can reach `path`, it
+  // lets a sandbox whose root cannot (a private directory on the way) still mount what is there.
+  virtual Result<int> CloneMountTree(const std::string& path, bool recursive) = 0;
+  // Attaches a detached mount tree (from CloneMountTree) at `target` (move_mount).
+  virtual Status AttachMountTree(int tree_fd, const std::string& target) = 0;
   // mkdir(2); an existing directory is an AlreadyExists error the caller may ignore.
   virtual Status MakeDir(const std::string& path, mode_t mode) = 0;
   virtual Status RemoveDir(const std::string& path) = 0;
@@ -61,6 +67,8 @@ class ForwardingOs : public Os {
   }
   Status Umount(const std::string& t, int f) override { return target_->Umount(t, f); }
   Status PivotRoot(const std::string& n, const std::string& p) override { return target_->PivotRoot(n, p); }
+  Result<int> CloneMountTree(const std::string& p, bool r) override { return target_->CloneMountTree(p, r); }
+  Status AttachMountTree(int fd, const std::string& t) override { return target_->AttachMountTree(fd, t); }
   Status MakeDir(const std::string& p, mode_t m) override { return target_->MakeDir(p, m); }
   Status RemoveDir(const std::string& p) override { return target_->RemoveDir(p); }
   Status Touch(const std::string& p, mode_t m) override { return target_->Touch(p, m); }
