@@ -52,6 +52,16 @@ Status ParseFlags(const std::vector<std::string>& args, size_t* i, const std::ma
   return stop_at_dashdash ? InvalidArgument("exec needs -- PROGRAM [ARGS...]") : Status::Ok();
 }
 
+// A positive count of `unit`s ("--max-connections 64", "--max-request-kib 4096").
+Status ParseCount(const std::string& v, size_t unit, size_t* out) {
+  size_t n = 0;
+  auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+  if (ec != std::errc() || end != v.data() + v.size() || n == 0 || n > (size_t{1} << 40) / unit)
+    return InvalidArgument("expected a positive number, got '" + v + "'");
+  *out = n * unit;
+  return Status::Ok();
+}
+
 Status ParseServe(const std::vector<std::string>& args, size_t i, ServeArgs* s) {
   EnvdConfig& c = s->config;
   std::map<std::string, Setter> flags = {
@@ -87,6 +97,9 @@ Status ParseServe(const std::vector<std::string>& args, size_t i, ServeArgs* s) 
          c.access_token = v;
          return Status::Ok();
        }},
+      {"--max-request-kib",
+       [&c](const std::string& v) { return ParseCount(v, 1024, &c.max_request_body_bytes); }},
+      {"--max-connections", [&c](const std::string& v) { return ParseCount(v, 1, &c.max_connections); }},
       {"--kernel-bridge",
        [&c](const std::string& v) {
          c.kernel_bridge = v;

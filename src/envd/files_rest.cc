@@ -1,4 +1,8 @@
-// REST /files: download (GET) and upload (POST, multipart/form-data or application/octet-stream).
+// REST /files: download (GET) and upload (POST, multipart/form-data or application/octet-stream), both
+// streamed a bounded chunk at a time: envd's memory does not grow with the file.
+#include <unistd.h>
+
+#include <cerrno>
 #include <set>
 
 #include "kiln/base/strings.h"
@@ -7,6 +11,8 @@
 
 namespace kiln::envd {
 namespace {
+
+constexpr size_t kDownloadChunk = 128 * 1024;
 
 // /files names its user in the `username` query; a bad user is 401 there (E2B), not 400.
 Result<Caller> RestCaller(const RootFs& root, const EnvdConfig& config, const http::Request& request) {
@@ -21,35 +27,62 @@ void SendRestAuthError(http::ResponseWriter& writer, const Status& error) {
   SendJson(writer, 401, {{"code", 401}, {"message", error.message()}});
 }
 
-struct Upload {
-  std::string path;
-  std::string data;
+// An upload body that could not be read: too large is 413 (not RestStatusFor's 507, which means no space).
+void SendBodyError(http::ResponseWriter& writer, const Status& error) {
+  if (error.code() != Code::kResourceExhausted) return SendRestError(writer, error);
+  SendJson(writer, 413, {{"code", 413}, {"message", error.message()}});
+}
+
+Json WrittenEntry(const FilesystemService::OpenFile& file) {
+  return Json{{"path", file.abs}, {"name", SplitParent(file.abs).second}, {"type", "file"}};
+}
+
+// Writes each part named "file" to its destination as its bytes arrive; other parts are skipped.
+class UploadSink : public MultipartSink {
+ public:
+  UploadSink(const FilesystemService& fs, const Caller& caller, std::optional<std::string_view> path_query)
+      : fs_(fs), caller_(caller), path_query_(path_query) {}
+
+  Status OnPart(const FormPart& part) override {
+    if (part.name != "file") return Status::Ok();
+    std::string path =
+        path_query_ && !path_query_->empty() ? std::string(*path_query_) : part.filename.value_or("");
+    if (path.empty()) return InvalidArgument("a file part has neither a path query nor a filename");
+    KILN_ASSIGN_OR_RETURN(std::string abs, FilesystemService::Resolve(path, caller_));
+    if (!seen_.insert(abs).second) return InvalidArgument("path '" + abs + "' is given twice");
+    KILN_ASSIGN_OR_RETURN(FilesystemService::OpenFile file, fs_.OpenForWrite(path, caller_));
+    current_ = std::move(file);
+    return Status::Ok();
+  }
+  Status OnData(std::string_view data) override {
+    return current_ ? FilesystemService::WriteAll(*current_, data) : Status::Ok();
+  }
+  Status OnPartEnd() override {
+    if (current_) written_.push_back(WrittenEntry(*current_));
+    current_.reset();
+    return Status::Ok();
+  }
+  const Json& written() const { return written_; }
+
+ private:
+  const FilesystemService& fs_;
+  const Caller& caller_;
+  std::optional<std::string_view> path_query_;
+  std::set<std::string> seen_;
+  std::optional<FilesystemService::OpenFile> current_;
+  Json written_ = Json::array();
 };
 
-// The files of an upload request, each with its destination path as given (not yet resolved).
-Result<std::vector<Upload>> UploadsOf(http::Request& request) {
-  std::string_view type = request.headers.Get("Content-Type").value_or("");
-  auto path_query = request.Query("path");
-  if (auto enc = request.headers.Get("Content-Encoding"); enc && !EqualsIgnoreCase(Trim(*enc), "identity"))
-    return InvalidArgument("Content-Encoding '" + std::string(*enc) + "' is not supported");
-  std::string_view bare = Trim(type.substr(0, type.find(';')));
-  if (EqualsIgnoreCase(bare, "application/octet-stream")) {
-    if (!path_query || path_query->empty())
-      return InvalidArgument("an octet-stream upload needs the path query");
-    return std::vector<Upload>{{std::string(*path_query), std::move(request.body)}};
+// Feeds the whole request body, a piece at a time, to `consume`.
+template <typename Consume>
+Status PumpBody(http::Request& request, Consume consume) {
+  if (!request.body_reader) return consume(std::string_view(request.body));
+  std::string chunk;
+  for (;;) {
+    KILN_RETURN_IF_ERROR(request.body_reader->Read(&chunk));
+    if (chunk.empty()) return Status::Ok();
+    KILN_RETURN_IF_ERROR(consume(std::string_view(chunk)));
   }
-  KILN_ASSIGN_OR_RETURN(std::string boundary, MultipartBoundary(type));
-  KILN_ASSIGN_OR_RETURN(std::vector<FormPart> parts, ParseMultipart(request.body, boundary));
-  std::vector<Upload> uploads;
-  for (FormPart& part : parts) {
-    if (part.name != "file") continue;
-    std::string path =
-        path_query && !path_query->empty() ? std::string(*path_query) : part.filename.value_or("");
-    if (path.empty()) return InvalidArgument("a file part has neither a path query nor a filename");
-    uploads.push_back({std::move(path), std::move(part.data)});
-  }
-  if (uploads.empty()) return InvalidArgument("the multipart body has no part named 'file'");
-  return uploads;
 }
 
 }  // namespace
@@ -57,34 +90,51 @@ Result<std::vector<Upload>> UploadsOf(http::Request& request) {
 void EnvdServer::ReadFile(http::Request& request, http::ResponseWriter& writer) {
   auto caller = RestCaller(root_, config_, request);
   if (!caller.ok()) return SendRestAuthError(writer, caller.status());
-  auto data = filesystem_.ReadFile(request.Query("path").value_or(""), *caller);
-  if (!data.ok()) return SendRestError(writer, data.status());
-  http::Response response;
-  response.headers.Set("Content-Type", "application/octet-stream");
-  response.body = std::move(data).value();
-  (void)writer.Send(response);
+  auto file = filesystem_.OpenForRead(request.Query("path").value_or(""), *caller);
+  if (!file.ok()) return SendRestError(writer, file.status());
+  http::Headers headers;
+  headers.Set("Content-Type", "application/octet-stream");
+  if (!writer.StartFixed(200, headers, file->size).ok()) return;
+  // The length was announced from fstat: a file that shrinks meanwhile cuts the connection (the server
+  // aborts a short body), one that grows is sent as it was.
+  std::string buf(kDownloadChunk, '\0');
+  for (uint64_t left = file->size; left > 0;) {
+    ssize_t n = ::read(file->fd.get(), buf.data(), static_cast<size_t>(std::min<uint64_t>(left, buf.size())));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return writer.Abort();
+    left -= static_cast<uint64_t>(n);
+    if (!writer.Write(std::string_view(buf.data(), static_cast<size_t>(n))).ok()) return;
+  }
+  (void)writer.Finish();
 }
 
 void EnvdServer::WriteFiles(http::Request& request, http::ResponseWriter& writer) {
   auto caller = RestCaller(root_, config_, request);
   if (!caller.ok()) return SendRestAuthError(writer, caller.status());
-  auto uploads = UploadsOf(request);
-  if (!uploads.ok()) return SendRestError(writer, uploads.status());
-  // Resolve every destination first: two parts for the same file is a client error, caught before writing.
-  std::set<std::string> seen;
-  for (const Upload& u : *uploads) {
-    auto abs = FilesystemService::Resolve(u.path, *caller);
-    if (!abs.ok()) return SendRestError(writer, abs.status());
-    if (!seen.insert(*abs).second)
-      return SendRestError(writer, InvalidArgument("path '" + *abs + "' is given twice"));
+  std::string_view type = request.headers.Get("Content-Type").value_or("");
+  auto path_query = request.Query("path");
+  if (auto enc = request.headers.Get("Content-Encoding"); enc && !EqualsIgnoreCase(Trim(*enc), "identity"))
+    return SendRestError(writer,
+                         InvalidArgument("Content-Encoding '" + std::string(*enc) + "' is not supported"));
+  if (EqualsIgnoreCase(Trim(type.substr(0, type.find(';'))), "application/octet-stream")) {
+    if (!path_query || path_query->empty())
+      return SendRestError(writer, InvalidArgument("an octet-stream upload needs the path query"));
+    auto file = filesystem_.OpenForWrite(*path_query, *caller);
+    if (!file.ok()) return SendRestError(writer, file.status());
+    Status s = PumpBody(request, [&](std::string_view d) { return FilesystemService::WriteAll(*file, d); });
+    if (!s.ok()) return SendBodyError(writer, s);
+    return SendJson(writer, 200, Json::array({WrittenEntry(*file)}));
   }
-  Json written = Json::array();
-  for (const Upload& u : *uploads) {
-    auto entry = filesystem_.WriteFile(u.path, u.data, *caller);
-    if (!entry.ok()) return SendRestError(writer, entry.status());
-    written.push_back(*entry);
-  }
-  SendJson(writer, 200, written);
+  auto boundary = MultipartBoundary(type);
+  if (!boundary.ok()) return SendRestError(writer, boundary.status());
+  UploadSink sink(filesystem_, *caller, path_query);
+  MultipartReader reader(*boundary, &sink);
+  Status s = PumpBody(request, [&](std::string_view d) { return reader.Feed(d); });
+  if (s.ok()) s = reader.Finish();
+  if (!s.ok()) return SendBodyError(writer, s);
+  if (sink.written().empty())
+    return SendRestError(writer, InvalidArgument("the multipart body has no part named 'file'"));
+  SendJson(writer, 200, sink.written());
 }
 
 }  // namespace kiln::envd

@@ -13,8 +13,6 @@
 namespace kiln::envd {
 namespace {
 
-constexpr size_t kMaxReadBytes = size_t{1} << 30;
-
 uid_t ChownUid(const Caller& c) {
   return c.switch_identity ? c.user.uid : static_cast<uid_t>(-1);
 }
@@ -84,16 +82,6 @@ Status RemoveTree(int dir_fd, const std::string& name, const std::string& abs) {
     KILN_RETURN_IF_ERROR(RemoveTree(sub.get(), child, JoinPath(abs, child)));
   if (::unlinkat(dir_fd, name.c_str(), AT_REMOVEDIR) != 0 && errno != ENOENT)
     return ErrnoStatus("remove '" + abs + "'", errno);
-  return Status::Ok();
-}
-
-Status WriteAll(int fd, std::string_view data, const std::string& abs) {
-  while (!data.empty()) {
-    ssize_t n = ::write(fd, data.data(), data.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return ErrnoStatus("write '" + abs + "'", errno);
-    data.remove_prefix(static_cast<size_t>(n));
-  }
   return Status::Ok();
 }
 
@@ -183,46 +171,6 @@ Result<Json> FilesystemService::Remove(const Json& request, const Caller& caller
   }
   KILN_RETURN_IF_ERROR(RemoveTree(dir_fd->get(), name, abs));
   return Json::object();
-}
-
-Result<std::string> FilesystemService::ReadFile(std::string_view path, const Caller& caller) const {
-  KILN_ASSIGN_OR_RETURN(std::string abs, Resolve(path, caller));
-  // O_NONBLOCK: opening a FIFO planted by sandboxed code must not hang the request.
-  auto fd = root_->OpenPath(abs, O_RDONLY | O_NOCTTY | O_NONBLOCK);
-  if (!fd.ok()) return fd.status().code() == Code::kNotFound ? NotExist(abs) : fd.status();
-  struct stat st;
-  if (::fstat(fd->get(), &st) != 0) return ErrnoStatus("stat '" + abs + "'", errno);
-  if (S_ISDIR(st.st_mode)) return InvalidArgument("path '" + abs + "' is a directory");
-  std::string data;
-  if (S_ISREG(st.st_mode)) data.reserve(static_cast<size_t>(st.st_size));
-  char buf[65536];
-  for (;;) {
-    ssize_t n = ::read(fd->get(), buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && errno == EAGAIN) break;
-    if (n < 0) return ErrnoStatus("read '" + abs + "'", errno);
-    if (n == 0) break;
-    data.append(buf, static_cast<size_t>(n));
-    if (data.size() > kMaxReadBytes) return ResourceExhausted("file '" + abs + "' is larger than 1 GiB");
-  }
-  return data;
-}
-
-Result<Json> FilesystemService::WriteFile(std::string_view path, std::string_view data,
-                                          const Caller& caller) const {
-  KILN_ASSIGN_OR_RETURN(std::string abs, Resolve(path, caller));
-  auto [dir, name] = SplitParent(abs);
-  if (name.empty()) return InvalidArgument("path '" + abs + "' is a directory");
-  KILN_RETURN_IF_ERROR(root_->MakeDirs(dir, ChownUid(caller), caller.user.gid));
-  auto fd = root_->OpenPath(abs, O_WRONLY | O_CREAT | O_TRUNC | O_NOCTTY, 0644);
-  if (!fd.ok()) {
-    if (errno == EISDIR) return InvalidArgument("path '" + abs + "' is a directory");
-    return fd.status();
-  }
-  if (caller.switch_identity && ::fchown(fd->get(), caller.user.uid, caller.user.gid) != 0)
-    return ErrnoStatus("chown '" + abs + "'", errno);
-  KILN_RETURN_IF_ERROR(WriteAll(fd->get(), data, abs));
-  return Json{{"path", abs}, {"name", name}, {"type", "file"}};
 }
 
 }  // namespace kiln::envd

@@ -74,8 +74,9 @@ Result<Json> ReadRequestEnvelope(const std::string& body) {
   Status error;
   auto outcome = reader.Next(&envelope, &error);
   if (outcome == connect::EnvelopeReader::Outcome::kError) return InvalidArgument(error.message());
-  if (outcome != connect::EnvelopeReader::Outcome::kEnvelope || envelope.flags != 0)
-    return InvalidArgument("the request body must be one Connect envelope");
+  // A second envelope or trailing bytes would be silently ignored: a confused or smuggling client.
+  if (outcome != connect::EnvelopeReader::Outcome::kEnvelope || envelope.flags != 0 || reader.pending() != 0)
+    return InvalidArgument("the request body must be exactly one Connect envelope");
   return ParseRequestJson(envelope.payload);
 }
 
@@ -134,6 +135,20 @@ void Router::Handle(http::Request& request, http::ResponseWriter& writer) const 
     log::Error(std::string("envd: handler for ") + request.path + " threw: " + e.what());
     if (!writer.Send({500, {}, DumpJson({{"code", 500}, {"message", e.what()}})}).ok()) writer.Abort();
   }
+}
+
+http::Response BodyErrorResponse(const http::Request& request, int status, std::string_view message) {
+  Code code = status == 413   ? Code::kResourceExhausted
+              : status == 408 ? Code::kDeadlineExceeded
+                              : Code::kInvalidArgument;
+  http::Response response;
+  response.status = status;
+  response.headers.Set("Content-Type", "application/json");
+  const std::string text =
+      std::string(message) + (status == 413 ? " (request bodies are capped; see --max-request-kib)" : "");
+  response.body = LooksLikeRpc(request.path) ? connect::ErrorJson(Status(code, text))
+                                             : DumpJson({{"code", status}, {"message", text}});
+  return response;
 }
 
 void SendJson(http::ResponseWriter& writer, int status, const Json& body) {

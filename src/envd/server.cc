@@ -20,8 +20,30 @@ EnvdServer::EnvdServer(EnvdConfig config, RootFs root, ProcessTable* table)
       router_(config_.access_token) {}
 
 Status EnvdServer::Serve(UniqueFd listen_fd) {
+  http::ServerOptions options;
+  options.max_connections = config_.max_connections;
+  options.idle_timeout_ms = 60'000;
+  options.head_timeout_ms = 30'000;
+  options.body_timeout_ms = 60'000;
+  // Uploads stream to disk as they arrive, so only the filesystem bounds them; every other body is held
+  // whole and must stay far below the sandbox's memory.
+  options.body_policy = [max = config_.max_request_body_bytes](const http::Request& request) {
+    if (request.method == "POST" && request.path == "/files")
+      return http::BodyPolicy{true, uint64_t{1} << 50};
+    return http::BodyPolicy{false, max};
+  };
+  options.body_error = BodyErrorResponse;
+  // Health checks must answer while envd is at capacity (a load balancer or pool would otherwise give up
+  // on a sandbox that is merely busy).
+  options.at_capacity = [](const http::Request& request) -> std::optional<http::Response> {
+    if (request.method != "GET" || request.path != "/health") return std::nullopt;
+    http::Response response;
+    response.status = 204;
+    return response;
+  };
   http::Server server(
-      [this](http::Request& request, http::ResponseWriter& writer) { router_.Handle(request, writer); });
+      [this](http::Request& request, http::ResponseWriter& writer) { router_.Handle(request, writer); },
+      options);
   return server.Serve(std::move(listen_fd));
 }
 

@@ -115,7 +115,7 @@ class Connection {
   // (an error was answered, the peer left, or a timeout passed).
   bool ReadRequest(Parser* parser, bool first, bool* streamed);
   bool ApplyBodyPolicy(Parser* parser, bool* streamed);
-  bool FailRequest(int status, std::string_view message);
+  bool FailRequest(const Parser& parser, int status, std::string_view message);
   bool Dispatch(Parser* parser, bool streamed);
 
   ServerState& impl_;
@@ -321,8 +321,14 @@ int64_t DeadlineIn(int timeout_ms) {
   return MonotonicMillis() + (timeout_ms > 0 ? timeout_ms : int64_t{1} << 40);
 }
 
-bool Connection::FailRequest(int status, std::string_view message) {
-  (void)SendAll(fd_, PlainTextResponse(status, message));
+bool Connection::FailRequest(const Parser& parser, int status, std::string_view message) {
+  if (parser.headers_done() && impl_.options.body_error) {
+    Response r = impl_.options.body_error(parser.request(), status, message);
+    r.headers.Set("Connection", "close");
+    (void)SendAll(fd_, SerializeResponse(r));
+  } else {
+    (void)SendAll(fd_, PlainTextResponse(status, message));
+  }
   LingeringClose(fd_);
   return false;
 }
@@ -364,7 +370,7 @@ bool Connection::ReadRequest(Parser* parser, bool first, bool* streamed) {
     }
     if (parser->complete()) return true;
     if (parser->state() == Parser::State::kError) {
-      return FailRequest(parser->error().status, parser->error().message);
+      return FailRequest(*parser, parser->error().status, parser->error().message);
     }
     // Within the body, what counts is progress: each read must come within the body timeout.
     if (parser->headers_done()) deadline = DeadlineIn(o.body_timeout_ms);
@@ -372,7 +378,7 @@ bool Connection::ReadRequest(Parser* parser, bool first, bool* streamed) {
       case ReadResult::kOk:
         break;
       case ReadResult::kTimeout:
-        if (any) return FailRequest(408, "timed out reading the request");
+        if (any) return FailRequest(*parser, 408, "timed out reading the request");
         return false;
       case ReadResult::kEof:  // nobody left to answer, whether or not a request had started
       case ReadResult::kError:

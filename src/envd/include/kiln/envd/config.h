@@ -28,6 +28,11 @@ struct EnvdConfig {
   std::string kernel_bridge;
   int default_keepalive_seconds = 50;           // when a stream has no Keepalive-Ping-Interval header
   size_t max_buffered_output_bytes = 4u << 20;  // per stream; see ProcessTable
+  // Every request body envd holds in memory (Connect JSON, code to execute) is capped well below a
+  // sandbox's memory limit; larger ones get 413 / resource_exhausted. File uploads are streamed instead.
+  size_t max_request_body_bytes = 4u << 20;
+  // Connection threads (a sandbox's pids limit counts them); past this, 503 (and /health) from one thread.
+  size_t max_connections = 64;
 };
 
 // The user a request acts as, resolved from /etc/passwd inside the root.

@@ -38,10 +38,25 @@ class FilesystemService {
   // {path} -> {}: rm -rf; a missing path is not an error. Removing "/" is refused (InvalidArgument).
   Result<Json> Remove(const Json& request, const Caller& caller) const;
 
-  // The whole content of the file at `path`. Missing -> NotFound "path '<abs>' does not exist";
-  // a directory -> InvalidArgument "path '<abs>' is a directory".
+  // A file opened for streaming (see file_io.cc).
+  struct OpenFile {
+    UniqueFd fd;
+    std::string abs;
+    uint64_t size = 0;  // OpenForRead: the size fstat gave at open time
+  };
+  // Opens the regular file at `path` for reading. Missing -> NotFound "path '<abs>' does not exist"; a
+  // directory, device, FIFO or socket -> InvalidArgument (reading one could block forever or never end).
+  Result<OpenFile> OpenForRead(std::string_view path, const Caller& caller) const;
+  // Creates parents, then creates or truncates the regular file at `path`, owned by the caller. A path
+  // ending in '/', a directory, device, FIFO or socket -> InvalidArgument (never blocks on a FIFO).
+  Result<OpenFile> OpenForWrite(std::string_view path, const Caller& caller) const;
+  // Writes all of `data` to an OpenForWrite file. No space -> ResourceExhausted.
+  static Status WriteAll(const OpenFile& file, std::string_view data);
+
+  // The whole content of the file at `path` (OpenForRead's errors; over 64 MiB -> ResourceExhausted: use
+  // OpenForRead and stream instead).
   Result<std::string> ReadFile(std::string_view path, const Caller& caller) const;
-  // Creates parents, then creates or truncates the file and writes `data`, chowning to the caller.
+  // OpenForWrite, then writes `data`.
   // Returns {"path":abs,"name":base,"type":"file"}. No space -> ResourceExhausted.
   Result<Json> WriteFile(std::string_view path, std::string_view data, const Caller& caller) const;
 

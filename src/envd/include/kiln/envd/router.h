@@ -57,6 +57,9 @@ std::string DumpJson(const Json& j);
 
 // REST replies.
 void SendJson(http::ResponseWriter& writer, int status, const Json& body);
+// The answer to a request whose body the server refused (413 too large, 408 too slow, 400 malformed): a
+// Connect error (resource_exhausted, deadline_exceeded, invalid_argument) on RPC paths, else REST JSON.
+http::Response BodyErrorResponse(const http::Request& request, int status, std::string_view message);
 // {"code":<http status>,"message":...}, with the status derived from `error` (see RestStatusFor).
 void SendRestError(http::ResponseWriter& writer, const Status& error);
 // not_found 404, invalid_argument/failed_precondition 400, permission_denied 403, already_exists 409,

@@ -122,6 +122,7 @@ class Parser {
   std::string TakeBody();
 
   Request& request() { return request_; }
+  const Request& request() const { return request_; }
   Response& response() { return response_; }
   // Prepares for the next message on the same connection.
   void Reset();

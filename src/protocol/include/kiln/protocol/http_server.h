@@ -72,6 +72,9 @@ struct ServerOptions {
   size_t max_connections = 512;     // connection threads; past this the overflow thread answers
   size_t max_overflow = 64;         // connections the overflow thread holds at once; past it, 503 unread
   int overflow_timeout_ms = 2'000;  // how long the overflow thread waits for a request head
+  // Builds the answer to a request whose head was parsed but whose body was refused (413 past the cap, 400
+  // malformed framing, 408 too slow), so it can speak the route's protocol; unset: text/plain.
+  std::function<Response(const Request&, int status, std::string_view message)> body_error;
   // Answers a request that arrives past capacity without blocking (a health check); nullopt: 503.
   std::function<std::optional<Response>(const Request&)> at_capacity;
 };
