@@ -12,6 +12,7 @@ PACKAGES=(
   python3 python3-numpy python3-matplotlib python3-pandas python3-ipython
   nodejs bubblewrap hyperfine iproute2 procps
   cppzmq-dev libzmq3-dev libssl-dev python3-ipykernel python3-jupyter-client r-cran-irkernel
+  libboost1.81-dev
 )
 
 SUDO=""

@@ -210,6 +210,10 @@ Result<ListPage> Control::List(const Principal& caller, const ListRequest& reque
   if (request.limit < 1 || request.limit > 100) return InvalidArgument("limit: must be between 1 and 100");
   KILN_ASSIGN_OR_RETURN(std::vector<SandboxRecord> live,
                         registry::ListLive(*db_, caller.admin ? "" : caller.key_id));
+  if (!request.next_token.empty()) {
+    // Checked here too, so that a bad token is refused even when there is nothing to page through.
+    KILN_RETURN_IF_ERROR(AfterCursor(SandboxRecord{}, request.next_token, request.ascending).status());
+  }
   std::vector<SandboxRecord> selected;
   for (SandboxRecord& r : live) {
     KILN_RETURN_IF_ERROR(Reconcile(r));

@@ -1,0 +1,297 @@
+#include "api.h"
+
+#include <functional>
+
+#include <nlohmann/json.hpp>
+
+#include "kiln/base/clock.h"
+#include "kiln/base/strings.h"
+#include "query.h"
+
+namespace kiln::server {
+namespace {
+
+using Json = nlohmann::json;
+
+// What a route handler gets: the caller, the sandbox id from the path (if any), query and body.
+struct Call {
+  control::Control& control;
+  const control::Principal& caller;
+  std::string id;
+  const Target& target;
+  const std::string& body;
+};
+using Handler = std::function<ApiResponse(const Call&)>;
+
+struct Route {
+  const char* method;
+  const char* pattern;  // segments; ":id" captures the sandbox id
+  Handler handler;
+};
+
+std::string Rfc3339Ms(int64_t ms) {
+  return Rfc3339(ms * 1'000'000);
+}
+
+ApiResponse JsonResponse(int status, const Json& body) {
+  return ApiResponse{status, body.dump(), {}};
+}
+
+ApiResponse FromStatus(const Status& status) {
+  return ErrorResponse(HttpStatus(status.code()), status.message());
+}
+
+Json SandboxJson(const control::SandboxRecord& r) {
+  return Json{{"sandboxID", r.id},
+              {"templateID", r.template_id},
+              {"clientID", r.owner},
+              {"alias", r.template_id},
+              {"envdVersion", kEnvdVersion},
+              {"envdAccessToken", r.access_token},
+              {"trafficAccessToken", nullptr},
+              {"domain", nullptr}};
+}
+
+Json ListedJson(const control::SandboxRecord& r) {
+  return Json{{"sandboxID", r.id},
+              {"templateID", r.template_id},
+              {"alias", r.template_id},
+              {"clientID", r.owner},
+              {"startedAt", Rfc3339Ms(r.started_ms)},
+              {"endAt", Rfc3339Ms(r.end_ms)},
+              {"cpuCount", r.cpu_count},
+              {"memoryMB", r.memory_mb},
+              {"diskSizeMB", r.disk_mb},
+              {"envdVersion", kEnvdVersion},
+              {"state", r.state},
+              {"metadata", r.metadata}};
+}
+
+// The body as a JSON object; an empty body counts as {} (the SDK sends {} or nothing for connect).
+Result<Json> ParseObject(const std::string& body) {
+  if (body.empty()) return Json::object();
+  Json parsed = Json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (parsed.is_discarded()) return InvalidArgument("request body: malformed JSON");
+  if (!parsed.is_object()) return InvalidArgument("request body: must be a JSON object");
+  return parsed;
+}
+
+Result<std::map<std::string, std::string>> StringMap(const Json& body, const char* field) {
+  std::map<std::string, std::string> map;
+  if (!body.contains(field) || body[field].is_null()) return map;
+  if (!body[field].is_object()) return InvalidArgument(std::string(field) + ": must be an object of strings");
+  for (auto& [key, value] : body[field].items()) {
+    if (!value.is_string()) return InvalidArgument(std::string(field) + "." + key + ": must be a string");
+    map[key] = value.get<std::string>();
+  }
+  return map;
+}
+
+// An optional whole number of seconds (E2B sends integers; a fraction is refused rather than rounded).
+Result<std::optional<int64_t>> Seconds(const Json& body, const char* field) {
+  if (!body.contains(field) || body[field].is_null()) return std::optional<int64_t>();
+  const Json& v = body[field];
+  if (!v.is_number_integer())
+    return InvalidArgument(std::string(field) + ": must be an integer number of seconds");
+  return std::optional<int64_t>(v.get<int64_t>());
+}
+
+ApiResponse Create(const Call& call) {
+  Result<Json> body = ParseObject(call.body);
+  if (!body.ok()) return FromStatus(body.status());
+  control::CreateRequest request;
+  if (body->contains("templateID")) {
+    if (!(*body)["templateID"].is_string()) return ErrorResponse(400, "templateID: must be a string");
+    request.template_id = (*body)["templateID"].get<std::string>();
+  }
+  auto timeout = Seconds(*body, "timeout");
+  auto metadata = StringMap(*body, "metadata");
+  auto env = StringMap(*body, "envVars");
+  for (const Status* s : {&timeout.status(), &metadata.status(), &env.status()})
+    if (!s->ok()) return FromStatus(*s);
+  request.timeout_s = *timeout;
+  request.metadata = std::move(*metadata);
+  request.env_vars = std::move(*env);
+  auto created = call.control.Create(call.caller, request);
+  if (!created.ok()) return FromStatus(created.status());
+  return JsonResponse(201, SandboxJson(*created));
+}
+
+Result<control::ListRequest> ListQuery(const Target& target) {
+  control::ListRequest q;
+  auto get = [&](const char* name) -> const std::string* {
+    auto it = target.query.find(name);
+    return it == target.query.end() ? nullptr : &it->second;
+  };
+  if (auto* m = get("metadata")) {
+    KILN_ASSIGN_OR_RETURN(q.metadata, DecodeMetadataFilter(*m));
+  }
+  if (auto* s = get("state")) {
+    for (const std::string& state : Split(*s, ','))
+      if (state != "running" && state != "paused")
+        return InvalidArgument("state: unknown state '" + state + "'");
+    q.states = Split(*s, ',');
+  }
+  if (auto* t = get("template")) q.template_id = *t;
+  if (auto* a = get("startedAfter")) {
+    KILN_ASSIGN_OR_RETURN(q.started_after_ms, ParseRfc3339Millis(*a));
+  }
+  if (auto* o = get("order")) {
+    if (*o != "asc" && *o != "desc") return InvalidArgument("order: must be asc or desc");
+    q.ascending = *o == "asc";
+  }
+  if (auto* l = get("limit")) {
+    if (l->empty() || l->size() > 4 || l->find_first_not_of("0123456789") != std::string::npos)
+      return InvalidArgument("limit: must be an integer between 1 and 100");
+    q.limit = std::stoll(*l);
+  }
+  if (auto* n = get("nextToken")) q.next_token = *n;
+  return q;
+}
+
+ApiResponse List(const Call& call, bool legacy) {
+  Result<control::ListRequest> query = ListQuery(call.target);
+  if (!query.ok()) return FromStatus(query.status());
+  // The legacy listing has no paging and shows running sandboxes only.
+  if (legacy) query->states = {"running"};
+  Json out = Json::array();
+  std::string next;
+  do {
+    auto page = call.control.List(call.caller, *query);
+    if (!page.ok()) return FromStatus(page.status());
+    for (const auto& r : page->sandboxes) out.push_back(ListedJson(r));
+    next = page->next_token;
+    query->next_token = next;
+  } while (legacy && !next.empty());
+  ApiResponse response = JsonResponse(200, out);
+  if (!next.empty()) response.headers.emplace_back("X-Next-Token", next);
+  return response;
+}
+
+ApiResponse Detail(const Call& call) {
+  auto r = call.control.Get(call.caller, call.id);
+  if (!r.ok()) return FromStatus(r.status());
+  Json out = ListedJson(*r);
+  out["envdAccessToken"] = r->access_token;
+  out["domain"] = nullptr;
+  out["lifecycle"] = Json{{"onTimeout", "kill"}, {"autoResume", false}};
+  return JsonResponse(200, out);
+}
+
+ApiResponse Kill(const Call& call) {
+  Status killed = call.control.Kill(call.caller, call.id);
+  return killed.ok() ? ApiResponse{204, "", {}} : FromStatus(killed);
+}
+
+ApiResponse Timeout(const Call& call) {
+  Result<Json> body = ParseObject(call.body);
+  if (!body.ok()) return FromStatus(body.status());
+  auto timeout = Seconds(*body, "timeout");
+  if (!timeout.ok()) return FromStatus(timeout.status());
+  if (!*timeout) return ErrorResponse(400, "timeout: required");
+  Status set = call.control.SetTimeout(call.caller, call.id, **timeout);
+  return set.ok() ? ApiResponse{204, "", {}} : FromStatus(set);
+}
+
+// Connect (`timeout`) and refresh (`duration`) both extend the lifetime, never shorten it.
+ApiResponse Extend(const Call& call, const char* field, bool reply_sandbox) {
+  Result<Json> body = ParseObject(call.body);
+  if (!body.ok()) return FromStatus(body.status());
+  auto seconds = Seconds(*body, field);
+  if (!seconds.ok()) return FromStatus(seconds.status());
+  auto r = call.control.Connect(call.caller, call.id, *seconds);
+  if (!r.ok()) return FromStatus(r.status());
+  return reply_sandbox ? JsonResponse(200, SandboxJson(*r)) : ApiResponse{204, "", {}};
+}
+
+const std::vector<Route>& Routes() {
+  static const std::vector<Route> kRoutes = {
+      {"POST", "/sandboxes", Create},
+      {"POST", "/v2/sandboxes", Create},
+      {"GET", "/sandboxes", [](const Call& c) { return List(c, true); }},
+      {"GET", "/v2/sandboxes", [](const Call& c) { return List(c, false); }},
+      {"GET", "/sandboxes/:id", Detail},
+      {"DELETE", "/sandboxes/:id", Kill},
+      {"POST", "/sandboxes/:id/timeout", Timeout},
+      {"POST", "/sandboxes/:id/refreshes", [](const Call& c) { return Extend(c, "duration", false); }},
+      {"POST", "/sandboxes/:id/refresh", [](const Call& c) { return Extend(c, "duration", false); }},
+      {"POST", "/sandboxes/:id/connect", [](const Call& c) { return Extend(c, "timeout", true); }},
+      {"POST", "/v2/sandboxes/:id/connect", [](const Call& c) { return Extend(c, "timeout", true); }},
+  };
+  return kRoutes;
+}
+
+// Whether `segments` fit `pattern`; *id receives the ":id" segment.
+bool Matches(const std::vector<std::string>& segments, const char* pattern, std::string* id) {
+  std::vector<std::string> want = PathSegments(pattern);
+  if (want.size() != segments.size()) return false;
+  for (size_t i = 0; i < want.size(); ++i) {
+    if (want[i] == ":id") {
+      *id = segments[i];
+    } else if (want[i] != segments[i]) {
+      return false;
+    }
+  }
+  return true;
+}
+
+Result<control::Principal> Authenticate(control::Control& control, const ApiRequest& r) {
+  std::string key = r.api_key;
+  if (key.empty() && StartsWith(ToLower(r.authorization), "bearer "))
+    key = std::string(Trim(std::string_view(r.authorization).substr(7)));
+  if (key.empty())
+    return PermissionDenied(
+        "missing API key: send it in the X-API-Key header or as Authorization: Bearer <key>");
+  return control.keys().Authenticate(key);
+}
+
+}  // namespace
+
+int HttpStatus(Code code) {
+  switch (code) {
+    case Code::kInvalidArgument:
+      return 400;
+    case Code::kPermissionDenied:
+      return 403;
+    case Code::kNotFound:
+      return 404;
+    case Code::kAlreadyExists:
+    case Code::kFailedPrecondition:
+      return 409;
+    case Code::kResourceExhausted:
+      return 429;
+    case Code::kUnimplemented:
+      return 501;
+    case Code::kUnavailable:
+      return 503;
+    case Code::kDeadlineExceeded:
+      return 504;
+    default:
+      return 500;
+  }
+}
+
+ApiResponse ErrorResponse(int status, const std::string& message) {
+  return ApiResponse{status, Json{{"code", status}, {"message", message}}.dump(), {}};
+}
+
+ApiResponse HandleApi(control::Control& control, const ApiRequest& request) {
+  Result<Target> target = ParseTarget(request.target);
+  if (!target.ok()) return FromStatus(target.status());
+  if (target->path == "/health") return ApiResponse{204, "", {}};
+  Result<control::Principal> caller = Authenticate(control, request);
+  if (!caller.ok()) return ErrorResponse(401, caller.status().message());
+  std::vector<std::string> segments = PathSegments(target->path);
+  bool path_known = false;
+  for (const Route& route : Routes()) {
+    std::string id;
+    if (!Matches(segments, route.pattern, &id)) continue;
+    path_known = true;
+    if (request.method != route.method) continue;
+    return route.handler(Call{control, *caller, id, *target, request.body});
+  }
+  if (path_known) return ErrorResponse(405, "method " + request.method + " not allowed on " + target->path);
+  return ErrorResponse(404, "no route " + request.method + " " + target->path);
+}
+
+}  // namespace kiln::server

@@ -1,0 +1,37 @@
+// The E2B control plane as a function from a buffered request to a response: routes, authentication,
+// JSON in and out, status codes and error bodies exactly as e2b-protocol.md section 3 says. No sockets
+// here; the HTTP server calls HandleApi on a worker thread (it may wait for a sandbox to start).
+#pragma once
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "kiln/control/control.h"
+
+namespace kiln::server {
+
+// The envd version Kiln's sandboxes claim: the SDK gates features on it (0.5.7: octet-stream uploads).
+inline constexpr char kEnvdVersion[] = "0.5.7";
+
+struct ApiRequest {
+  std::string method;
+  std::string target;         // path and query, as sent
+  std::string api_key;        // X-API-Key, empty when absent
+  std::string authorization;  // Authorization, empty when absent
+  std::string body;
+};
+
+struct ApiResponse {
+  int status = 200;
+  std::string body;  // JSON, or empty (with a 204)
+  std::vector<std::pair<std::string, std::string>> headers;
+};
+
+ApiResponse HandleApi(control::Control& control, const ApiRequest& request);
+// {"code": status, "message": message}.
+ApiResponse ErrorResponse(int status, const std::string& message);
+// The HTTP status for an error code crossing from control.
+int HttpStatus(Code code);
+
+}  // namespace kiln::server

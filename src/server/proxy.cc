@@ -1,0 +1,168 @@
+// The data-plane proxy: one request relayed to envd's unix socket and its response relayed back, both
+// bodies streamed through a fixed buffer (Beast's buffer_body relay), so a 100 MB upload or an hour-long
+// command stream costs the server 64 KiB. Each request gets its own envd connection, closed after the
+// response; when envd dies mid-response (the sandbox was killed) the client connection is reset.
+#include <array>
+
+#include "routing.h"
+#include "session.h"
+
+namespace kiln::server {
+namespace {
+
+using local = asio::local::stream_protocol;
+
+class Proxy : public std::enable_shared_from_this<Proxy> {
+ public:
+  Proxy(std::shared_ptr<Session> session, bhttp::request_parser<bhttp::empty_body>&& parser,
+        control::Route route, std::string sandbox_id)
+      : session_(std::move(session)),
+        upstream_(session_->stream().get_executor()),
+        request_(std::move(parser)),
+        route_(std::move(route)),
+        sandbox_id_(std::move(sandbox_id)) {}
+
+  void Start() {
+    auto& req = request_.get();
+    client_keep_alive_ = req.keep_alive();
+    req.keep_alive(false);  // envd closes its side after the response: one connection per request
+    req.set(bhttp::field::host, "localhost");
+    request_.body_limit(boost::none);
+    upstream_.async_connect(local::endpoint(route_.socket_path),
+                            [self = shared_from_this()](beast::error_code ec) {
+                              if (ec) return self->Fail();
+                              self->request_writer_.emplace(self->request_.get());
+                              self->PumpRequest();
+                            });
+  }
+
+ private:
+  // Moves what the client sent next (or the end of the body) into the buffer body, then writes it on.
+  void PumpRequest() {
+    auto& body = request_.get().body();
+    if (request_.is_done()) {
+      body.data = nullptr;
+      body.size = 0;
+      body.more = false;
+      return WriteRequest();
+    }
+    body.data = buffer_.data();
+    body.size = buffer_.size();
+    bhttp::async_read_some(session_->stream(), session_->buffer(), request_,
+                           [self = shared_from_this()](beast::error_code ec, size_t) {
+                             if (ec == bhttp::error::need_buffer) ec = {};
+                             if (ec) return self->session_->Abort();  // the client went away
+                             if (self->Filled(self->request_.get().body(), self->request_.is_done()))
+                               return self->PumpRequest();
+                             self->WriteRequest();
+                           });
+  }
+
+  void WriteRequest() {
+    bhttp::async_write(upstream_, *request_writer_,
+                       [self = shared_from_this()](beast::error_code ec, size_t) {
+                         if (ec == bhttp::error::need_buffer) ec = {};
+                         if (ec) return self->Fail();
+                         if (self->request_writer_->is_done()) return self->ReadResponseHeader();
+                         self->PumpRequest();
+                       });
+  }
+
+  void ReadResponseHeader() {
+    response_.emplace();
+    response_->body_limit(boost::none);
+    response_->header_limit(64 << 10);
+    if (request_.get().method() == bhttp::verb::head) response_->skip(true);
+    bhttp::async_read_header(upstream_, upstream_buffer_, *response_,
+                             [self = shared_from_this()](beast::error_code ec, size_t) {
+                               if (ec) return self->Fail();
+                               self->OnResponseHeader();
+                             });
+  }
+
+  void OnResponseHeader() {
+    auto& res = response_->get();
+    // A body that ends only when envd closes cannot be followed by another response on this connection.
+    bool delimited = res.chunked() || res.has_content_length() || response_->is_done();
+    keep_alive_ = client_keep_alive_ && delimited;
+    res.keep_alive(keep_alive_);
+    response_writer_.emplace(res);
+    responding_ = true;
+    PumpResponse();
+  }
+
+  void PumpResponse() {
+    auto& body = response_->get().body();
+    if (response_->is_done()) {
+      body.data = nullptr;
+      body.size = 0;
+      body.more = false;
+      return WriteResponse();
+    }
+    body.data = buffer_.data();
+    body.size = buffer_.size();
+    bhttp::async_read_some(upstream_, upstream_buffer_, *response_,
+                           [self = shared_from_this()](beast::error_code ec, size_t) {
+                             if (ec == bhttp::error::need_buffer) ec = {};
+                             if (ec) return self->Fail();
+                             if (self->Filled(self->response_->get().body(), self->response_->is_done()))
+                               return self->PumpResponse();
+                             self->WriteResponse();
+                           });
+  }
+
+  void WriteResponse() {
+    bhttp::async_write(session_->stream(), *response_writer_,
+                       [self = shared_from_this()](beast::error_code ec, size_t) {
+                         if (ec == bhttp::error::need_buffer) ec = {};
+                         if (ec) return self->session_->Abort();
+                         if (!self->response_writer_->is_done()) return self->PumpResponse();
+                         beast::error_code ignored;
+                         self->upstream_.close(ignored);
+                         self->session_->Done(self->keep_alive_);
+                       });
+  }
+
+  // After a read into buffer_ (body.size counts down what was left unused): true when the read gave no body
+  // bytes yet (a chunk header, say) and must be repeated, because the serializer would write an empty chunk,
+  // which is the chunked encoding's end marker.
+  bool Filled(bhttp::buffer_body::value_type& body, bool done) {
+    body.size = buffer_.size() - body.size;
+    body.data = buffer_.data();
+    body.more = !done;
+    return body.size == 0 && !done;
+  }
+
+  // envd is gone or broke the exchange: before any response byte went out the client gets E2B's 502 for a
+  // dead sandbox; once a response is under way, only a reset can tell it the stream was cut.
+  void Fail() {
+    beast::error_code ignored;
+    upstream_.close(ignored);
+    if (responding_) return session_->Abort();
+    session_->Reply(502, SandboxNotFoundBody(sandbox_id_), false);
+  }
+
+  std::shared_ptr<Session> session_;
+  local::socket upstream_;
+  beast::flat_buffer upstream_buffer_;
+  bhttp::request_parser<bhttp::buffer_body> request_;
+  std::optional<bhttp::request_serializer<bhttp::buffer_body>> request_writer_;
+  std::optional<bhttp::response_parser<bhttp::buffer_body>> response_;
+  std::optional<bhttp::response_serializer<bhttp::buffer_body>> response_writer_;
+  control::Route route_;
+  std::string sandbox_id_;
+  bool client_keep_alive_ = false;
+  bool keep_alive_ = false;
+  bool responding_ = false;
+  std::array<char, 64 << 10> buffer_;
+};
+
+}  // namespace
+
+void StartProxy(std::shared_ptr<Session> session, bhttp::request_parser<bhttp::empty_body>&& parser,
+                control::Route route, std::string sandbox_id) {
+  std::make_shared<Proxy>(std::move(session), std::move(parser), std::move(route), std::move(sandbox_id))
+      ->Start();
+}
+
+}  // namespace kiln::server

@@ -1,0 +1,266 @@
+// The server over real TCP with real sandboxes: the control plane's routes and error paths, and the data
+// plane's routing, auth and streaming proxy.
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <future>
+#include <thread>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "kiln/protocol/http_client.h"
+#include "kiln/server/server.h"
+
+namespace kiln::server {
+namespace {
+
+using Json = nlohmann::json;
+
+class ServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    home_ = std::filesystem::temp_directory_path() /
+            ("kiln-server-" + std::to_string(getpid()) + "-" +
+             ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(home_);
+    control::ControlOptions options;
+    options.home = home_.string();
+    auto opened = control::Control::Open(options);
+    ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+    control_ = std::move(*opened);
+    alice_ = control_->keys().Create("alice", false)->secret;
+    bob_ = control_->keys().Create("bob", false)->secret;
+    ServerOptions server_options;
+    server_options.port = 0;
+    auto started = Server::Start(control_.get(), server_options);
+    ASSERT_TRUE(started.ok()) << started.status().ToString();
+    server_ = std::move(*started);
+  }
+  void TearDown() override {
+    server_.reset();
+    control_.reset();
+    std::filesystem::remove_all(home_);
+  }
+
+  http::Client Client() { return http::Client::Tcp("127.0.0.1", server_->port()); }
+  http::Response Call(const std::string& method, const std::string& target, const std::string& key,
+                      const std::string& body = "", http::Headers headers = {}) {
+    if (!key.empty()) headers.Set("X-API-Key", key);
+    if (!body.empty() && !headers.Has("Content-Type")) headers.Set("Content-Type", "application/json");
+    auto r = Client().Do(method, target, headers, body, 60'000);
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    return r.ok() ? *r : http::Response{-1, {}, ""};
+  }
+  // Creates a sandbox through the API: {sandboxID, envdAccessToken, ...}.
+  Json Create(const std::string& key, const std::string& body = R"({"templateID":"base"})") {
+    http::Response r = Call("POST", "/v2/sandboxes", key, body);
+    EXPECT_EQ(r.status, 201) << r.body;
+    return Json::parse(r.body, nullptr, false);
+  }
+  http::Response Envd(const std::string& method, const std::string& target, const Json& sandbox,
+                      const std::string& body = "", http::Headers headers = {}) {
+    headers.Set("E2b-Sandbox-Id", sandbox["sandboxID"].get<std::string>());
+    headers.Set("E2b-Sandbox-Port", "49983");
+    if (!headers.Has("X-Access-Token"))
+      headers.Set("X-Access-Token", sandbox["envdAccessToken"].get<std::string>());
+    auto r = Client().Do(method, target, headers, body, 60'000);
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    return r.ok() ? *r : http::Response{-1, {}, ""};
+  }
+  static Json Body(const http::Response& r) { return Json::parse(r.body, nullptr, false); }
+
+  std::filesystem::path home_;
+  std::unique_ptr<control::Control> control_;
+  std::unique_ptr<Server> server_;
+  std::string alice_, bob_;
+};
+
+TEST_F(ServerTest, KeysAreRequiredAndCheckedByHeaderOrBearer) {
+  EXPECT_EQ(Call("GET", "/health", "").status, 204);
+  http::Response missing = Call("GET", "/v2/sandboxes", "");
+  EXPECT_EQ(missing.status, 401);
+  EXPECT_EQ(Body(missing)["code"], 401);
+  EXPECT_NE(Body(missing)["message"].get<std::string>().find("X-API-Key"), std::string::npos);
+  http::Response wrong = Call("GET", "/v2/sandboxes", "e2b_" + std::string(40, '0'));
+  EXPECT_EQ(wrong.status, 401);
+  EXPECT_EQ(Body(wrong)["message"], "invalid API key");
+  http::Headers bearer;
+  bearer.Set("Authorization", "Bearer " + alice_);
+  http::Response ok = Call("GET", "/v2/sandboxes", "", "", bearer);
+  EXPECT_EQ(ok.status, 200);
+  EXPECT_EQ(ok.body, "[]");
+}
+
+TEST_F(ServerTest, CreateListGetTimeoutKill) {
+  Json created =
+      Create(alice_, R"({"templateID":"base","metadata":{"k":"v w"},"envVars":{"A":"B"},"timeout":60})");
+  std::string id = created["sandboxID"];
+  EXPECT_EQ(created["templateID"], "base");
+  EXPECT_EQ(created["envdVersion"], "0.5.7");
+  EXPECT_FALSE(created["envdAccessToken"].get<std::string>().empty());
+  EXPECT_TRUE(created["domain"].is_null());
+
+  http::Response listed = Call("GET", "/v2/sandboxes?metadata=k%3Dv%252520w&state=running", alice_);
+  ASSERT_EQ(listed.status, 200);
+  ASSERT_EQ(Body(listed).size(), 1u);
+  EXPECT_EQ(Body(listed)[0]["sandboxID"], id);
+  EXPECT_EQ(Body(listed)[0]["metadata"]["k"], "v w");
+  EXPECT_EQ(Body(Call("GET", "/v2/sandboxes?metadata=k%3Dother", alice_)).size(), 0u);
+
+  http::Response info = Call("GET", "/sandboxes/" + id, alice_);
+  ASSERT_EQ(info.status, 200);
+  EXPECT_EQ(Body(info)["state"], "running");
+  EXPECT_EQ(Body(info)["envdAccessToken"], created["envdAccessToken"]);
+
+  EXPECT_EQ(Call("POST", "/sandboxes/" + id + "/timeout", alice_, R"({"timeout":30})").status, 204);
+  http::Response connected = Call("POST", "/v2/sandboxes/" + id + "/connect", alice_, "{}");
+  EXPECT_EQ(connected.status, 200);
+  EXPECT_EQ(Body(connected)["envdAccessToken"], created["envdAccessToken"]);
+
+  EXPECT_EQ(Envd("GET", "/health", created).status, 204);
+  http::Response killed = Call("DELETE", "/sandboxes/" + id, alice_);
+  EXPECT_EQ(killed.status, 204);
+  EXPECT_TRUE(killed.body.empty());
+  http::Response again = Call("DELETE", "/sandboxes/" + id, alice_);
+  EXPECT_EQ(again.status, 404);
+  EXPECT_EQ(Body(again)["code"], 404);
+  http::Response dead = Envd("GET", "/health", created);
+  EXPECT_EQ(dead.status, 502);
+  EXPECT_EQ(Body(dead), Json({{"sandboxId", id}, {"message", "The sandbox was not found"}, {"code", 502}}));
+}
+
+TEST_F(ServerTest, ErrorPathsAnswerJsonWithTheRightStatus) {
+  auto expect = [&](const http::Response& r, int status, const std::string& fragment) {
+    EXPECT_EQ(r.status, status) << r.body;
+    Json body = Body(r);
+    ASSERT_TRUE(body.is_object()) << r.body;
+    EXPECT_EQ(body["code"], status);
+    EXPECT_NE(body["message"].get<std::string>().find(fragment), std::string::npos) << r.body;
+  };
+  expect(Call("POST", "/v2/sandboxes", alice_, "{\"templateID\":"), 400, "malformed JSON");
+  expect(Call("POST", "/v2/sandboxes", alice_, "[1]"), 400, "JSON object");
+  expect(Call("POST", "/v2/sandboxes", alice_, R"({"templateID":7})"), 400, "templateID");
+  expect(Call("POST", "/v2/sandboxes", alice_, R"({"timeout":"soon"})"), 400, "timeout");
+  expect(Call("POST", "/v2/sandboxes", alice_, R"({"metadata":{"a":1}})"), 400, "metadata.a");
+  expect(Call("POST", "/v2/sandboxes", alice_, R"({"templateID":"ubuntu"})"), 404,
+         "base, code-interpreter-v1");
+  expect(Call("POST", "/v2/sandboxes", alice_, std::string(2 << 20, ' ')), 413, "larger than");
+  expect(Call("GET", "/sandboxes/nonexistingsandbox", alice_), 404, "not found");
+  expect(Call("DELETE", "/sandboxes/nonexistingsandbox", alice_), 404, "not found");
+  expect(Call("GET", "/v2/sandboxes?limit=0", alice_), 400, "limit");
+  expect(Call("GET", "/v2/sandboxes?state=frozen", alice_), 400, "state");
+  expect(Call("GET", "/v2/sandboxes?nextToken=zz", alice_), 400, "nextToken");
+  expect(Call("GET", "/v2/sandboxes?startedAfter=noon", alice_), 400, "RFC 3339");
+  expect(Call("GET", "/nowhere", alice_), 404, "no route");
+  expect(Call("PUT", "/v2/sandboxes", alice_), 405, "not allowed");
+
+  Json mine = Create(alice_);
+  std::string id = mine["sandboxID"];
+  expect(Call("GET", "/sandboxes/" + id, bob_), 404, "not found");
+  expect(Call("DELETE", "/sandboxes/" + id, bob_), 404, "not found");
+  expect(Call("POST", "/sandboxes/" + id + "/timeout", bob_, R"({"timeout":5})"), 404, "not found");
+  EXPECT_EQ(Call("GET", "/v2/sandboxes", bob_).body, "[]");
+  EXPECT_EQ(Call("GET", "/sandboxes/" + id, alice_).status, 200);  // still there
+}
+
+TEST_F(ServerTest, ListPagesWithNextToken) {
+  std::vector<std::string> ids;
+  for (int i = 0; i < 3; ++i) ids.push_back(Create(alice_)["sandboxID"]);
+  std::vector<std::string> seen;
+  std::string target = "/v2/sandboxes?limit=1";
+  for (int page = 0; page < 5; ++page) {
+    http::Response r = Call("GET", target, alice_);
+    ASSERT_EQ(r.status, 200);
+    for (const Json& s : Body(r)) seen.push_back(s["sandboxID"]);
+    auto next = r.headers.Get("X-Next-Token");
+    if (!next) break;
+    target = "/v2/sandboxes?limit=1&nextToken=" + std::string(*next);
+  }
+  EXPECT_EQ(seen, (std::vector<std::string>{ids[2], ids[1], ids[0]}));
+}
+
+TEST_F(ServerTest, DataPlaneNeedsTheTokenAndRoutesByHost) {
+  Json sandbox = Create(alice_);
+  http::Headers no_token;
+  no_token.Set("X-Access-Token", "");
+  http::Response refused = Envd("GET", "/files?path=/etc/hostname", sandbox, "", no_token);
+  EXPECT_EQ(refused.status, 401);
+  EXPECT_EQ(Body(refused)["code"], 401);
+  http::Headers wrong;
+  wrong.Set("X-Access-Token", std::string(sandbox["envdAccessToken"].get<std::string>().size(), 'x'));
+  EXPECT_EQ(Envd("GET", "/files?path=/etc/hostname", sandbox, "", wrong).status, 401);
+  EXPECT_EQ(Envd("GET", "/files?path=/etc/hostname", sandbox).status, 200);
+
+  http::Headers host;
+  host.Set("Host", "49983-" + sandbox["sandboxID"].get<std::string>() + ".kiln.test");
+  auto by_host = Client().Do("GET", "/health", host, {}, 10'000);
+  ASSERT_TRUE(by_host.ok());
+  EXPECT_EQ(by_host->status, 204);
+  host.Set("Host", "49983-nosuchsandbox.kiln.test");
+  auto unknown = Client().Do("GET", "/health", host, {}, 10'000);
+  ASSERT_TRUE(unknown.ok());
+  EXPECT_EQ(unknown->status, 502);
+  host.Set("Host", "8080-" + sandbox["sandboxID"].get<std::string>() + ".kiln.test");
+  EXPECT_EQ(Client().Do("GET", "/", host, {}, 10'000)->status, 502);
+}
+
+TEST_F(ServerTest, LargeFilesStreamThroughBothWays) {
+  Json sandbox = Create(alice_);
+  std::string data(8 << 20, '\0');
+  for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>((i * 7919) >> 3);
+  http::Headers octet;
+  octet.Set("Content-Type", "application/octet-stream");
+  http::Response up = Envd("POST", "/files?path=/home/user/big.bin", sandbox, data, octet);
+  ASSERT_EQ(up.status, 200) << up.body;
+  EXPECT_EQ(Body(up)[0]["path"], "/home/user/big.bin");
+  http::Response down = Envd("GET", "/files?path=/home/user/big.bin", sandbox);
+  ASSERT_EQ(down.status, 200);
+  EXPECT_EQ(down.body.size(), data.size());
+  EXPECT_TRUE(down.body == data);
+}
+
+// A Connect-RPC server stream (process Start of `sleep 60`) is cut, not ended cleanly, when the sandbox is
+// killed, and the data plane answers 502 afterwards.
+TEST_F(ServerTest, KillingASandboxCutsItsStreams) {
+  Json sandbox = Create(alice_);
+  std::string message = R"({"process":{"cmd":"/bin/sleep","args":["60"]}})";
+  std::string envelope(5, '\0');
+  envelope[1] = static_cast<char>(message.size() >> 24);
+  envelope[2] = static_cast<char>(message.size() >> 16);
+  envelope[3] = static_cast<char>(message.size() >> 8);
+  envelope[4] = static_cast<char>(message.size());
+  envelope += message;
+  std::promise<void> started;
+  std::string received;
+  auto stream = std::async(std::launch::async, [&] {
+    http::Client client = Client();
+    http::Headers h;
+    h.Set("E2b-Sandbox-Id", sandbox["sandboxID"].get<std::string>());
+    h.Set("E2b-Sandbox-Port", "49983");
+    h.Set("X-Access-Token", sandbox["envdAccessToken"].get<std::string>());
+    h.Set("Content-Type", "application/connect+json");
+    bool signalled = false;
+    return client.Stream(
+        "POST", "/process.Process/Start", h, envelope, [](const http::Response&) {},
+        [&](std::string_view piece) {
+          received.append(piece);
+          if (!signalled && received.find("\"pid\"") != std::string::npos) {
+            signalled = true;
+            started.set_value();
+          }
+          return true;
+        },
+        30'000);
+  });
+  ASSERT_EQ(started.get_future().wait_for(std::chrono::seconds(20)), std::future_status::ready) << received;
+  EXPECT_EQ(Call("DELETE", "/sandboxes/" + sandbox["sandboxID"].get<std::string>(), alice_).status, 204);
+  ASSERT_EQ(stream.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  Status end = stream.get();
+  EXPECT_FALSE(end.ok()) << "the stream ended cleanly: " << received;
+  EXPECT_EQ(Envd("GET", "/health", sandbox).status, 502);
+}
+
+}  // namespace
+}  // namespace kiln::server

@@ -1,0 +1,158 @@
+#include "session.h"
+
+#include <openssl/crypto.h>
+
+#include <nlohmann/json.hpp>
+
+#include "api.h"
+#include "routing.h"
+
+namespace kiln::server {
+namespace {
+
+std::string_view View(beast::string_view s) {
+  return std::string_view(s.data(), s.size());
+}
+
+std::string ErrorJson(int status, const std::string& message) {
+  return ErrorResponse(status, message).body;
+}
+
+// envd's own rule (e2b-protocol.md 2): /health is open, and /files may instead carry a signature that envd
+// checks itself; every other call needs the sandbox's token, compared in constant time.
+bool Authorized(const bhttp::request<bhttp::empty_body>& req, const std::string& token) {
+  std::string_view target = View(req.target());
+  std::string_view path = target.substr(0, target.find('?'));
+  if (path == "/health") return true;
+  if (path == "/files" && target.find("signature=") != std::string_view::npos) return true;
+  std::string_view sent = View(req["X-Access-Token"]);
+  return !token.empty() && sent.size() == token.size() &&
+         CRYPTO_memcmp(sent.data(), token.data(), sent.size()) == 0;
+}
+
+}  // namespace
+
+Session::Session(tcp::socket socket, const Shared* shared) : stream_(std::move(socket)), shared_(shared) {}
+
+void Session::ReadHeader() {
+  header_parser_.emplace();
+  header_parser_->header_limit(static_cast<uint32_t>(shared_->options.max_header_bytes));
+  // Proxied bodies have no limit here; the control plane's is applied once the request is known to be one.
+  header_parser_->body_limit(boost::none);
+  stream_.expires_after(std::chrono::seconds(shared_->options.idle_timeout_s));
+  bhttp::async_read_header(stream_, buffer_, *header_parser_,
+                           [self = shared_from_this()](beast::error_code ec, size_t) { self->OnHeader(ec); });
+}
+
+void Session::OnHeader(beast::error_code ec) {
+  if (ec == bhttp::error::header_limit)
+    return Reply(431,
+                 ErrorJson(431, "request header larger than " +
+                                    std::to_string(shared_->options.max_header_bytes) + " bytes"),
+                 false);
+  if (ec && ec.category() == bhttp::make_error_code(bhttp::error::bad_target).category() &&
+      ec != bhttp::error::end_of_stream && ec != bhttp::error::partial_message)
+    return Reply(400, ErrorJson(400, "malformed HTTP request: " + ec.message()), false);
+  if (ec) return Abort();  // closed, timed out or reset: nobody to answer
+  const auto& req = header_parser_->get();
+  auto target = FindDataPlane(View(req["E2b-Sandbox-Id"]), View(req["E2b-Sandbox-Port"]),
+                              View(req[bhttp::field::host]));
+  if (target) return DataPlane(target->sandbox_id, target->port);
+  ReadApiBody();
+}
+
+void Session::DataPlane(const std::string& sandbox_id, int port) {
+  const auto& req = header_parser_->get();
+  // An error answered before the body was read leaves that body on the wire: the connection must close.
+  bool keep = req.keep_alive() && header_parser_->is_done();
+  if (port != kEnvdPort && port != kCodeInterpreterPort) {
+    nlohmann::json body = {{"sandboxId", sandbox_id},
+                           {"message", "port " + std::to_string(port) +
+                                           " is not forwarded: Kiln serves envd (49983) and the code "
+                                           "interpreter (49999) only"},
+                           {"code", 502}};
+    return Reply(502, body.dump(), keep);
+  }
+  Result<control::Route> route = shared_->control->Resolve(sandbox_id);
+  if (!route.ok()) return Reply(502, SandboxNotFoundBody(sandbox_id), keep);
+  if (!Authorized(req, route->access_token))
+    return Reply(401,
+                 ErrorJson(401,
+                           "unauthorized access, please provide a valid access token or method signing if "
+                           "supported"),
+                 keep);
+  // Streams may stay open and idle for as long as the sandbox lives (envd sends keepalives).
+  stream_.expires_never();
+  StartProxy(shared_from_this(), std::move(*header_parser_), std::move(*route), sandbox_id);
+  header_parser_.reset();
+}
+
+void Session::ReadApiBody() {
+  auto length = header_parser_->content_length();
+  if (length && *length > shared_->options.max_api_body_bytes) return OnApiBody(bhttp::error::body_limit);
+  body_parser_.emplace(std::move(*header_parser_));
+  header_parser_.reset();
+  body_parser_->body_limit(shared_->options.max_api_body_bytes);
+  bhttp::async_read(stream_, buffer_, *body_parser_,
+                    [self = shared_from_this()](beast::error_code ec, size_t) { self->OnApiBody(ec); });
+}
+
+void Session::OnApiBody(beast::error_code ec) {
+  if (ec == bhttp::error::body_limit)
+    return Reply(413,
+                 ErrorJson(413, "request body larger than " +
+                                    std::to_string(shared_->options.max_api_body_bytes) + " bytes"),
+                 false);
+  if (ec) return Abort();
+  auto& req = body_parser_->get();
+  ApiRequest api{std::string(View(req.method_string())), std::string(View(req.target())),
+                 std::string(View(req["X-API-Key"])), std::string(View(req[bhttp::field::authorization])),
+                 std::move(req.body())};
+  bool keep = req.keep_alive();
+  body_parser_.reset();
+  stream_.expires_never();  // a create may take a while; the worker answers
+  asio::post(*shared_->workers, [self = shared_from_this(), api = std::move(api), keep]() {
+    ApiResponse response;
+    try {
+      response = HandleApi(*self->shared_->control, api);
+    } catch (const std::exception& e) {  // the catch barrier: a library's exception is one request's 500
+      response = ErrorResponse(500, std::string("internal error: ") + e.what());
+    }
+    asio::post(self->stream_.get_executor(), [self, response = std::move(response), keep]() {
+      self->Reply(response.status, response.body, keep, response.headers);
+    });
+  });
+}
+
+void Session::Reply(int status, std::string body, bool keep_alive,
+                    const std::vector<std::pair<std::string, std::string>>& headers) {
+  auto res = std::make_shared<bhttp::response<bhttp::string_body>>(static_cast<bhttp::status>(status), 11);
+  res->set(bhttp::field::server, "kiln");
+  if (!body.empty()) res->set(bhttp::field::content_type, "application/json");
+  for (const auto& [name, value] : headers) res->set(name, value);
+  res->body() = std::move(body);
+  res->keep_alive(keep_alive);
+  res->prepare_payload();
+  stream_.expires_after(std::chrono::seconds(shared_->options.idle_timeout_s));
+  bhttp::async_write(stream_, *res,
+                     [self = shared_from_this(), res, keep_alive](beast::error_code ec, size_t) {
+                       if (ec) return self->Abort();
+                       self->Done(keep_alive);
+                     });
+}
+
+void Session::Done(bool keep_alive) {
+  if (keep_alive) return ReadHeader();
+  beast::error_code ignored;
+  stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  stream_.socket().close(ignored);
+}
+
+void Session::Abort() {
+  beast::error_code ignored;
+  // Linger 0: the peer sees a reset, not a clean end, so a cut stream is never mistaken for a complete one.
+  stream_.socket().set_option(asio::socket_base::linger(true, 0), ignored);
+  stream_.socket().close(ignored);
+}
+
+}  // namespace kiln::server
