@@ -32,6 +32,8 @@ Result<FilesystemService::OpenFile> FilesystemService::OpenForRead(std::string_v
   // O_NONBLOCK: opening a FIFO planted by sandboxed code must not hang the request before fstat sees it.
   auto fd = root_->OpenPath(abs, O_RDONLY | O_NOCTTY | O_NONBLOCK);
   if (!fd.ok()) {
+    // ENXIO: a unix socket, or a device with no driver behind it.
+    if (errno == ENXIO) return InvalidArgument("path '" + abs + "' is not a regular file");
     if (fd.status().code() == Code::kNotFound) return NotFound("path '" + abs + "' does not exist");
     return fd.status();
   }

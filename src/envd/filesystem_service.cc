@@ -57,19 +57,26 @@ EntryInfo EntryAt(int dir_fd, const std::string& name, const std::string& abs, c
   return e;
 }
 
-void Walk(int dir_fd, const std::string& abs, int depth_left, const UserDb& users, Json* out) {
+// The answer is built in memory: bounded so that a listing of "/" at depth 100 cannot take envd's memory.
+constexpr int64_t kMaxListDepth = 64;
+constexpr size_t kMaxListEntries = 20'000;
+
+// False once `out` holds more than kMaxListEntries.
+bool Walk(int dir_fd, const std::string& abs, int depth_left, const UserDb& users, Json* out) {
   auto names = SortedNames(dir_fd, abs);
-  if (!names.ok()) return;  // unreadable or vanished while walking: skipped, as WalkDir's callers do
+  if (!names.ok()) return true;  // unreadable or vanished while walking: skipped, as WalkDir's callers do
   for (const std::string& name : *names) {
     struct stat st;
     if (::fstatat(dir_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
+    if (out->size() >= kMaxListEntries) return false;
     std::string child = JoinPath(abs, name);
     out->push_back(EntryInfoJson(EntryAt(dir_fd, name, child, st, users)));
     if (!S_ISDIR(st.st_mode) || depth_left <= 1) continue;
     // O_NOFOLLOW: a directory swapped for a symlink between fstatat and here is not followed.
     UniqueFd sub(::openat(dir_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-    if (sub) Walk(sub.get(), child, depth_left - 1, users, out);
+    if (sub && !Walk(sub.get(), child, depth_left - 1, users, out)) return false;
   }
+  return true;
 }
 
 Status RemoveTree(int dir_fd, const std::string& name, const std::string& abs) {
@@ -122,9 +129,13 @@ Result<Json> FilesystemService::ListDir(const Json& request, const Caller& calle
       return InvalidArgument("path '" + abs + "' is not a directory");
     return dir.status();
   }
+  if (depth > kMaxListDepth)
+    return InvalidArgument("depth " + std::to_string(depth) + " is above the limit of " +
+                           std::to_string(kMaxListDepth));
   Json entries = Json::array();
-  Walk(dir->get(), abs, static_cast<int>(std::clamp<int64_t>(depth, 1, 4096)), UserDb::Load(*root_),
-       &entries);
+  if (!Walk(dir->get(), abs, static_cast<int>(std::max<int64_t>(depth, 1)), UserDb::Load(*root_), &entries))
+    return ResourceExhausted("the listing of '" + abs + "' has more than " + std::to_string(kMaxListEntries) +
+                             " entries; list a smaller depth or a subdirectory");
   return Json{{"entries", std::move(entries)}};
 }
 

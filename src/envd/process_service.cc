@@ -146,8 +146,10 @@ Result<std::shared_ptr<Process>> ProcessService::Select(const Json& request) con
     return NotFound("process with tag '" + *tag + "' not found");
   }
   KILN_ASSIGN_OR_RETURN(int64_t pid, GetInt(selector, "pid"));
-  std::shared_ptr<Process> p =
-      pid > 0 && pid <= UINT32_MAX ? table_->Find(static_cast<uint32_t>(pid)) : nullptr;
+  // A pid is a uint32 in E2B's schema and never 0: anything else is a malformed selector, not a lookup miss.
+  if (pid <= 0 || pid > UINT32_MAX)
+    return InvalidArgument("process.pid must be between 1 and 4294967295, got " + std::to_string(pid));
+  std::shared_ptr<Process> p = table_->Find(static_cast<uint32_t>(pid));
   if (!p) return NotFound("process with pid " + std::to_string(pid) + " not found");
   return p;
 }

@@ -1,6 +1,8 @@
 #include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
 
+#include <system_error>
 #include <thread>
 
 #include "kiln/envd/process.h"
@@ -66,9 +68,20 @@ Result<ProcessTable::Started> ProcessTable::Start(SpawnSpec spec, ProcessConfig 
   }
   process->stdin_ = std::move(in.write_end);
   std::shared_ptr<Subscription> sub = process->Subscribe();
-  std::thread([this, process, o = std::move(out.read_end), e = std::move(err.read_end)]() mutable {
-    process->PumpOutput(std::move(o), std::move(e), [&] { Remove(process->pid(), process.get()); });
-  }).detach();
+  try {
+    std::thread([this, process, o = std::move(out.read_end), e = std::move(err.read_end)]() mutable {
+      process->PumpOutput(std::move(o), std::move(e), [&] { Remove(process->pid(), process.get()); });
+    }).detach();
+  } catch (const std::system_error& e) {
+    // No thread to spare (the sandbox's pids limit counts envd's threads): nobody would ever read the
+    // child's output or retire its entry, so it must not live on. The reaper collects it; the output pipes
+    // closed with the lambda that could not run.
+    (void)process->Signal(SIGKILL);
+    Remove(process->pid(), process.get());
+    return ResourceExhausted(
+        std::string("cannot start a thread to follow the process (the sandbox's process ") +
+        "limit is reached?): " + e.what());
+  }
   return Started{process, sub};
 }
 

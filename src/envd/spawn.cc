@@ -254,6 +254,9 @@ Status AwaitExec(ForkedChild& child, const SpawnSpec& spec, int* exec_errno) {
     return Internal("reading the exec status of the child failed");
   if (exec_errno) *exec_errno = failure.err;
   std::string what = failure.step == kExec ? "execve '" + spec.program + "'" : StepName(failure.step);
+  // The caller's arguments and environment exceed the kernel's limit: their mistake, not envd's.
+  if (failure.err == E2BIG)
+    return InvalidArgument(what + ": the arguments and environment are too large (E2BIG)");
   return ErrnoStatus(what, failure.err);
 }
 

@@ -16,6 +16,7 @@
 #include <condition_variable>
 #include <cstring>
 #include <exception>
+#include <limits>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -465,7 +466,10 @@ bool Connection::Dispatch(Parser* parser, bool streamed) {
 }
 
 void Connection::Run() {
-  Parser parser(Parser::Kind::kRequest, impl_.options.limits);
+  // The body's limit is the policy's, set once the head is parsed (LimitBody): none before that.
+  Limits limits = impl_.options.limits;
+  limits.max_body_bytes = std::numeric_limits<size_t>::max();
+  Parser parser(Parser::Kind::kRequest, limits);
   parser.PauseAfterHeaders();
   bool first = true;
   while (!impl_.Stopping()) {

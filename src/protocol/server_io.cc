@@ -105,7 +105,9 @@ Status Overflow::Start() {
 void Overflow::Hand(int fd) {
   {
     std::lock_guard lock(mu_);
-    if (!stopping_ && thread_.joinable() && held_.load() + incoming_.size() < options_.max_overflow) {
+    // The loop makes room for new connections by answering its oldest (newcomers, such as a health check,
+    // must be looked at); only a loop that cannot keep up at all makes Hand answer unread.
+    if (!stopping_ && thread_.joinable() && incoming_.size() < options_.max_overflow) {
       incoming_.push_back(fd);
       uint64_t one = 1;
       (void)!::write(wake_.get(), &one, sizeof one);
@@ -180,6 +182,10 @@ void Overflow::Loop() {
       p.fd = fd;
       p.parser.PauseAfterHeaders();
       p.deadline = now + options_.overflow_timeout_ms;
+    }
+    while (held.size() > std::max<size_t>(options_.max_overflow, 1)) {
+      Answer(held.front());
+      held.pop_front();
     }
     held_.store(held.size());
   }

@@ -70,7 +70,7 @@ struct ServerOptions {
   int head_timeout_ms = 30'000;     // the whole request head (and a new connection's first request) in this
   int body_timeout_ms = 60'000;     // the longest wait for the next body byte
   size_t max_connections = 512;     // connection threads; past this the overflow thread answers
-  size_t max_overflow = 64;         // connections the overflow thread holds at once; past it, 503 unread
+  size_t max_overflow = 64;         // connections the overflow thread holds; past it, its oldest get 503
   int overflow_timeout_ms = 2'000;  // how long the overflow thread waits for a request head
   // Builds the answer to a request whose head was parsed but whose body was refused (413 past the cap, 400
   // malformed framing, 408 too slow), so it can speak the route's protocol; unset: text/plain.
