@@ -223,5 +223,32 @@ TEST_F(ControlTest, CodeInterpreterTemplateRunsCode) {
   EXPECT_NE(out->body.find("\"42\""), std::string::npos) << out->body;
 }
 
+TEST_F(ControlTest, ExecRunsOneProgramPerCall) {
+  ExecRequest request;
+  request.language = "python";
+  request.code = "import os, sys\nprint(sys.argv[1:], os.environ['K'], input())\nsys.exit(4)";
+  request.args = {"a", "b"};
+  request.env = {{"K", "v"}};
+  request.stdin_data = "from stdin\n";
+  auto ran = control_->Exec(alice_, request);
+  ASSERT_TRUE(ran.ok()) << ran.status().ToString();
+  EXPECT_EQ(ran->exit_code, 4);
+  EXPECT_EQ(ran->stdout_data, "['a', 'b'] v from stdin\n");
+  EXPECT_FALSE(ran->timed_out);
+
+  request.language = "bash";
+  request.code = "echo oops >&2; sleep 10";
+  request.timeout_s = 1;
+  ran = control_->Exec(alice_, request);
+  ASSERT_TRUE(ran.ok());
+  EXPECT_TRUE(ran->timed_out);
+  EXPECT_EQ(ran->stderr_data, "oops\n");
+
+  request.language = "cobol";
+  auto unknown = control_->Exec(alice_, request);
+  EXPECT_EQ(unknown.status().code(), Code::kInvalidArgument);
+  EXPECT_NE(unknown.status().message().find("python, javascript"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace kiln::control

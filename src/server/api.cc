@@ -204,6 +204,56 @@ ApiResponse Extend(const Call& call, const char* field, bool reply_sandbox) {
   return reply_sandbox ? JsonResponse(200, SandboxJson(*r)) : ApiResponse{204, "", {}};
 }
 
+Result<std::vector<std::string>> StringList(const Json& body, const char* field) {
+  std::vector<std::string> list;
+  if (!body.contains(field) || body[field].is_null()) return list;
+  if (!body[field].is_array()) return InvalidArgument(std::string(field) + ": must be an array of strings");
+  for (const Json& item : body[field]) {
+    if (!item.is_string()) return InvalidArgument(std::string(field) + ": must be an array of strings");
+    list.push_back(item.get<std::string>());
+  }
+  return list;
+}
+
+Status StringField(const Json& body, const char* field, bool required, std::string* out) {
+  if (!body.contains(field) || body[field].is_null())
+    return required ? InvalidArgument(std::string(field) + ": required") : Status::Ok();
+  if (!body[field].is_string()) return InvalidArgument(std::string(field) + ": must be a string");
+  *out = body[field].get<std::string>();
+  return Status::Ok();
+}
+
+// Riza's command.exec: {language, code, stdin?, args?, env?, timeout? (s)} -> {exit_code, stdout, stderr,
+// ...}.
+ApiResponse Execute(const Call& call) {
+  Result<Json> body = ParseObject(call.body);
+  if (!body.ok()) return FromStatus(body.status());
+  control::ExecRequest request;
+  auto args = StringList(*body, "args");
+  auto env = StringMap(*body, "env");
+  auto timeout = Seconds(*body, "timeout");
+  Status fields[] = {StringField(*body, "language", true, &request.language),
+                     StringField(*body, "code", true, &request.code),
+                     StringField(*body, "stdin", false, &request.stdin_data),
+                     args.status(),
+                     env.status(),
+                     timeout.status()};
+  for (const Status& s : fields)
+    if (!s.ok()) return FromStatus(s);
+  request.args = std::move(*args);
+  request.env = std::move(*env);
+  if (*timeout) request.timeout_s = **timeout;
+  auto ran = call.control.Exec(call.caller, request);
+  if (!ran.ok()) return FromStatus(ran.status());
+  return JsonResponse(200, Json{{"exit_code", ran->exit_code},
+                                {"stdout", ran->stdout_data},
+                                {"stderr", ran->stderr_data},
+                                {"duration_ms", ran->duration_ms},
+                                {"timed_out", ran->timed_out},
+                                {"oom_killed", ran->oom_killed},
+                                {"truncated", ran->truncated}});
+}
+
 const std::vector<Route>& Routes() {
   static const std::vector<Route> kRoutes = {
       {"POST", "/sandboxes", Create},
@@ -217,6 +267,7 @@ const std::vector<Route>& Routes() {
       {"POST", "/sandboxes/:id/refresh", [](const Call& c) { return Extend(c, "duration", false); }},
       {"POST", "/sandboxes/:id/connect", [](const Call& c) { return Extend(c, "timeout", true); }},
       {"POST", "/v2/sandboxes/:id/connect", [](const Call& c) { return Extend(c, "timeout", true); }},
+      {"POST", "/v1/execute", Execute},
   };
   return kRoutes;
 }

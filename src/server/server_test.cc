@@ -262,5 +262,25 @@ TEST_F(ServerTest, KillingASandboxCutsItsStreams) {
   EXPECT_EQ(Envd("GET", "/health", sandbox).status, 502);
 }
 
+TEST_F(ServerTest, RizaStyleExecute) {
+  http::Headers bearer;
+  bearer.Set("Authorization", "Bearer " + alice_);
+  Json request = {{"language", "python"},
+                  {"code", "import sys; print(sys.argv[1], input()); sys.exit(2)"},
+                  {"args", {"arg"}},
+                  {"stdin", "in\n"}};
+  http::Response r = Call("POST", "/v1/execute", "", request.dump(), bearer);
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(Body(r)["exit_code"], 2);
+  EXPECT_EQ(Body(r)["stdout"], "arg in\n");
+  EXPECT_EQ(Body(r)["stderr"], "");
+  EXPECT_GT(Body(r)["duration_ms"].get<int64_t>(), 0);
+  EXPECT_EQ(Call("POST", "/v1/execute", "", R"({"language":"python"})", bearer).status, 400);
+  EXPECT_EQ(Call("POST", "/v1/execute", "", R"({"language":"cobol","code":""})", bearer).status, 400);
+  EXPECT_EQ(Call("POST", "/v1/execute", "", R"({"language":"sh","code":"true","args":[1]})", bearer).status,
+            400);
+  EXPECT_EQ(Call("POST", "/v1/execute", "", request.dump()).status, 401);
+}
+
 }  // namespace
 }  // namespace kiln::server

@@ -87,6 +87,23 @@ struct ListPage {
   std::string next_token;  // empty: this was the last page
 };
 
+// A one-shot program (Riza's command.exec): a fresh sandbox runs `code` once and is destroyed.
+struct ExecRequest {
+  std::string language;  // python, javascript (node), bash or sh
+  std::string code;
+  std::string stdin_data;
+  std::vector<std::string> args;
+  std::map<std::string, std::string> env;
+  int64_t timeout_s = 30;  // wall clock for the whole run, 1..max_lifetime_s
+};
+
+struct ExecResult {
+  int exit_code = 0;  // 128+N when killed by signal N
+  std::string stdout_data, stderr_data;
+  int64_t duration_ms = 0;
+  bool timed_out = false, oom_killed = false, truncated = false;
+};
+
 // Where the data plane reaches a running sandbox.
 struct Route {
   std::string socket_path;
@@ -113,6 +130,10 @@ class Control {
   // Extends only: end = max(end, now + timeout_s) (E2B's connect and refresh).
   Result<SandboxRecord> Connect(const Principal& caller, const std::string& id,
                                 std::optional<int64_t> timeout_s);
+  // Runs one program in a fresh sandbox, counted against the caller's concurrency limit while it runs.
+  // InvalidArgument names an unknown language (listing the known ones) or a bad timeout; a program that
+  // fails is still a result.
+  Result<ExecResult> Exec(const Principal& caller, const ExecRequest& request);
   // For the data plane (its callers hold the access token, not a key). NotFound unless running.
   Result<Route> Resolve(const std::string& id) const;
 
