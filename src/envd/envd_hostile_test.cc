@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <poll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -286,6 +287,28 @@ TEST_F(EnvdHostileTest, FailuresLeaveNoDescriptorsOrThreads) {
   for (int i = 0; i < 100 && FdCount(envd_.pid()) != fds; ++i) std::this_thread::sleep_for(20ms);
   EXPECT_EQ(FdCount(envd_.pid()), fds);
   EXPECT_EQ(ProcStatus(envd_.pid(), "Threads"), threads);
+}
+
+TEST_F(EnvdHostileTest, ChildrenAreTheOomKillersFirstChoice) {
+  client::EnvdClient client(envd_.socket());
+  std::string out;
+  client::ProcessCallbacks cb;
+  cb.on_stdout = [&](std::string_view d) { out += d; };
+  auto r = client.Start({"/bin/cat", {"/proc/self/oom_score_adj"}, {}, std::nullopt}, {}, cb);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  int envd_adj = 0;
+  std::ifstream("/proc/" + std::to_string(envd_.pid()) + "/oom_score_adj") >> envd_adj;
+  EXPECT_GE(std::stoi(out), std::min(1000, envd_adj + 500)) << "envd's is " << envd_adj;
+}
+
+TEST_F(EnvdHostileTest, UploadPastTheFileSizeLimitFailsWithoutKillingEnvd) {
+  // envd inherits the sandbox's RLIMIT_FSIZE; SIGXFSZ would kill it.
+  rlimit limit{1 << 20, 1 << 20};
+  ASSERT_EQ(::prlimit(envd_.pid(), RLIMIT_FSIZE, &limit, nullptr), 0);
+  auto r = Do("POST", "/files?path=too-big", std::string(2 << 20, 'b'), "application/octet-stream");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->status, 413) << r->body;
+  EXPECT_EQ(Do("GET", "/health")->status, 204);
 }
 
 class EnvdCapacityTest : public EnvdHostileTest {

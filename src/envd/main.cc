@@ -44,6 +44,15 @@ int RunServe(ServeArgs& args) {
     listen_fd = std::move(fd).value();
   }
   ::signal(SIGPIPE, SIG_IGN);
+  // The sandbox's RLIMIT_FSIZE applies to envd too: an upload past it must fail with EFBIG, not kill PID 1
+  // (and the sandbox with it) by SIGXFSZ. Children get default handlers back before exec.
+  ::signal(SIGXFSZ, SIG_IGN);
+  // Lower envd's own OOM score where permitted (root in the initial namespace); in a sandbox this fails and
+  // children are raised above envd instead (spawn.cc).
+  if (FILE* f = std::fopen("/proc/self/oom_score_adj", "w")) {
+    std::fputs("-1000", f);
+    std::fclose(f);
+  }
   if (::getpid() != 1) ::prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);  // orphans come to us as to PID 1
   // Both live until the process exits: the reaper thread cannot be stopped (see reaper.h).
   auto* table = new ProcessTable(args.config.max_buffered_output_bytes);

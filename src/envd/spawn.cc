@@ -9,8 +9,11 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdint>
+#include <cstdio>
+#include <cstring>
 
 #include "kiln/base/child_stack.h"
 #include "kiln/base/strings.h"
@@ -69,7 +72,31 @@ struct Prepared {
   std::vector<char*> envp;
   bool privileged = false;     // envd is root (in its user namespace) and may change credentials
   uint64_t bounding_caps = 0;  // what the child must drop from its bounding set
+  char oom_score_adj[16] = {};  // what the child writes to its oom_score_adj ("" leaves it alone)
 };
+
+// The OOM killer must pick envd last in its sandbox: envd cannot lower its own score without a privilege
+// it lacks in a user namespace, so every child is raised 500 above it (the child always may raise its own).
+void ChildOomScoreAdj(char (&out)[16]) {
+  static const int own = [] {
+    int value = 0;
+    if (FILE* f = std::fopen("/proc/self/oom_score_adj", "r")) {
+      if (std::fscanf(f, "%d", &value) != 1) value = 0;
+      std::fclose(f);
+    }
+    return value;
+  }();
+  std::snprintf(out, sizeof out, "%d", std::clamp(own + 500, -1000, 1000));
+}
+
+// In the child: best effort (no /proc in the sandbox leaves the score as it was).
+void RaiseOomScore(const Prepared& p) {
+  if (p.oom_score_adj[0] == '\0') return;
+  int fd = ::open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return;
+  [[maybe_unused]] ssize_t n = ::write(fd, p.oom_score_adj, std::strlen(p.oom_score_adj));
+  ::close(fd);
+}
 
 // envd's bounding set, read once: it can only shrink, and dropping a capability that is already gone
 // succeeds, so the first reading stays a safe list of what a child must drop (8 prctl calls, not 64).
@@ -103,6 +130,7 @@ Prepared Prepare(const SpawnSpec& spec) {
   p.envp.push_back(nullptr);
   p.privileged = ::geteuid() == 0;
   if (p.privileged) p.bounding_caps = BoundingCaps();
+  ChildOomScoreAdj(p.oom_score_adj);
   return p;
 }
 
@@ -173,6 +201,7 @@ void DropPrivileges(const SpawnSpec& spec, const Prepared& p, int pipe_fd) {
 [[noreturn]] void ChildMain(const SpawnSpec& spec, const Prepared& p, int pipe_fd) {
   if (::setsid() < 0) Fail(pipe_fd, kSetsid, errno);
   if (int err = ResetSignalsInChild(); err != 0) Fail(pipe_fd, kSignals, err);
+  RaiseOomScore(p);  // while still envd's identity, which owns /proc/self
   SetUpStdio(spec, pipe_fd);
   // Mark every other fd close-on-exec: the error pipe and cwd fd stay usable until execve closes them.
   unsigned first_closed = 3u + static_cast<unsigned>(spec.extra_fds.size());
