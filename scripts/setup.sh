@@ -1,8 +1,16 @@
 #!/usr/bin/env bash
 # Installs what Kiln needs on Debian 12 (idempotent, non-interactive) and builds it into ./build.
-# Usage: scripts/setup.sh            (as root; uses sudo when not root)
+# Usage: scripts/setup.sh [--with-test-deps]   (as root; uses sudo when not root)
+#   --with-test-deps  also installs what only tests need (the R kernel, hundreds of MB, for its tests)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+WITH_TEST_DEPS=0
+for arg in "$@"; do
+  case "$arg" in
+    --with-test-deps) WITH_TEST_DEPS=1 ;;
+    *) echo "setup: unknown option $arg (known: --with-test-deps)" >&2; exit 2 ;;
+  esac
+done
 
 PACKAGES=(
   build-essential cmake ninja-build pkg-config git ca-certificates
@@ -10,10 +18,13 @@ PACKAGES=(
   libseccomp-dev nlohmann-json3-dev libcli11-dev libcurl4-openssl-dev libsqlite3-dev libarchive-dev zlib1g-dev
   libcpp-httplib-dev libedit-dev
   python3 python3-numpy python3-matplotlib python3-pandas python3-ipython
-  nodejs bubblewrap hyperfine iproute2 procps
-  cppzmq-dev libzmq3-dev libssl-dev python3-ipykernel python3-jupyter-client r-cran-irkernel
+  nodejs bubblewrap hyperfine iproute2 procps ccache dpkg-dev file
+  cppzmq-dev libzmq3-dev libssl-dev python3-ipykernel python3-jupyter-client
   libboost1.81-dev
 )
+# Optional at run time, needed by tests: the R kernel (IRkernel contexts).
+TEST_PACKAGES=(r-cran-irkernel)
+if [ "$WITH_TEST_DEPS" = 1 ]; then PACKAGES+=("${TEST_PACKAGES[@]}"); fi
 
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
@@ -34,6 +45,16 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# The official E2B JS SDKs, pinned by tests/e2e/package-lock.json, for kiln serve's SDK test.
+if [ "$WITH_TEST_DEPS" = 1 ]; then npm ci --prefix tests/e2e --no-audit --no-fund >/dev/null; fi
+
 BUILD_TYPE="${KILN_BUILD_TYPE:-RelWithDebInfo}"
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE="$BUILD_TYPE" >/dev/null
+LAUNCHER=()
+if command -v ccache >/dev/null; then
+  LAUNCHER=(-DCMAKE_C_COMPILER_LAUNCHER=ccache -DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+fi
+mkdir -p build
+# Private, like a clone in /root: the sandbox's root must never need to traverse where Kiln lives.
+chmod 0700 build
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE="$BUILD_TYPE" "${LAUNCHER[@]}" >/dev/null
 cmake --build build -j"$(nproc)"

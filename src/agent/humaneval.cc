@@ -11,11 +11,8 @@
 
 #include "kiln/agent/tracing.h"
 #include "kiln/base/clock.h"
+#include "kiln/base/install_paths.h"
 #include "kiln/base/strings.h"
-
-#ifndef KILN_HUMANEVAL_PATH
-#define KILN_HUMANEVAL_PATH "testdata/humaneval/HumanEval.jsonl.gz"
-#endif
 
 namespace kiln::agent {
 namespace {
@@ -124,7 +121,7 @@ Result<std::vector<HumanEvalProblem>> LoadHumanEval(const std::string& path) {
 }
 
 std::string DefaultHumanEvalPath() {
-  return KILN_HUMANEVAL_PATH;
+  return DataDir() + "/humaneval/HumanEval.jsonl.gz";
 }
 
 Task MakeHumanEvalTask(const HumanEvalProblem& problem) {

@@ -131,4 +131,38 @@ TEST(KilnRunCli, KilledKilnTakesItsSandboxWithIt) {
   EXPECT_TRUE(Eventually(5'000, [&] { return !sleeper_alive(); })) << "the sandbox outlived kiln";
 }
 
+TEST(KilnCli, VersionNamesTheReleaseAndTheCommit) {
+  Outcome o = Shell(kKiln + " --version 2>&1");
+  EXPECT_EQ(o.exit_code, 0);
+  EXPECT_EQ(o.out.rfind("kiln 0.", 0), 0u) << o.out;
+  EXPECT_NE(o.out.find("(commit "), std::string::npos) << o.out;
+}
+
+TEST(KilnCli, AnUnknownCommandIsNamedWithTheClosestOne) {
+  Outcome o = Shell(kKiln + " frobnicate 2>&1");
+  EXPECT_EQ(o.exit_code, 125);
+  EXPECT_NE(o.out.find("unknown command 'frobnicate'"), std::string::npos) << o.out;
+  EXPECT_EQ(o.out.find("A subcommand is required"), std::string::npos) << o.out;
+  o = Shell(kKiln + " runn -c 'print(1)' 2>&1");
+  EXPECT_EQ(o.exit_code, 125);
+  EXPECT_NE(o.out.find("did you mean 'run'?"), std::string::npos) << o.out;
+}
+
+// --help after a command that does not exist must not print the top-level help and succeed.
+TEST(KilnCli, HelpOfAnUnknownCommandIsAnError) {
+  Outcome o = Shell(kKiln + " template build --help 2>&1");
+  EXPECT_EQ(o.exit_code, 125);
+  EXPECT_NE(o.out.find("unknown command 'template'"), std::string::npos) << o.out;
+  o = Shell(kKiln + " notebook frob 2>&1");
+  EXPECT_EQ(o.exit_code, 125);
+  EXPECT_NE(o.out.find("kiln notebook: unknown command 'frob'"), std::string::npos) << o.out;
+}
+
+TEST(KilnCli, AnUnknownOptionIsNamedWithTheClosestOne) {
+  Outcome o = Shell(kKiln + " run --langg bash -c 'echo hi' 2>&1");
+  EXPECT_EQ(o.exit_code, 125);
+  EXPECT_NE(o.out.find("kiln run: unknown option '--langg' (did you mean '--lang'?)"), std::string::npos)
+      << o.out;
+}
+
 }  // namespace

@@ -1,9 +1,12 @@
 // kiln: the command-line entry point.
 #include <CLI/CLI.hpp>
 
+#include <iostream>
 #include <string_view>
 
 #include "commands.h"
+#include "kiln/base/install_paths.h"
+#include "suggest.h"
 #ifdef KILN_HAVE_AGENT
 #include "kiln/agent/cli_commands.h"
 #endif
@@ -11,6 +14,8 @@
 int main(int argc, char** argv) {
   CLI::App app{"Kiln: run untrusted, AI-written code in fast, isolated Linux sandboxes"};
   app.require_subcommand(1);
+  app.set_version_flag("--version", "kiln " + kiln::VersionString(),
+                       "Print the version and the commit, then exit");
   // Everything after the first `--` belongs to the sandboxed program, not to us.
   std::vector<std::string> program_args;
   int own_argc = argc;
@@ -29,9 +34,24 @@ int main(int argc, char** argv) {
 #ifdef KILN_HAVE_AGENT
   kiln::agent::AddAgentCommands(app, exit_code);
 #endif
+  // CLI11 would report an unknown command as "A subcommand is required", or let --help after it print the
+  // top-level help and succeed.
+  if (std::optional<std::string> unknown =
+          kiln::cli::CheckCommandWords(app, std::vector<std::string>(argv + 1, argv + own_argc))) {
+    std::cerr << *unknown << "\n";
+    return kiln::cli::kKilnError;
+  }
   try {
     app.parse(own_argc, argv);
   } catch (const CLI::ParseError& e) {
+    if (std::optional<std::string> explained = kiln::cli::ExplainUnexpected(app, e)) {
+      std::cerr << *explained << "\n";
+      return kiln::cli::kKilnError;
+    }
+    if (own_argc == 1 && dynamic_cast<const CLI::RequiredError*>(&e) != nullptr) {
+      std::cerr << app.help() << "\nkiln: a command is required (see the list above).\n";
+      return kiln::cli::kKilnError;
+    }
     int rc = app.exit(e);
     return rc == 0 ? 0 : kiln::cli::kKilnError;
   }

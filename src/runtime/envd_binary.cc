@@ -4,10 +4,11 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <climits>
 #include <cstdlib>
 #include <mutex>
 #include <vector>
+
+#include "kiln/base/install_paths.h"
 
 namespace kiln::runtime {
 namespace {
@@ -22,16 +23,7 @@ const Located& Locate() {
   static std::once_flag once;
   static Located* located = new Located();
   std::call_once(once, [] {
-    std::vector<std::string> candidates;
-    if (const char* env = std::getenv("KILN_ENVD")) candidates.push_back(env);
-    char self[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (n > 0) {
-      std::string dir(self, static_cast<size_t>(n));
-      dir = dir.substr(0, dir.rfind('/'));
-      candidates.push_back(dir + "/kiln-envd");
-      candidates.push_back(dir + "/../libexec/kiln/kiln-envd");
-    }
+    std::vector<std::string> candidates = HelperCandidates("kiln-envd", "KILN_ENVD");
     std::string searched;
     for (const std::string& path : candidates) {
       int fd = open(path.c_str(), O_PATH | O_CLOEXEC);
@@ -53,10 +45,11 @@ const Located& Locate() {
 
 std::optional<std::string> KernelBridgeBinaryPath() {
   static const std::optional<std::string>* found = [] {
-    std::vector<std::string> candidates;
-    if (const char* env = std::getenv("KILN_KERNEL_BRIDGE")) candidates.push_back(env);
-    Result<std::string> envd = EnvdBinaryPath();
-    if (envd.ok()) candidates.push_back(envd->substr(0, envd->rfind('/') + 1) + "kiln-kernel-bridge");
+    std::vector<std::string> candidates = HelperCandidates("kiln-kernel-bridge", "KILN_KERNEL_BRIDGE");
+    Result<std::string> envd = EnvdBinaryPath();  // a KILN_ENVD elsewhere may have the bridge beside it
+    if (envd.ok())
+      candidates.insert(candidates.begin() + (std::getenv("KILN_KERNEL_BRIDGE") ? 1 : 0),
+                        envd->substr(0, envd->rfind('/') + 1) + "kiln-kernel-bridge");
     for (const std::string& path : candidates)
       if (!path.empty() && path[0] == '/' && access(path.c_str(), X_OK) == 0)
         return new std::optional<std::string>(path);

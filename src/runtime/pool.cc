@@ -4,6 +4,7 @@
 #include <chrono>
 
 #include "kiln/base/clock.h"
+#include "kiln/base/log.h"
 #include "kiln/client/code_client.h"
 
 namespace kiln::runtime {
@@ -102,14 +103,18 @@ void WarmPool::RefillLoop() {
     --in_flight_;
     stats_.in_flight = in_flight_;
     if (!created.ok()) {
-      ++stats_.failures;
+      RecordFailure(created.status());
       backoff_ms = std::min<int64_t>(backoff_ms == 0 ? 1000 : backoff_ms * 2, 30'000);
+      log::Warn("warm pool: creating a sandbox failed (" + std::to_string(stats_.consecutive_failures) +
+                " in a row; next try in " + std::to_string(backoff_ms / 1000) +
+                " s): " + created.status().ToString());
     } else if (stopping_) {
       lock.unlock();
       (void)runtime_->Kill(created->id);
       return;
     } else {
       backoff_ms = 0;
+      stats_.consecutive_failures = 0;
       ++stats_.refills;
       ready_.push_back(std::move(created).value());
       stats_.ready = ready_.size();
@@ -168,7 +173,7 @@ Result<PooledSandbox> WarmPool::Acquire() {
     Result<SandboxInfo> created = CreateWarm();
     if (!created.ok()) {
       std::lock_guard<std::mutex> lock(mu_);
-      ++stats_.failures;
+      RecordFailure(created.status());
       return created.status();
     }
     out.info = std::move(created).value();
@@ -192,11 +197,23 @@ PoolStats WarmPool::stats() const {
   return stats_;
 }
 
+void WarmPool::RecordFailure(const Status& error) {
+  ++stats_.failures;
+  ++stats_.consecutive_failures;
+  stats_.last_error = error;
+}
+
 Status WarmPool::WaitUntilFull(int64_t timeout_ms) const {
   std::unique_lock<std::mutex> lock(mu_);
-  bool full = changed_.wait_for(lock, std::chrono::milliseconds(timeout_ms),
-                                [this] { return stopping_ || ready_.size() >= options_.size; });
-  if (!full) {
+  const uint64_t failures_before = stats_.failures;
+  auto failing = [&] { return stats_.consecutive_failures > 0 || stats_.failures != failures_before; };
+  bool done = changed_.wait_for(lock, std::chrono::milliseconds(timeout_ms),
+                                [&] { return stopping_ || ready_.size() >= options_.size || failing(); });
+  if (done && !stopping_ && ready_.size() < options_.size && failing()) {
+    return stats_.last_error.WithContext("warm pool cannot fill (" + std::to_string(ready_.size()) + " of " +
+                                         std::to_string(options_.size) + " ready)");
+  }
+  if (!done) {
     return DeadlineExceeded("warm pool: " + std::to_string(ready_.size()) + " of " +
                             std::to_string(options_.size) + " ready after " + std::to_string(timeout_ms) +
                             " ms");

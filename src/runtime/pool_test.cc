@@ -49,6 +49,36 @@ TEST(WarmPoolOptions, RejectsBadValues) {
   EXPECT_EQ(WarmPool::Create(nullptr, PoolOptions{}).status().code(), Code::kInvalidArgument);
 }
 
+// A host where every creation fails at once (here: a required mount that does not exist) must not make
+// callers wait out their timeouts: the pool keeps the error and reports it.
+TEST(WarmPool, APoolThatCannotFillSaysWhyAtOnce) {
+  std::unique_ptr<Runtime> rt = NewRuntime();
+  ASSERT_TRUE(rt);
+  PoolOptions options;
+  options.size = 2;
+  options.spec.mounts.push_back({"/nonexistent-kiln-helper", "/opt/kiln/helper", false, false});
+  Result<std::unique_ptr<WarmPool>> pool = WarmPool::Create(rt.get(), options);
+  ASSERT_TRUE(pool.ok()) << pool.status().ToString();
+  int64_t start = MonotonicMillis();
+  Status full = (*pool)->WaitUntilFull(kFillTimeoutMs);
+  EXPECT_LT(MonotonicMillis() - start, 10'000);
+  ASSERT_FALSE(full.ok());
+  EXPECT_NE(full.message().find("warm pool cannot fill"), std::string::npos) << full.ToString();
+  EXPECT_NE(full.message().find("/nonexistent-kiln-helper"), std::string::npos) << full.ToString();
+  PoolStats stats = (*pool)->stats();
+  EXPECT_GE(stats.consecutive_failures, 1u);
+  EXPECT_NE(stats.last_error.message().find("/nonexistent-kiln-helper"), std::string::npos);
+  start = MonotonicMillis();
+  Result<PooledSandbox> got = (*pool)->Acquire();
+  EXPECT_LT(MonotonicMillis() - start, 10'000);
+  ASSERT_FALSE(got.ok());
+  EXPECT_NE(got.status().message().find("/nonexistent-kiln-helper"), std::string::npos);
+  // A second wait does not sit out its timeout either: the pool is still failing.
+  start = MonotonicMillis();
+  EXPECT_FALSE((*pool)->WaitUntilFull(kFillTimeoutMs).ok());
+  EXPECT_LT(MonotonicMillis() - start, 1'000);
+}
+
 TEST(WarmPool, AcquireFromFilledPoolIsFastAndFirstExecuteWorks) {
   std::unique_ptr<Runtime> rt = NewRuntime();
   ASSERT_TRUE(rt);

@@ -34,7 +34,7 @@ struct HumanEvalProblem {
 // the line for a malformed line or a missing field.
 Result<std::vector<HumanEvalProblem>> LoadHumanEval(const std::string& path);
 
-// The dataset path compiled into this build (the repository's testdata copy).
+// Kiln's bundled copy: DataDir()/humaneval/HumanEval.jsonl.gz (base/install_paths.h).
 std::string DefaultHumanEvalPath();
 
 // The agent task for a problem: the model-facing prompt, tests = test + "check(entry_point)" (not shown to

@@ -16,8 +16,10 @@
 // counter at 1, so the user's first cell is number 2.
 //
 // Refills run on `options.max_parallel_refills` threads (default 1), so a burst of Acquire() calls never
-// creates more than that many sandboxes at once in the background. A failed refill is counted and retried
-// after a back-off (1 s doubling up to 30 s), so a broken host does not spin.
+// creates more than that many sandboxes at once in the background. A failed refill is counted, logged,
+// kept as the pool's last error (stats().last_error) and retried after a back-off (1 s doubling up to
+// 30 s), so a broken host does not spin; while the pool is failing, WaitUntilFull() returns that error at
+// once instead of waiting out its timeout.
 //
 // Thread-safety: every method may be called concurrently from any thread. The Runtime must outlive the pool.
 #pragma once
@@ -53,6 +55,10 @@ struct PoolStats {
   uint64_t failures = 0;  // creations or warm-ups that failed (background or synchronous)
   size_t ready = 0;       // sandboxes waiting in the pool now
   size_t in_flight = 0;   // background creations under way now
+  // The error of the latest failed creation, and how many creations in a row have failed since the last
+  // success (0: the pool is healthy; last_error then tells what went wrong before, if anything).
+  Status last_error;
+  uint64_t consecutive_failures = 0;
 };
 
 struct PooledSandbox {
@@ -75,7 +81,8 @@ class WarmPool {
   // Kills an acquired sandbox (Runtime::Kill). NotFound if it is already gone.
   Status Release(const std::string& id);
   PoolStats stats() const;
-  // Blocks until `ready` reaches options.size or `timeout_ms` passes (DeadlineExceeded) or Shutdown().
+  // Blocks until `ready` reaches options.size or `timeout_ms` passes (DeadlineExceeded) or Shutdown(). When
+  // a creation fails meanwhile, or the latest one had failed, returns that error (with its context) at once.
   Status WaitUntilFull(int64_t timeout_ms) const;
   // Stops the refill threads (waiting for creations under way) and kills every sandbox still in the pool.
   // Sandboxes already acquired belong to their callers and are left alone. Idempotent.
@@ -84,6 +91,7 @@ class WarmPool {
  private:
   WarmPool(Runtime* runtime, PoolOptions options);
   void RefillLoop();
+  void RecordFailure(const Status& error);  // with mu_ held
   // Creates a sandbox (lifetime unlimited) and runs the warm-up cell; kills it on failure.
   Result<SandboxInfo> CreateWarm();
   Status Warm(const SandboxInfo& info) const;
