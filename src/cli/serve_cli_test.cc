@@ -1,0 +1,150 @@
+// Black-box tests of `kiln serve` and `kiln keys`: the first key is shown once, keys are listed without
+// secrets and can be revoked, one server per home, and SIGTERM stops the server cleanly.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <sstream>
+#include <string>
+#include <thread>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "kiln/protocol/http_client.h"
+
+namespace {
+
+using Json = nlohmann::json;
+
+struct Outcome {
+  int exit_code = -1;
+  std::string out;
+};
+
+Outcome Shell(const std::string& command) {
+  Outcome o;
+  FILE* p = popen(command.c_str(), "r");
+  if (!p) return o;
+  std::array<char, 4096> buf;
+  size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) o.out.append(buf.data(), n);
+  int status = pclose(p);
+  o.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return o;
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+const std::string kKiln = KILN_BINARY;
+
+// The server is the child of a shell that has exited, so it is not ours to wait for: alive means present
+// in /proc and not a zombie.
+bool Alive(pid_t pid) {
+  std::string stat = ReadFile("/proc/" + std::to_string(pid) + "/stat");
+  size_t paren = stat.rfind(')');
+  return paren != std::string::npos && paren + 2 < stat.size() && stat[paren + 2] != 'Z';
+}
+
+class ServeCliTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("kiln-serve-cli-" + std::to_string(getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+    home_ = (dir_ / "home").string();
+  }
+  void TearDown() override {
+    for (pid_t pid : servers_) kill(pid, SIGKILL);
+    std::filesystem::remove_all(dir_);
+  }
+  // Starts `kiln serve` on a free port; returns its log once it listens (or after 10 s).
+  std::string StartServer(const std::string& log, pid_t* pid) {
+    Outcome started =
+        Shell(kKiln + " serve --listen 127.0.0.1:0 --home " + home_ + " > " + log + " 2>&1 & echo $!");
+    *pid = std::stoi(started.out);
+    servers_.push_back(*pid);
+    for (int i = 0; i < 100; ++i) {
+      std::string text = ReadFile(log);
+      if (text.find("listening on") != std::string::npos || kill(*pid, 0) != 0) return text;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return ReadFile(log);
+  }
+  static int Port(const std::string& log) {
+    std::smatch m;
+    return std::regex_search(log, m, std::regex("listening on http://127\\.0\\.0\\.1:([0-9]+)"))
+               ? std::stoi(m[1])
+               : -1;
+  }
+
+  std::filesystem::path dir_;
+  std::string home_;
+  std::vector<pid_t> servers_;
+};
+
+TEST_F(ServeCliTest, KeysCreateListRevoke) {
+  Outcome created = Shell(kKiln + " keys --home " + home_ + " create --name ci --json");
+  ASSERT_EQ(created.exit_code, 0) << created.out;
+  Json key = Json::parse(created.out);
+  EXPECT_EQ(key["name"], "ci");
+  EXPECT_EQ(key["admin"], false);
+  std::string secret = key["key"];
+  Outcome listed = Shell(kKiln + " keys --home " + home_ + " list --json");
+  ASSERT_EQ(listed.exit_code, 0);
+  EXPECT_EQ(listed.out.find(secret), std::string::npos);
+  Json all = Json::parse(listed.out);
+  ASSERT_EQ(all.size(), 1u);
+  EXPECT_EQ(all[0]["id"], key["id"]);
+  EXPECT_EQ(all[0]["revoked"], false);
+  EXPECT_EQ(Shell(kKiln + " keys --home " + home_ + " revoke " + key["id"].get<std::string>()).exit_code, 0);
+  EXPECT_EQ(Json::parse(Shell(kKiln + " keys --home " + home_ + " list --json").out)[0]["revoked"], true);
+  Outcome unknown = Shell(kKiln + " keys --home " + home_ + " revoke knothere 2>&1");
+  EXPECT_EQ(unknown.exit_code, 125);
+  EXPECT_NE(unknown.out.find("no API key with id 'knothere'"), std::string::npos) << unknown.out;
+}
+
+TEST_F(ServeCliTest, FirstStartShowsOneKeyAndOneServerPerHome) {
+  pid_t first = 0;
+  std::string log = StartServer((dir_ / "1.log").string(), &first);
+  int port = Port(log);
+  ASSERT_GT(port, 0) << log;
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(log, m, std::regex("e2b_[0-9a-f]{40}"))) << log;
+  std::string secret = m[0];
+
+  kiln::http::Headers headers;
+  headers.Set("X-API-Key", secret);
+  auto listed = kiln::http::Client::Tcp("127.0.0.1", port).Do("GET", "/v2/sandboxes", headers, {}, 10'000);
+  ASSERT_TRUE(listed.ok());
+  EXPECT_EQ(listed->status, 200);
+  EXPECT_EQ(listed->body, "[]");
+
+  Outcome second = Shell(kKiln + " serve --listen 127.0.0.1:0 --home " + home_ + " 2>&1");
+  EXPECT_EQ(second.exit_code, 125);
+  EXPECT_NE(second.out.find("another kiln server uses the home directory"), std::string::npos) << second.out;
+
+  ASSERT_EQ(kill(first, SIGTERM), 0);
+  for (int i = 0; i < 100 && Alive(first); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_FALSE(Alive(first)) << "kiln serve did not stop on SIGTERM";
+
+  pid_t again = 0;
+  std::string relog = StartServer((dir_ / "2.log").string(), &again);
+  EXPECT_GT(Port(relog), 0) << relog;
+  EXPECT_EQ(relog.find("e2b_"), std::string::npos) << "a key was shown again:\n" << relog;
+}
+
+}  // namespace
