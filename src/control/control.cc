@@ -279,6 +279,10 @@ Result<SandboxRecord> Control::Connect(const Principal& caller, const std::strin
   return record;
 }
 
+int64_t Control::RunningCount() const {
+  return static_cast<int64_t>(runtime_->List().size());
+}
+
 Result<Route> Control::Resolve(const std::string& id) const {
   KILN_ASSIGN_OR_RETURN(runtime::SandboxInfo info, runtime_->Get(id));
   return Route{info.socket_path, info.access_token};

@@ -16,6 +16,7 @@ using Json = nlohmann::json;
 // What a route handler gets: the caller, the sandbox id from the path (if any), query and body.
 struct Call {
   control::Control& control;
+  Metrics& metrics;
   const control::Principal& caller;
   std::string id;
   const Target& target;
@@ -112,7 +113,9 @@ ApiResponse Create(const Call& call) {
   request.timeout_s = *timeout;
   request.metadata = std::move(*metadata);
   request.env_vars = std::move(*env);
+  int64_t started = MonotonicNanos();
   auto created = call.control.Create(call.caller, request);
+  call.metrics.ObserveCreate(static_cast<double>(MonotonicNanos() - started) / 1e9, created.ok());
   if (!created.ok()) return FromStatus(created.status());
   return JsonResponse(201, SandboxJson(*created));
 }
@@ -254,6 +257,12 @@ ApiResponse Execute(const Call& call) {
                                 {"truncated", ran->truncated}});
 }
 
+ApiResponse MetricsText(const Call& call) {
+  ApiResponse response{200, call.metrics.Render(call.control.RunningCount()), {}};
+  response.content_type = "text/plain; version=0.0.4";
+  return response;
+}
+
 const std::vector<Route>& Routes() {
   static const std::vector<Route> kRoutes = {
       {"POST", "/sandboxes", Create},
@@ -268,6 +277,7 @@ const std::vector<Route>& Routes() {
       {"POST", "/sandboxes/:id/connect", [](const Call& c) { return Extend(c, "timeout", true); }},
       {"POST", "/v2/sandboxes/:id/connect", [](const Call& c) { return Extend(c, "timeout", true); }},
       {"POST", "/v1/execute", Execute},
+      {"GET", "/metrics", MetricsText},
   };
   return kRoutes;
 }
@@ -326,7 +336,7 @@ ApiResponse ErrorResponse(int status, const std::string& message) {
   return ApiResponse{status, Json{{"code", status}, {"message", message}}.dump(), {}};
 }
 
-ApiResponse HandleApi(control::Control& control, const ApiRequest& request) {
+ApiResponse HandleApi(control::Control& control, Metrics& metrics, const ApiRequest& request) {
   Result<Target> target = ParseTarget(request.target);
   if (!target.ok()) return FromStatus(target.status());
   if (target->path == "/health") return ApiResponse{204, "", {}};
@@ -339,7 +349,7 @@ ApiResponse HandleApi(control::Control& control, const ApiRequest& request) {
     if (!Matches(segments, route.pattern, &id)) continue;
     path_known = true;
     if (request.method != route.method) continue;
-    return route.handler(Call{control, *caller, id, *target, request.body});
+    return route.handler(Call{control, metrics, *caller, id, *target, request.body});
   }
   if (path_known) return ErrorResponse(405, "method " + request.method + " not allowed on " + target->path);
   return ErrorResponse(404, "no route " + request.method + " " + target->path);

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "kiln/control/control.h"
+#include "metrics.h"
 
 namespace kiln::server {
 
@@ -25,10 +26,12 @@ struct ApiRequest {
 struct ApiResponse {
   int status = 200;
   std::string body;  // JSON, or empty (with a 204)
+  std::string content_type = "application/json";
   std::vector<std::pair<std::string, std::string>> headers;
 };
 
-ApiResponse HandleApi(control::Control& control, const ApiRequest& request);
+// `metrics` records creates and answers GET /metrics.
+ApiResponse HandleApi(control::Control& control, Metrics& metrics, const ApiRequest& request);
 // {"code": status, "message": message}.
 ApiResponse ErrorResponse(int status, const std::string& message);
 // The HTTP status for an error code crossing from control.

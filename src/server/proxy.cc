@@ -20,7 +20,10 @@ class Proxy : public std::enable_shared_from_this<Proxy> {
         upstream_(session_->stream().get_executor()),
         request_(std::move(parser)),
         route_(std::move(route)),
-        sandbox_id_(std::move(sandbox_id)) {}
+        sandbox_id_(std::move(sandbox_id)) {
+    session_->shared().metrics->StreamOpened();
+  }
+  ~Proxy() { session_->shared().metrics->StreamClosed(); }
 
   void Start() {
     auto& req = request_.get();
@@ -52,7 +55,7 @@ class Proxy : public std::enable_shared_from_this<Proxy> {
                            [self = shared_from_this()](beast::error_code ec, size_t) {
                              if (ec == bhttp::error::need_buffer) ec = {};
                              if (ec) return self->session_->Abort();  // the client went away
-                             if (self->Filled(self->request_.get().body(), self->request_.is_done()))
+                             if (self->Filled(self->request_.get().body(), self->request_.is_done(), true))
                                return self->PumpRequest();
                              self->WriteRequest();
                            });
@@ -101,14 +104,14 @@ class Proxy : public std::enable_shared_from_this<Proxy> {
     }
     body.data = buffer_.data();
     body.size = buffer_.size();
-    bhttp::async_read_some(upstream_, upstream_buffer_, *response_,
-                           [self = shared_from_this()](beast::error_code ec, size_t) {
-                             if (ec == bhttp::error::need_buffer) ec = {};
-                             if (ec) return self->Fail();
-                             if (self->Filled(self->response_->get().body(), self->response_->is_done()))
-                               return self->PumpResponse();
-                             self->WriteResponse();
-                           });
+    bhttp::async_read_some(
+        upstream_, upstream_buffer_, *response_, [self = shared_from_this()](beast::error_code ec, size_t) {
+          if (ec == bhttp::error::need_buffer) ec = {};
+          if (ec) return self->Fail();
+          if (self->Filled(self->response_->get().body(), self->response_->is_done(), false))
+            return self->PumpResponse();
+          self->WriteResponse();
+        });
   }
 
   void WriteResponse() {
@@ -126,8 +129,9 @@ class Proxy : public std::enable_shared_from_this<Proxy> {
   // After a read into buffer_ (body.size counts down what was left unused): true when the read gave no body
   // bytes yet (a chunk header, say) and must be repeated, because the serializer would write an empty chunk,
   // which is the chunked encoding's end marker.
-  bool Filled(bhttp::buffer_body::value_type& body, bool done) {
+  bool Filled(bhttp::buffer_body::value_type& body, bool done, bool to_sandbox) {
     body.size = buffer_.size() - body.size;
+    session_->shared().metrics->AddProxyBytes(to_sandbox, body.size);
     body.data = buffer_.data();
     body.more = !done;
     return body.size == 0 && !done;

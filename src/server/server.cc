@@ -10,6 +10,7 @@ namespace kiln::server {
 // Member order matters: the io_context (and with it every pending handler, which may hold a Session) goes
 // before `shared`, which sessions point into.
 struct Server::Impl {
+  Metrics metrics;
   Shared shared;
   asio::thread_pool workers;
   asio::io_context ioc;
@@ -19,7 +20,8 @@ struct Server::Impl {
   bool stopped = false;
 
   Impl(control::Control* control, ServerOptions options)
-      : shared{control, std::move(options), nullptr}, workers(std::max(1, shared.options.worker_threads)) {
+      : shared{control, std::move(options), nullptr, &metrics},
+        workers(std::max(1, shared.options.worker_threads)) {
     shared.workers = &workers;
   }
 

@@ -262,6 +262,21 @@ TEST_F(ServerTest, KillingASandboxCutsItsStreams) {
   EXPECT_EQ(Envd("GET", "/health", sandbox).status, 502);
 }
 
+TEST_F(ServerTest, PrometheusMetricsCountWhatHappened) {
+  EXPECT_EQ(Call("GET", "/metrics", "").status, 401);
+  Json sandbox = Create(alice_);
+  EXPECT_EQ(Envd("GET", "/health", sandbox).status, 204);
+  http::Response r = Call("GET", "/metrics", alice_);
+  ASSERT_EQ(r.status, 200);
+  EXPECT_EQ(r.headers.Get("Content-Type").value_or(""), "text/plain; version=0.0.4");
+  EXPECT_NE(r.body.find("kiln_sandboxes{state=\"running\"} 1\n"), std::string::npos) << r.body;
+  EXPECT_NE(r.body.find("kiln_sandbox_creates_total{result=\"ok\"} 1\n"), std::string::npos) << r.body;
+  EXPECT_NE(r.body.find("kiln_sandbox_create_seconds_count 1\n"), std::string::npos) << r.body;
+  EXPECT_NE(r.body.find("kiln_sandbox_create_seconds_bucket{le=\"+Inf\"} 1\n"), std::string::npos) << r.body;
+  EXPECT_NE(r.body.find("kiln_requests_total{plane=\"data\"} 1\n"), std::string::npos) << r.body;
+  EXPECT_NE(r.body.find("kiln_proxy_open_streams 0\n"), std::string::npos) << r.body;
+}
+
 TEST_F(ServerTest, RizaStyleExecute) {
   http::Headers bearer;
   bearer.Set("Authorization", "Bearer " + alice_);

@@ -57,6 +57,7 @@ void Session::OnHeader(beast::error_code ec) {
   const auto& req = header_parser_->get();
   auto target = FindDataPlane(View(req["E2b-Sandbox-Id"]), View(req["E2b-Sandbox-Port"]),
                               View(req[bhttp::field::host]));
+  shared_->metrics->CountRequest(target.has_value());
   if (target) return DataPlane(target->sandbox_id, target->port);
   ReadApiBody();
 }
@@ -114,21 +115,22 @@ void Session::OnApiBody(beast::error_code ec) {
   asio::post(*shared_->workers, [self = shared_from_this(), api = std::move(api), keep]() {
     ApiResponse response;
     try {
-      response = HandleApi(*self->shared_->control, api);
+      response = HandleApi(*self->shared_->control, *self->shared_->metrics, api);
     } catch (const std::exception& e) {  // the catch barrier: a library's exception is one request's 500
       response = ErrorResponse(500, std::string("internal error: ") + e.what());
     }
     asio::post(self->stream_.get_executor(), [self, response = std::move(response), keep]() {
-      self->Reply(response.status, response.body, keep, response.headers);
+      self->Reply(response.status, response.body, keep, response.headers, response.content_type);
     });
   });
 }
 
 void Session::Reply(int status, std::string body, bool keep_alive,
-                    const std::vector<std::pair<std::string, std::string>>& headers) {
+                    const std::vector<std::pair<std::string, std::string>>& headers,
+                    const std::string& content_type) {
   auto res = std::make_shared<bhttp::response<bhttp::string_body>>(static_cast<bhttp::status>(status), 11);
   res->set(bhttp::field::server, "kiln");
-  if (!body.empty()) res->set(bhttp::field::content_type, "application/json");
+  if (!body.empty()) res->set(bhttp::field::content_type, content_type);
   for (const auto& [name, value] : headers) res->set(name, value);
   res->body() = std::move(body);
   res->keep_alive(keep_alive);

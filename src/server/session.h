@@ -15,6 +15,7 @@
 
 #include "kiln/control/control.h"
 #include "kiln/server/server.h"
+#include "metrics.h"
 
 namespace kiln::server {
 
@@ -28,6 +29,7 @@ struct Shared {
   control::Control* control;
   ServerOptions options;
   asio::thread_pool* workers;
+  Metrics* metrics;
 };
 
 class Session : public std::enable_shared_from_this<Session> {
@@ -45,7 +47,8 @@ class Session : public std::enable_shared_from_this<Session> {
   void Abort();
   // Sends a small complete response, then Done(keep_alive).
   void Reply(int status, std::string body, bool keep_alive,
-             const std::vector<std::pair<std::string, std::string>>& headers = {});
+             const std::vector<std::pair<std::string, std::string>>& headers = {},
+             const std::string& content_type = "application/json");
 
  private:
   void ReadHeader();

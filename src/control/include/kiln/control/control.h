@@ -134,6 +134,8 @@ class Control {
   // InvalidArgument names an unknown language (listing the known ones) or a bad timeout; a program that
   // fails is still a result.
   Result<ExecResult> Exec(const Principal& caller, const ExecRequest& request);
+  // Sandboxes this server runs now (every key's).
+  int64_t RunningCount() const;
   // For the data plane (its callers hold the access token, not a key). NotFound unless running.
   Result<Route> Resolve(const std::string& id) const;
 
