@@ -19,6 +19,7 @@
 
 #include "commands.h"
 #include "kiln/base/strings.h"
+#include "kiln/client/sandbox_watch.h"
 
 namespace kiln::cli {
 namespace {
@@ -148,14 +149,30 @@ std::string NotebookLanguage(const json& nb) {
 }
 
 // Runs the code cells in order. Returns false when a cell failed and errors are not allowed.
+// The session's sandbox as its watch sees it (StartCodeSession keeps the default memory limit).
+client::WatchedSandbox Watched(const CodeSession& s) {
+  return client::WatchedRuntimeSandbox(s.runtime.get(), s.sandbox.id, s.sandbox.end_at_ms,
+                                       sandbox::Limits{}.memory_bytes);
+}
+
+// A cell that failed because the sandbox died says so, and why, instead of naming a broken connection.
+Status WithDeathCause(const Status& failure, const CodeSession& session, client::SandboxWatch& watch) {
+  if (failure.code() != Code::kUnavailable) return failure;
+  // The runtime notices a dead sandbox within about a second.
+  std::optional<std::string> cause = watch.WaitForDeath(2'000);
+  if (!cause) return failure;
+  return Unavailable("the sandbox " + session.sandbox.id + " died: " + *cause);
+}
+
 Result<bool> RunCells(json& nb, CodeSession& session, bool allow_errors) {
+  client::SandboxWatch watch(Watched(session), nullptr);
   for (json& cell : nb["cells"]) {
     if (cell.value("cell_type", "") != "code") continue;
     std::string source = JoinSource(cell.value("source", json("")));
     if (Trim(source).empty()) continue;  // nbclient skips empty cells
     CellOutputs outputs;
     Result<client::Execution> done = session.client->Execute(source, session.options, outputs.Callbacks());
-    if (!done.ok()) return done.status();
+    if (!done.ok()) return WithDeathCause(done.status(), session, watch);
     cell["outputs"] = outputs.Finish(done->execution_count);
     cell["execution_count"] = done->execution_count > 0 ? json(done->execution_count) : json(nullptr);
     if (done->error && !allow_errors) {

@@ -6,6 +6,7 @@
 // results are saved under --images DIR (default ./kiln-repl-images) with their paths printed. On a terminal,
 // input has line editing and history (~/.kiln_repl_history) when built with libedit; otherwise lines are
 // read plainly and no prompt is shown, so the REPL can be driven through a pipe. EOF ends the session.
+#include <termios.h>
 #include <unistd.h>
 
 #include <cmath>
@@ -21,6 +22,7 @@
 
 #include "commands.h"
 #include "kiln/base/strings.h"
+#include "kiln/client/sandbox_watch.h"
 
 namespace kiln::cli {
 namespace {
@@ -203,6 +205,12 @@ std::string NormalizeLanguage(std::string lang) {
   return lang;
 }
 
+// The session's sandbox as its watch sees it (StartCodeSession keeps the default memory limit).
+client::WatchedSandbox Watched(const CodeSession& s) {
+  return client::WatchedRuntimeSandbox(s.runtime.get(), s.sandbox.id, s.sandbox.end_at_ms,
+                                       sandbox::Limits{}.memory_bytes);
+}
+
 int Repl(const ReplFlags& flags) {
   std::string lang = NormalizeLanguage(flags.lang);
   if (lang != "python" && lang != "javascript" && lang != "typescript" && lang != "bash") {
@@ -219,6 +227,15 @@ int Repl(const ReplFlags& flags) {
   s.options.timeout_ms = static_cast<int64_t>(std::ceil(flags.timeout_s * 1000));
   LineReader in;
   if (in.tty()) std::cout << "kiln repl (" << lang << ", sandbox " << s.sandbox.id << "); Ctrl-D to quit\n";
+  // The REPL mostly waits for its user: a sandbox that dies meanwhile (out of memory, lifetime over) is
+  // reported at once and ends the session, rather than at the next block as a bare connection error.
+  termios saved{};
+  const bool restore = in.tty() && ::tcgetattr(STDIN_FILENO, &saved) == 0;
+  client::SandboxWatch watch(Watched(s), [&](const std::string& cause) {
+    if (restore) ::tcsetattr(STDIN_FILENO, TCSANOW, &saved);  // line editing may have it in raw mode
+    Emit(stderr, "\nkiln repl: the sandbox " + s.sandbox.id + " died: " + cause + "\n");
+    std::_Exit(kKilnError);
+  });
   Printer printer(flags.images_dir);
   std::string block;
   while (ReadBlock(in, lang, &block)) {
