@@ -22,6 +22,7 @@ class Proxy : public std::enable_shared_from_this<Proxy> {
         route_(std::move(route)),
         sandbox_id_(std::move(sandbox_id)) {
     session_->shared().metrics->StreamOpened();
+    upstream_buffer_.reserve(64 << 10);  // see Session::Session
   }
   ~Proxy() { session_->shared().metrics->StreamClosed(); }
 

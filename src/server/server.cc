@@ -28,7 +28,13 @@ struct Server::Impl {
   void Accept() {
     acceptor.async_accept(asio::make_strand(ioc), [this](beast::error_code ec, tcp::socket socket) {
       if (!acceptor.is_open()) return;
-      if (!ec) std::make_shared<Session>(std::move(socket), &shared)->Start();
+      if (!ec) {
+        // Responses go out in several writes (header, then body pieces): without NODELAY, Nagle's algorithm
+        // holds the later ones until the client's delayed ACK, 40 ms per exchange.
+        beast::error_code ignored;
+        socket.set_option(tcp::no_delay(true), ignored);
+        std::make_shared<Session>(std::move(socket), &shared)->Start();
+      }
       // EMFILE and the like: keep listening; the next accept may succeed once connections close.
       Accept();
     });

@@ -32,7 +32,11 @@ bool Authorized(const bhttp::request<bhttp::empty_body>& req, const std::string&
 
 }  // namespace
 
-Session::Session(tcp::socket socket, const Shared* shared) : stream_(std::move(socket)), shared_(shared) {}
+// Beast reads as much as the buffer's free capacity (at least 512 bytes): reserving 64 KiB makes a proxied
+// body arrive in 64 KiB reads instead of 1 KiB ones (30 -> 300+ MB/s).
+Session::Session(tcp::socket socket, const Shared* shared) : stream_(std::move(socket)), shared_(shared) {
+  buffer_.reserve(64 << 10);
+}
 
 void Session::ReadHeader() {
   header_parser_.emplace();
