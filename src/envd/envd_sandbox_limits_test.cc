@@ -9,9 +9,13 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <thread>
 
 #include "kiln/base/clock.h"
 #include "kiln/client/envd_client.h"
@@ -35,6 +39,8 @@ class EnvdSandboxLimitsTest : public ::testing::Test {
     runtime_ = std::move(rt).value();
     runtime::CreateOptions options;
     options.spec.limits.memory_bytes = 256ll << 20;
+    options.spec.limits.pids = pids_;
+    options.access_token = token_;
     options.spec.limits.max_file_bytes = 4ll << 30;
     options.spec.limits.timeout_ms = 600'000;
     options.spec.mounts.push_back({dir_, "/mnt/data", /*writable=*/true, /*optional=*/false});
@@ -66,6 +72,19 @@ class EnvdSandboxLimitsTest : public ::testing::Test {
     return std::stoll(out.substr(out.find(':') + 1));
   }
 
+  // envd's host pid: the process whose command line carries this sandbox's access token.
+  pid_t EnvdHostPid() const {
+    for (const auto& e : std::filesystem::directory_iterator("/proc")) {
+      std::ifstream in(e.path() / "cmdline", std::ios::binary);
+      std::string cmdline((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      if (cmdline.find(std::string("--access-token") + '\0' + token_) != std::string::npos)
+        return static_cast<pid_t>(std::stol(e.path().filename().string()));
+    }
+    return -1;
+  }
+
+  int64_t pids_ = 256;
+  const std::string token_ = "limits-" + std::to_string(::getpid()) + "-" + std::to_string(MonotonicMillis());
   std::string dir_;
   std::unique_ptr<runtime::Runtime> runtime_;
   runtime::SandboxInfo info_;
@@ -184,6 +203,55 @@ TEST_F(EnvdSandboxLimitsTest, IdleSocketsPastCapacityGet503AndHealthAnswers) {
   idle.clear();
   ::usleep(300'000);
   EXPECT_TRUE(client::EnvdClient(info_.socket_path, info_.access_token).Health().ok());
+}
+
+int FdCount(pid_t pid) {
+  int n = 0;
+  for ([[maybe_unused]] auto& e : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd"))
+    ++n;
+  return n;
+}
+
+int Threads(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("Threads:", 0) == 0) return std::stoi(line.substr(8));
+  return -1;
+}
+
+class EnvdProcessLimitTest : public EnvdSandboxLimitsTest {
+ protected:
+  EnvdProcessLimitTest() { pids_ = 48; }
+};
+
+// The reproducer: bursts of concurrent Starts against the sandbox's process limit left eventfds
+// (and table entries) behind. Every failure path must give back what it took.
+TEST_F(EnvdProcessLimitTest, StartBurstsAtTheProcessLimitLeakNothing) {
+  const pid_t envd = EnvdHostPid();
+  ASSERT_GT(envd, 0);
+  client::EnvdClient warm(info_.socket_path, info_.access_token);
+  ASSERT_TRUE(warm.Start({"/bin/true", {}, {}, std::nullopt}, {}, {}).ok());
+  ::usleep(300'000);
+  const int fds = FdCount(envd), threads = Threads(envd);
+  std::atomic<int> failures{0};
+  for (int burst = 0; burst < 3; ++burst) {
+    std::vector<std::thread> starts;
+    for (int i = 0; i < 120; ++i) {
+      starts.emplace_back([&] {
+        client::EnvdClient c(info_.socket_path, info_.access_token);
+        if (!c.Start({"/bin/sleep", {"0.3"}, {}, std::nullopt}, {}, {}).ok()) ++failures;
+      });
+    }
+    for (std::thread& t : starts) t.join();
+  }
+  EXPECT_GT(failures.load(), 0) << "the bursts never reached the process limit";
+  for (int i = 0; i < 100 && (FdCount(envd) != fds || Threads(envd) != threads); ++i) ::usleep(50'000);
+  std::printf("after 3 bursts of 120 Starts (%d failed): envd fds %d -> %d, threads %d -> %d\n",
+              failures.load(), fds, FdCount(envd), threads, Threads(envd));
+  EXPECT_EQ(FdCount(envd), fds);
+  EXPECT_EQ(Threads(envd), threads);
+  EXPECT_TRUE(warm.Start({"/bin/true", {}, {}, std::nullopt}, {}, {}).ok());
 }
 
 }  // namespace
