@@ -1,5 +1,8 @@
 // The server over real TCP with real sandboxes: the control plane's routes and error paths, and the data
 // plane's routing, auth and streaming proxy.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -275,6 +278,76 @@ TEST_F(ServerTest, PrometheusMetricsCountWhatHappened) {
   EXPECT_NE(r.body.find("kiln_sandbox_create_seconds_bucket{le=\"+Inf\"} 1\n"), std::string::npos) << r.body;
   EXPECT_NE(r.body.find("kiln_requests_total{plane=\"data\"} 1\n"), std::string::npos) << r.body;
   EXPECT_NE(r.body.find("kiln_proxy_open_streams 0\n"), std::string::npos) << r.body;
+}
+
+size_t CountDir(const char* dir) {
+  size_t n = 0;
+  for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator(dir)) ++n;
+  return n;
+}
+
+// Connects a raw TCP socket to the server (for clients that misbehave on purpose).
+int RawConnect(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+TEST_F(ServerTest, OversizedHeadersAndSlowClientsAreCutOff) {
+  http::Headers huge;
+  huge.Set("X-Padding", std::string(20 << 10, 'p'));
+  http::Response r = Call("GET", "/v2/sandboxes", alice_, "", huge);
+  EXPECT_EQ(r.status, 431);
+  EXPECT_EQ(Body(r)["code"], 431);
+
+  server_.reset();
+  ServerOptions options;
+  options.port = 0;
+  options.idle_timeout_s = 1;
+  auto restarted = Server::Start(control_.get(), options);
+  ASSERT_TRUE(restarted.ok());
+  server_ = std::move(restarted).value();
+  int fd = RawConnect(server_->port());
+  ASSERT_GE(fd, 0);
+  std::string partial = "GET /v2/sandboxes HTTP/1.1\r\nHost: x\r\n";  // and then nothing more
+  ASSERT_EQ(send(fd, partial.data(), partial.size(), 0), static_cast<ssize_t>(partial.size()));
+  auto start = std::chrono::steady_clock::now();
+  char byte;
+  ssize_t got = recv(fd, &byte, 1, 0);  // blocks until the server gives up on the header
+  double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  close(fd);
+  EXPECT_LE(got, 0);
+  EXPECT_GT(waited, 0.5);
+  EXPECT_LT(waited, 5.0);
+}
+
+// Create, use and kill sandboxes through the server repeatedly: no fd, thread or stream is left behind.
+TEST_F(ServerTest, CyclesLeaveNothingBehind) {
+  auto cycle = [&] {
+    Json sandbox = Create(alice_);
+    http::Headers octet;
+    octet.Set("Content-Type", "application/octet-stream");
+    EXPECT_EQ(Envd("POST", "/files?path=/tmp/x", sandbox, "payload", octet).status, 200);
+    EXPECT_EQ(Envd("GET", "/files?path=/tmp/x", sandbox).body, "payload");
+    EXPECT_EQ(Call("DELETE", "/sandboxes/" + sandbox["sandboxID"].get<std::string>(), alice_).status, 204);
+  };
+  for (int i = 0; i < 3; ++i) cycle();  // lazily opened process-wide fds (envd binary, seccomp) settle
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  size_t fds = CountDir("/proc/self/fd"), threads = CountDir("/proc/self/task");
+  for (int i = 0; i < 50; ++i) cycle();
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // closing connections settle
+  EXPECT_LE(CountDir("/proc/self/fd"), fds + 2);
+  EXPECT_LE(CountDir("/proc/self/task"), threads + 1);
+  http::Response metrics = Call("GET", "/metrics", alice_);
+  EXPECT_NE(metrics.body.find("kiln_proxy_open_streams 0\n"), std::string::npos) << metrics.body;
+  EXPECT_NE(metrics.body.find("kiln_sandboxes{state=\"running\"} 0\n"), std::string::npos) << metrics.body;
 }
 
 TEST_F(ServerTest, RizaStyleExecute) {
