@@ -23,6 +23,8 @@ void AddRunCommand(CLI::App& app, const std::vector<std::string>& program_args, 
 void AddReplCommand(CLI::App& app, int& exit_code);
 // `kiln notebook run`: executes a Jupyter notebook in a sandbox (cmd_notebook.cc).
 void AddNotebookCommand(CLI::App& app, int& exit_code);
+// `kiln doctor`: host checks and leftovers of a crashed Kiln (cmd_doctor.cc).
+void AddDoctorCommand(CLI::App& app, int& exit_code);
 // `kiln serve` and `kiln keys` (cmd_serve.cc).
 void AddServeCommands(CLI::App& app, int& exit_code);
 

@@ -19,13 +19,6 @@ int64_t WallMillis() {
   return WallNanos() / 1'000'000;
 }
 
-std::string DefaultSocketDir() {
-  if (geteuid() == 0) return "/run/kiln/sockets";
-  const char* xdg = std::getenv("XDG_RUNTIME_DIR");
-  if (xdg && *xdg) return std::string(xdg) + "/kiln/sockets";
-  return "/tmp/kiln-" + std::to_string(geteuid()) + "/sockets";
-}
-
 Status MakeDirs(const std::string& path) {
   std::string partial;
   for (size_t pos = 1; pos != std::string::npos;) {
@@ -59,6 +52,13 @@ std::vector<std::string> ServeArgv(const CreateOptions& o) {
 }
 
 }  // namespace
+
+std::string DefaultSocketDir() {
+  if (geteuid() == 0) return "/run/kiln/sockets";
+  const char* xdg = std::getenv("XDG_RUNTIME_DIR");
+  if (xdg && *xdg) return std::string(xdg) + "/kiln/sockets";
+  return "/tmp/kiln-" + std::to_string(geteuid()) + "/sockets";
+}
 
 Result<std::unique_ptr<Runtime>> Runtime::Create(std::string socket_dir) {
   KILN_ASSIGN_OR_RETURN(sandbox::Backend * backend, DefaultBackend());

@@ -79,6 +79,24 @@ void ProbeV2(Os& os, CgroupConfig& config) {
   }
 }
 
+// Under systemd with Delegate=yes (or any delegated subtree) this process's own cgroup is Kiln's to divide,
+// but a v2 cgroup that gives controllers to children may hold no process itself: Kiln moves into a leaf
+// named "server" and makes its cgroup the parent of the sandboxes' cgroups. Returns that parent.
+Result<std::string> EnterDelegatedSubtree(Os& os) {
+  KILN_ASSIGN_OR_RETURN(std::string self, os.ReadFile("/proc/self/cgroup"));
+  std::string path;
+  for (const std::string& line : Split(self, '\n'))
+    if (StartsWith(line, "0::")) path = std::string(Trim(line.substr(3)));
+  if (path.empty()) return FailedPrecondition("no cgroup v2 entry in /proc/self/cgroup");
+  std::string own = "/sys/fs/cgroup" + (path == "/" ? "" : path);
+  constexpr std::string_view kLeaf = "/server";
+  if (own.size() > kLeaf.size() && own.compare(own.size() - kLeaf.size(), kLeaf.size(), kLeaf) == 0)
+    return own.substr(0, own.size() - kLeaf.size());  // moved already (an earlier backend of this process)
+  KILN_RETURN_IF_ERROR(MakeDirIfMissing(os, own + "/server"));
+  KILN_RETURN_IF_ERROR(os.WriteFile(own + "/server/cgroup.procs", "0"));
+  return own;
+}
+
 }  // namespace
 
 CgroupConfig ProbeCgroups(Os& os) {
@@ -110,6 +128,16 @@ CgroupConfig ProbeCgroups(Os& os) {
   }
   if (mode == "v2") {
     config.root = forced_root ? forced_root : "/sys/fs/cgroup/kiln";
+    if (forced_root && std::string(forced_root) == "delegated") {
+      Result<std::string> root = EnterDelegatedSubtree(os);
+      if (!root.ok()) {
+        config.mode = "none";
+        config.warnings.push_back("KILN_CGROUP_ROOT=delegated: " + root.status().message() +
+                                  ": memory, pids and CPU limits are not applied");
+        return config;
+      }
+      config.root = *root;
+    }
     ProbeV2(os, config);
     return config;
   }
@@ -278,22 +306,29 @@ Result<std::unique_ptr<Cgroup>> CreateV1(Os& os, const CgroupConfig& c, const st
 
 }  // namespace
 
-int SweepStaleCgroups(Os& os, const CgroupConfig& config, int64_t min_age_seconds) {
-  std::vector<std::string> parents;
+std::vector<std::string> StaleCgroupCandidates(Os& os, const CgroupConfig& config, int64_t min_age_seconds) {
+  std::vector<std::string> parents, out;
   if (config.mode == "v2") parents.push_back(config.root);
   if (config.mode == "v1") {
     for (const char* ctrl : {"memory", "pids", "cpu"}) parents.push_back(config.root + "/" + ctrl + "/kiln");
   }
   const int64_t newest = static_cast<int64_t>(std::time(nullptr)) - min_age_seconds;
-  int removed = 0;
   for (const std::string& parent : parents) {
     Result<std::vector<Subdir>> dirs = os.ListSubdirs(parent);
     if (!dirs.ok()) continue;  // no sandbox was ever created here
     for (const Subdir& dir : *dirs) {
       if (!HasRandomIdShape(dir.name) || dir.modified_unix_seconds > newest) continue;
-      if (os.RemoveDir(parent + "/" + dir.name).ok()) ++removed;  // EBUSY: in use, left alone
+      Result<std::string> procs = os.ReadFile(parent + "/" + dir.name + "/cgroup.procs");
+      if (procs.ok() && Trim(*procs).empty()) out.push_back(parent + "/" + dir.name);
     }
   }
+  return out;
+}
+
+int SweepStaleCgroups(Os& os, const CgroupConfig& config, int64_t min_age_seconds) {
+  int removed = 0;
+  for (const std::string& dir : StaleCgroupCandidates(os, config, min_age_seconds))
+    if (os.RemoveDir(dir).ok()) ++removed;  // EBUSY: in use after all, left alone
   return removed;
 }
 

@@ -26,6 +26,8 @@ struct CgroupConfig {
 };
 
 // Finds how this host offers cgroups. $KILN_CGROUP (v1, v2, none) and $KILN_CGROUP_ROOT override the probe.
+// KILN_CGROUP_ROOT=delegated (cgroup v2; systemd's Delegate=yes): this process moves into a "server" leaf of
+// its own cgroup, which becomes the sandboxes' parent.
 CgroupConfig ProbeCgroups(Os& os);
 
 // Removes the sandbox cgroups a killed Kiln process left behind (it had no chance to remove them): the
@@ -34,6 +36,8 @@ CgroupConfig ProbeCgroups(Os& os);
 // does only for a cgroup with no process and no child cgroup in it. The age spares a launch in progress,
 // whose cgroup is empty until its first process joins. Returns how many went.
 int SweepStaleCgroups(Os& os, const CgroupConfig& config, int64_t min_age_seconds);
+// The cgroups SweepStaleCgroups would remove (no process listed in them), without removing any.
+std::vector<std::string> StaleCgroupCandidates(Os& os, const CgroupConfig& config, int64_t min_age_seconds);
 
 class Cgroup {
  public:

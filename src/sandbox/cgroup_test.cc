@@ -44,6 +44,27 @@ class RecordingOs : public ForwardingOs {
   std::map<std::string, std::string> writes, files;
 };
 
+// kiln serve under systemd (Delegate=yes): the service's own cgroup becomes the sandboxes' parent once Kiln
+// has moved itself into a leaf, since a v2 cgroup with controllers for children may hold no process.
+TEST(CgroupTest, DelegatedSubtreeMovesKilnIntoALeaf) {
+  RecordingOs os;
+  os.files["/proc/self/mounts"] = "cgroup2 /sys/fs/cgroup cgroup2 rw,nosuid 0 0\n";
+  os.files["/proc/self/cgroup"] = "0::/system.slice/kiln.service\n";
+  os.files["/sys/fs/cgroup/system.slice/kiln.service/cgroup.subtree_control"] = "memory pids cpu\n";
+  setenv("KILN_CGROUP_ROOT", "delegated", 1);
+  CgroupConfig config = ProbeCgroups(os);
+  unsetenv("KILN_CGROUP_ROOT");
+  EXPECT_EQ(config.mode, "v2");
+  EXPECT_EQ(config.root, "/sys/fs/cgroup/system.slice/kiln.service");
+  EXPECT_EQ(os.writes["/sys/fs/cgroup/system.slice/kiln.service/server/cgroup.procs"], "0");
+  EXPECT_TRUE(config.memory && config.pids && config.cpu);
+  // A second probe in the same process finds itself in the leaf already.
+  os.files["/proc/self/cgroup"] = "0::/system.slice/kiln.service/server\n";
+  setenv("KILN_CGROUP_ROOT", "delegated", 1);
+  EXPECT_EQ(ProbeCgroups(os).root, "/sys/fs/cgroup/system.slice/kiln.service");
+  unsetenv("KILN_CGROUP_ROOT");
+}
+
 TEST(CgroupTest, V2WritesEveryLimit) {
   RecordingOs os;
   CgroupConfig config{"v2", "/cg/kiln", true, true, true, {}};
@@ -163,6 +184,7 @@ TEST(CgroupTest, SweepRemovesOnlyOldEmptyCgroups) {
 
   EXPECT_EQ(SweepStaleCgroups(Os::Real(), config, 3600), 0);
   EXPECT_TRUE(std::filesystem::exists(stale));
+  EXPECT_EQ(StaleCgroupCandidates(Os::Real(), config, 0), std::vector<std::string>{stale});
   EXPECT_EQ(SweepStaleCgroups(Os::Real(), config, 0), 1);
   EXPECT_FALSE(std::filesystem::exists(stale));
   EXPECT_TRUE(std::filesystem::exists(busy));

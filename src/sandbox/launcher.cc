@@ -327,6 +327,14 @@ Capabilities ProbeCapabilities(const CgroupConfig& cgroups) {
 
 }  // namespace
 
+std::vector<std::string> LeftoverCgroups(Os& os, bool remove) {
+  CgroupConfig cgroups = ProbeCgroups(os);
+  std::vector<std::string> found = StaleCgroupCandidates(os, cgroups, kStaleCgroupSeconds), out;
+  for (const std::string& dir : found)
+    if (!remove || os.RemoveDir(dir).ok()) out.push_back(dir);
+  return out;
+}
+
 Result<std::unique_ptr<Backend>> MakeNamespaceBackend(Os& os) {
   std::string runtime_dir = RuntimeDir(geteuid() == 0);
   if (mkdir(runtime_dir.c_str(), 0700) != 0 && errno != EEXIST) {

@@ -42,10 +42,13 @@ struct SandboxInfo {
   int64_t end_at_ms = 0;      // wall clock when it will be killed; 0 = never
 };
 
+// Where sandbox sockets go by default: /run/kiln/sockets as root, else $XDG_RUNTIME_DIR/kiln/sockets or
+// /tmp/kiln-<uid>/sockets.
+std::string DefaultSocketDir();
+
 class Runtime {
  public:
-  // `socket_dir` empty: /run/kiln/sockets as root, else $XDG_RUNTIME_DIR/kiln/sockets or
-  // /tmp/kiln-<uid>/sockets.
+  // `socket_dir` empty: DefaultSocketDir().
   static Result<std::unique_ptr<Runtime>> Create(std::string socket_dir = "");
   ~Runtime();  // kills every sandbox it still owns
 

@@ -77,6 +77,11 @@ class Backend {
 // cause and the fix when this host cannot create sandboxes (for example: user namespaces disabled).
 Result<std::unique_ptr<Backend>> MakeNamespaceBackend(Os& os = Os::Real());
 
+// Host care (`kiln doctor`): the sandbox cgroups a killed Kiln process left behind (named like generated
+// ids, idle for a minute, with no process in them). With `remove`, they are removed too; what the kernel
+// refuses (in use after all) is left and not listed.
+std::vector<std::string> LeftoverCgroups(Os& os, bool remove);
+
 // The seccomp deny list, as syscall names, with why each is denied (for the README and tests).
 struct DeniedSyscall {
   const char* name;
