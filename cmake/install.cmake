@@ -43,3 +43,10 @@ set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA ${CMAKE_SOURCE_DIR}/packaging/postinst ${
     ${CMAKE_SOURCE_DIR}/packaging/postrm)
 set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION ON)
 include(CPack)
+
+# The package as a user meets it: declared dependencies, apt's acceptance, the unit, and the unpacked tree
+# (in a private directory) running kiln --version, doctor, a sandboxed program and the bundled data.
+if(BUILD_TESTING OR NOT DEFINED BUILD_TESTING)
+  add_test(NAME kiln_package_test COMMAND ${CMAKE_SOURCE_DIR}/packaging/test_package.sh ${CMAKE_BINARY_DIR})
+  set_tests_properties(kiln_package_test PROPERTIES LABELS "package;sandbox" TIMEOUT 300)
+endif()
