@@ -128,9 +128,12 @@ Result<KernelSpec> FindKernelSpec(std::string_view language, const std::vector<s
     }
   std::string searched;
   for (const std::string& dir : dirs) searched += (searched.empty() ? "" : ", ") + dir;
+  // Optional kernels are not installed with Kiln (R's is hundreds of MB): say which package brings it.
+  std::string hint = EqualsIgnoreCase(language, "r") || EqualsIgnoreCase(language, "ir")
+                         ? "apt-get install r-cran-irkernel"
+                         : "install the language's Jupyter kernel, or write <dir>/<name>/kernel.json";
   return NotFound("no Jupyter kernel for language '" + std::string(language) +
-                  "': no kernelspec named so or with that \"language\" in " + searched +
-                  " (install the language's Jupyter kernel, or write <dir>/<name>/kernel.json)");
+                  "': no kernelspec named so or with that \"language\" in " + searched + " (" + hint + ")");
 }
 
 std::vector<std::string> KernelCommand(const KernelSpec& spec, const std::string& connection_file) {

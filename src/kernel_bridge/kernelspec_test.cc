@@ -98,6 +98,16 @@ TEST(FindKernelSpec, NotFoundNamesLanguageAndDirectories) {
     EXPECT_NE(m.find(dir), std::string::npos) << m;
 }
 
+// R's kernel is optional (hundreds of MB, not installed with Kiln): asking for R names the package to
+// install.
+TEST(FindKernelSpec, AMissingRKernelNamesItsPackage) {
+  FakeFs fs;
+  auto r = FindKernelSpec("r", KernelSearchDirs("/opt/j", "/home/u"), fs);
+  ASSERT_EQ(r.status().code(), Code::kNotFound);
+  EXPECT_NE(r.status().message().find("apt-get install r-cran-irkernel"), std::string::npos)
+      << r.status().message();
+}
+
 TEST(FindKernelSpec, HostFilesystemSkipsFifos) {
   std::string root = std::filesystem::temp_directory_path() / ("kiln-kspec-" + std::to_string(getpid()));
   std::filesystem::create_directories(root + "/kernels/fifo");
