@@ -147,4 +147,49 @@ TEST_F(ServeCliTest, FirstStartShowsOneKeyAndOneServerPerHome) {
   EXPECT_EQ(relog.find("e2b_"), std::string::npos) << "a key was shown again:\n" << relog;
 }
 
+// The host pid of the envd started with `token` (its command line carries it), or 0.
+pid_t EnvdWithToken(const std::string& token) {
+  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+    std::string name = entry.path().filename();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::string cmdline = ReadFile(entry.path() / "cmdline");
+    if (cmdline.find(token) != std::string::npos && cmdline.find("kiln-envd") != std::string::npos)
+      return std::stoi(name);
+  }
+  return 0;
+}
+
+// kill -9 of the server leaves its sandboxes running (the runtime cannot re-adopt them yet): the next server
+// kills them and reports them as ended because of the restart.
+TEST_F(ServeCliTest, AfterACrashTheNextServerKillsTheOrphans) {
+  pid_t first = 0;
+  std::string log = StartServer((dir_ / "1.log").string(), &first);
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(log, m, std::regex("e2b_[0-9a-f]{40}"))) << log;
+  kiln::http::Headers headers;
+  headers.Set("X-API-Key", m[0]);
+  auto created =
+      kiln::http::Client::Tcp("127.0.0.1", Port(log)).Do("POST", "/v2/sandboxes", headers, "{}", 30'000);
+  ASSERT_TRUE(created.ok());
+  ASSERT_EQ(created->status, 201) << created->body;
+  Json sandbox = Json::parse(created->body);
+  std::string id = sandbox["sandboxID"];
+  ASSERT_EQ(kill(first, SIGKILL), 0);
+  for (int i = 0; i < 100 && Alive(first); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  pid_t orphan = EnvdWithToken(sandbox["envdAccessToken"]);
+
+  pid_t second = 0;
+  std::string relog = StartServer((dir_ / "2.log").string(), &second);
+  ASSERT_GT(Port(relog), 0) << relog;
+  if (orphan != 0) {
+    EXPECT_FALSE(Alive(orphan)) << "the orphaned sandbox still runs";
+  }
+  EXPECT_EQ(EnvdWithToken(sandbox["envdAccessToken"]), 0);
+  auto info =
+      kiln::http::Client::Tcp("127.0.0.1", Port(relog)).Do("GET", "/sandboxes/" + id, headers, {}, 10'000);
+  ASSERT_TRUE(info.ok());
+  EXPECT_EQ(info->status, 404);
+  EXPECT_NE(info->body.find("server restarted"), std::string::npos) << info->body;
+}
+
 }  // namespace

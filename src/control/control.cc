@@ -10,6 +10,8 @@
 
 #include "kiln/base/clock.h"
 #include "kiln/base/ids.h"
+#include "kiln/base/log.h"
+#include "orphans.h"
 #include "registry.h"
 
 namespace kiln::control {
@@ -84,10 +86,13 @@ Result<std::unique_ptr<Control>> Control::Open(ControlOptions options) {
   KILN_ASSIGN_OR_RETURN(UniqueFd lock, LockHome(options.home));
   KILN_ASSIGN_OR_RETURN(auto db, Database::Open(options.home + "/kiln.db"));
   KILN_ASSIGN_OR_RETURN(auto rt, runtime::Runtime::Create(options.socket_dir));
-  // A fresh runtime runs nothing: what the registry still calls live died with the previous server.
+  // A fresh runtime runs nothing: what the registry still calls live belonged to a previous server.
   KILN_ASSIGN_OR_RETURN(auto stale, registry::ListLive(*db, ""));
-  for (const SandboxRecord& r : stale)
+  for (const SandboxRecord& r : stale) {
+    Status killed = KillOrphan(rt->capabilities(), r.id, r.socket_path);
+    if (!killed.ok()) log::Warn("cannot kill an orphaned sandbox: " + killed.ToString());
     KILN_RETURN_IF_ERROR(registry::MarkEnded(*db, r.id, NowMs(), "server restarted"));
+  }
   return std::unique_ptr<Control>(
       new Control(std::move(options), std::move(lock), std::move(db), std::move(rt)));
 }
@@ -191,6 +196,7 @@ Result<SandboxRecord> Control::Start(const Principal& caller, const CreateReques
   r.metadata = request.metadata;
   r.env_vars = request.env_vars;
   r.access_token = info.access_token;
+  r.socket_path = info.socket_path;
   r.cpu_count = static_cast<int64_t>(std::ceil(limits.cpus));
   r.memory_mb = limits.memory_bytes >> 20;
   r.disk_mb = limits.tmpfs_home_bytes >> 20;

@@ -22,6 +22,7 @@ const char* const kMigrations[] = {
                            ended_ms INTEGER NOT NULL, end_reason TEXT NOT NULL);
     CREATE INDEX sandboxes_state ON sandboxes(state, owner);
     )sql",
+    "ALTER TABLE sandboxes ADD COLUMN socket_path TEXT NOT NULL DEFAULT '';",
 };
 
 }  // namespace

@@ -58,11 +58,12 @@ struct SandboxRecord {
   std::map<std::string, std::string> metadata;
   std::map<std::string, std::string> env_vars;
   std::string access_token;  // envd's X-Access-Token
+  std::string socket_path;   // envd's socket on the host
   int64_t cpu_count = 0, memory_mb = 0, disk_mb = 0;
   int64_t started_ms = 0, end_ms = 0;  // wall clock
   std::string state;                   // "running", "paused" or "ended"
   int64_t ended_ms = 0;
-  std::string end_reason;  // "killed", "expired", "server restarted"
+  std::string end_reason;  // "killed", "expired", "exited", "server stopped", "server restarted"
 };
 
 struct CreateRequest {
@@ -113,8 +114,8 @@ struct Route {
 class Control {
  public:
   // Takes the home directory's lock (one server per home: FailedPrecondition while another holds it),
-  // opens the database and marks what the registry still calls live as ended: those sandboxes died with the
-  // previous server process.
+  // opens the database, and ends what the registry still calls live: sandboxes of a previous server process
+  // that died without killing them are killed now (KillOrphan) and recorded as ended, "server restarted".
   static Result<std::unique_ptr<Control>> Open(ControlOptions options);
   ~Control();  // kills the sandboxes this process runs (the runtime owns them)
 
