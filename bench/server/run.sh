@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # kiln serve benchmark: starts a server on a free loopback port with a temporary home and runs bench.mjs
 # with the pinned E2B SDK (tests/e2e/node_modules; scripts/setup.sh --with-test-deps installs it).
-# Usage: bench/server/run.sh [KILN_BINARY]   (CYCLES, REQUESTS, MEGABYTES tune the run)
+# Usage: bench/server/run.sh [KILN_BINARY] [bench|streams]   (CYCLES, REQUESTS, MEGABYTES, STREAMS tune the run)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 kiln="${1:-$root/build/bin/kiln}"
+script="${2:-bench}"
 export NODE_PATH="$root/tests/e2e/node_modules"
 [ -d "$NODE_PATH/e2b" ] || { echo "the E2B SDK is missing: run scripts/setup.sh --with-test-deps" >&2; exit 1; }
 home="$(mktemp -d /tmp/kiln-bench-server.XXXXXX)"
@@ -17,8 +18,9 @@ export E2B_API_URL="$url" E2B_SANDBOX_URL="$url"
 E2B_API_KEY="$(grep -o 'e2b_[0-9a-f]*' "$home/serve.log" | head -1)"
 export E2B_API_KEY
 # Where the runtime puts envd sockets (as root; see runtime.h) for the direct figures.
-export KILN_SOCKET_DIR="${KILN_SOCKET_DIR:-/run/kiln/sockets}"
+export KILN_SOCKET_DIR="${KILN_SOCKET_DIR:-/run/kiln/sockets}" KILN_SERVER_PID="$server"
 # ESM imports ignore NODE_PATH: run from a directory whose node_modules is the SDK's.
-cp "$root/bench/server/bench.mjs" "$root/tests/e2e/.bench.mjs"
+cp "$root/bench/server/$script.mjs" "$root/tests/e2e/.bench.mjs"
 trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$home" "$root/tests/e2e/.bench.mjs"' EXIT
-node "$root/tests/e2e/.bench.mjs"
+E2B_ENVD_RPC_CONNECTIONS="${E2B_ENVD_RPC_CONNECTIONS:-4000}" E2B_ENVD_RPC_INFLIGHT_REQUESTS=0 \
+  E2B_ENVD_INFLIGHT_REQUESTS=0 node "$root/tests/e2e/.bench.mjs"

@@ -1,5 +1,6 @@
 // `kiln serve` (the E2B-compatible server) and `kiln keys` (its API keys).
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include <cerrno>
@@ -78,9 +79,19 @@ void PrintUsage(const std::string& host, int port) {
             << std::flush;
 }
 
+// Each proxied stream holds two sockets (client and envd): the usual soft limit of 1024 fds would cap the
+// server near 500 streams, so take the hard limit.
+void RaiseFdLimit() {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur >= limit.rlim_max) return;
+  limit.rlim_cur = limit.rlim_max;
+  setrlimit(RLIMIT_NOFILE, &limit);
+}
+
 int Serve(const ServeFlags& flags) {
   auto listen = ParseListen(flags.listen);
   if (!listen.ok()) return Fail(listen.status());
+  RaiseFdLimit();
   // Block the stop signals before any thread starts, so that only sigwait below receives them.
   sigset_t stop;
   sigemptyset(&stop);

@@ -18,6 +18,7 @@ class Proxy : public std::enable_shared_from_this<Proxy> {
         control::Route route, std::string sandbox_id)
       : session_(std::move(session)),
         upstream_(session_->stream().get_executor()),
+        retry_(session_->stream().get_executor()),
         request_(std::move(parser)),
         route_(std::move(route)),
         sandbox_id_(std::move(sandbox_id)) {
@@ -32,15 +33,29 @@ class Proxy : public std::enable_shared_from_this<Proxy> {
     req.keep_alive(false);  // envd closes its side after the response: one connection per request
     req.set(bhttp::field::host, "localhost");
     request_.body_limit(boost::none);
-    upstream_.async_connect(local::endpoint(route_.socket_path),
-                            [self = shared_from_this()](beast::error_code ec) {
-                              if (ec) return self->Fail();
-                              self->request_writer_.emplace(self->request_.get());
-                              self->PumpRequest();
-                            });
+    Connect();
   }
 
  private:
+  // A unix socket whose accept backlog is full refuses a non-blocking connect with EAGAIN (it does not
+  // queue it like TCP): a burst of requests to one sandbox retries for up to 2 s before it is a 502.
+  void Connect() {
+    upstream_.async_connect(local::endpoint(route_.socket_path), [self = shared_from_this()](
+                                                                     beast::error_code ec) {
+      if ((ec == asio::error::try_again || ec == asio::error::would_block) && self->connect_attempts_ < 200) {
+        ++self->connect_attempts_;
+        beast::error_code ignored;
+        self->upstream_.close(ignored);
+        self->retry_.expires_after(std::chrono::milliseconds(10));
+        self->retry_.async_wait([self](beast::error_code) { self->Connect(); });
+        return;
+      }
+      if (ec) return self->Fail();
+      self->request_writer_.emplace(self->request_.get());
+      self->PumpRequest();
+    });
+  }
+
   // Moves what the client sent next (or the end of the body) into the buffer body, then writes it on.
   void PumpRequest() {
     auto& body = request_.get().body();
@@ -149,6 +164,8 @@ class Proxy : public std::enable_shared_from_this<Proxy> {
 
   std::shared_ptr<Session> session_;
   local::socket upstream_;
+  asio::steady_timer retry_;
+  int connect_attempts_ = 0;
   beast::flat_buffer upstream_buffer_;
   bhttp::request_parser<bhttp::buffer_body> request_;
   std::optional<bhttp::request_serializer<bhttp::buffer_body>> request_writer_;
