@@ -17,6 +17,10 @@
 #include "kiln/server/server.h"
 
 namespace kiln::cli {
+
+// `kiln sandbox ...` (cmd_sandbox.cc), registered with the server's commands.
+void AddSandboxCommand(CLI::App& app, int& exit_code);
+
 namespace {
 
 struct ServeFlags {
@@ -206,6 +210,7 @@ void AddServeCommands(CLI::App& app, int& exit_code) {
   serve->add_option("--max-lifetime", flags->max_lifetime_s, "Longest sandbox lifetime in seconds (86400)");
   serve->callback([flags, &exit_code] { exit_code = Serve(*flags); });
   AddKeysCommand(app, exit_code);
+  AddSandboxCommand(app, exit_code);
 }
 
 }  // namespace kiln::cli

@@ -147,6 +147,42 @@ TEST_F(ServeCliTest, FirstStartShowsOneKeyAndOneServerPerHome) {
   EXPECT_EQ(relog.find("e2b_"), std::string::npos) << "a key was shown again:\n" << relog;
 }
 
+TEST_F(ServeCliTest, SandboxCommandsTalkToTheServer) {
+  Outcome unreachable =
+      Shell("KILN_URL=http://127.0.0.1:1 KILN_API_KEY=e2b_x " + kKiln + " sandbox list 2>&1");
+  EXPECT_EQ(unreachable.exit_code, 125);
+  EXPECT_NE(unreachable.out.find("cannot reach kiln serve at http://127.0.0.1:1"), std::string::npos)
+      << unreachable.out;
+  EXPECT_NE(Shell("KILN_API_KEY= " + kKiln + " sandbox list 2>&1").out.find("KILN_API_KEY is not set"),
+            std::string::npos);
+
+  pid_t server = 0;
+  std::string log = StartServer((dir_ / "1.log").string(), &server);
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(log, m, std::regex("e2b_[0-9a-f]{40}"))) << log;
+  std::string env =
+      "KILN_URL=http://127.0.0.1:" + std::to_string(Port(log)) + " KILN_API_KEY=" + m[0].str() + " ";
+  Outcome created = Shell(env + kKiln + " sandbox create --metadata team=a --timeout 60 --json");
+  ASSERT_EQ(created.exit_code, 0) << created.out;
+  std::string id = Json::parse(created.out)["sandboxID"];
+  Outcome listed = Shell(env + kKiln + " sandbox list --json");
+  ASSERT_EQ(listed.exit_code, 0) << listed.out;
+  ASSERT_EQ(Json::parse(listed.out).size(), 1u);
+  EXPECT_EQ(Json::parse(listed.out)[0]["metadata"]["team"], "a");
+  EXPECT_EQ(Shell(env + kKiln + " sandbox timeout " + id + " 30").exit_code, 0);
+  Outcome info = Shell(env + kKiln + " sandbox info " + id);
+  EXPECT_NE(info.out.find("\"sandboxID\": \"" + id + "\""), std::string::npos) << info.out;
+  Outcome bad = Shell(env + kKiln + " sandbox create --template ubuntu 2>&1");
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_NE(bad.out.find("known templates: base, code-interpreter-v1"), std::string::npos) << bad.out;
+  Shell(env + kKiln + " sandbox create");
+  Outcome killed = Shell(env + kKiln + " sandbox kill --all");
+  EXPECT_EQ(killed.exit_code, 0) << killed.out;
+  EXPECT_NE(killed.out.find("killed " + id), std::string::npos) << killed.out;
+  EXPECT_EQ(Shell(env + kKiln + " sandbox list --json").out, "[]\n");
+  EXPECT_EQ(Shell(env + kKiln + " sandbox kill " + id + " 2>/dev/null").exit_code, 1);
+}
+
 // The host pid of the envd started with `token` (its command line carries it), or 0.
 pid_t EnvdWithToken(const std::string& token) {
   for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
