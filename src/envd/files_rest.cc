@@ -27,9 +27,10 @@ void SendRestAuthError(http::ResponseWriter& writer, const Status& error) {
   SendJson(writer, 401, {{"code", 401}, {"message", error.message()}});
 }
 
-// An upload body that could not be read: too large is 413 (not RestStatusFor's 507, which means no space).
-void SendBodyError(http::ResponseWriter& writer, const Status& error) {
-  if (error.code() != Code::kResourceExhausted) return SendRestError(writer, error);
+// A failed upload. A body past its limit is 413; RestStatusFor's 507 is for the disk (no space, or the
+// sandbox's file size limit) refusing what was written.
+void SendUploadError(http::ResponseWriter& writer, const Status& error, bool body_failed) {
+  if (!body_failed || error.code() != Code::kResourceExhausted) return SendRestError(writer, error);
   SendJson(writer, 413, {{"code", 413}, {"message", error.message()}});
 }
 
@@ -73,13 +74,19 @@ class UploadSink : public MultipartSink {
   Json written_ = Json::array();
 };
 
-// Feeds the whole request body, a piece at a time, to `consume`.
+// Feeds the whole request body, a piece at a time, to `consume`; *body_failed tells a failure to receive
+// the body from one of `consume`.
 template <typename Consume>
-Status PumpBody(http::Request& request, Consume consume) {
+Status PumpBody(http::Request& request, Consume consume, bool* body_failed) {
+  *body_failed = false;
   if (!request.body_reader) return consume(std::string_view(request.body));
   std::string chunk;
   for (;;) {
-    KILN_RETURN_IF_ERROR(request.body_reader->Read(&chunk));
+    Status read = request.body_reader->Read(&chunk);
+    if (!read.ok()) {
+      *body_failed = true;
+      return read;
+    }
     if (chunk.empty()) return Status::Ok();
     KILN_RETURN_IF_ERROR(consume(std::string_view(chunk)));
   }
@@ -121,17 +128,21 @@ void EnvdServer::WriteFiles(http::Request& request, http::ResponseWriter& writer
       return SendRestError(writer, InvalidArgument("an octet-stream upload needs the path query"));
     auto file = filesystem_.OpenForWrite(*path_query, *caller);
     if (!file.ok()) return SendRestError(writer, file.status());
-    Status s = PumpBody(request, [&](std::string_view d) { return FilesystemService::WriteAll(*file, d); });
-    if (!s.ok()) return SendBodyError(writer, s);
+    bool body_failed = false;
+    Status s = PumpBody(
+        request, [&](std::string_view d) { return FilesystemService::WriteAll(*file, d); }, &body_failed);
+    if (!s.ok()) return SendUploadError(writer, s, body_failed);
     return SendJson(writer, 200, Json::array({WrittenEntry(*file)}));
   }
   auto boundary = MultipartBoundary(type);
   if (!boundary.ok()) return SendRestError(writer, boundary.status());
   UploadSink sink(filesystem_, *caller, path_query);
   MultipartReader reader(*boundary, &sink);
-  Status s = PumpBody(request, [&](std::string_view d) { return reader.Feed(d); });
+  bool body_failed = false;
+  Status s = PumpBody(
+      request, [&](std::string_view d) { return reader.Feed(d); }, &body_failed);
   if (s.ok()) s = reader.Finish();
-  if (!s.ok()) return SendBodyError(writer, s);
+  if (!s.ok()) return SendUploadError(writer, s, body_failed);
   if (sink.written().empty())
     return SendRestError(writer, InvalidArgument("the multipart body has no part named 'file'"));
   SendJson(writer, 200, sink.written());

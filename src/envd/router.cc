@@ -140,6 +140,7 @@ void Router::Handle(http::Request& request, http::ResponseWriter& writer) const 
 http::Response BodyErrorResponse(const http::Request& request, int status, std::string_view message) {
   Code code = status == 413   ? Code::kResourceExhausted
               : status == 408 ? Code::kDeadlineExceeded
+              : status == 503 ? Code::kUnavailable
                               : Code::kInvalidArgument;
   http::Response response;
   response.status = status;

@@ -22,6 +22,9 @@ EnvdServer::EnvdServer(EnvdConfig config, RootFs root, ProcessTable* table)
 Status EnvdServer::Serve(UniqueFd listen_fd) {
   http::ServerOptions options;
   options.max_connections = config_.max_connections;
+  // A few maximal bodies at once, not one per connection: envd's memory stays bounded however many
+  // clients send large requests together.
+  options.max_buffered_total = 4 * uint64_t{config_.max_request_body_bytes};
   options.idle_timeout_ms = 60'000;
   options.head_timeout_ms = 30'000;
   options.body_timeout_ms = 60'000;

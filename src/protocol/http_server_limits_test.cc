@@ -129,7 +129,27 @@ TEST_F(ServerLimitsTest, UnreadStreamedBodyStillGetsItsAnswer) {
   UniqueFd fd = RawConnect(path_);
   SendRaw(fd.get(), "POST /ignore HTTP/1.1\r\nContent-Length: 1000000\r\n\r\n" + std::string(100000, 'q'));
   std::string buf;
-  EXPECT_EQ(ReadResponse(fd.get(), &buf).status, 200);
+  Response r = ReadResponse(fd.get(), &buf);
+  EXPECT_EQ(r.status, 200);
+  // The rest of the body would follow: the client is told the connection ends here.
+  EXPECT_EQ(r.headers.Get("connection").value_or(""), "close");
+}
+
+TEST_F(ServerLimitsTest, BufferedBodiesShareOneBudget) {
+  ServerOptions options;
+  options.max_buffered_total = 1000;
+  options.body_policy = [](const Request&) { return BodyPolicy{false, 800}; };
+  StartServer(options);
+  // A holds 600 bytes of an unfinished 700-byte body; B's 500 bytes would pass the budget.
+  UniqueFd a = RawConnect(path_);
+  SendRaw(a.get(), "POST /echo HTTP/1.1\r\nContent-Length: 700\r\n\r\n" + std::string(600, 'a'));
+  std::this_thread::sleep_for(100ms);
+  const std::string b = "POST /echo HTTP/1.1\r\nContent-Length: 500\r\n\r\n" + std::string(500, 'b');
+  EXPECT_EQ(RoundTrip(b).status, 503);
+  SendRaw(a.get(), std::string(100, 'a'));
+  std::string buf;
+  EXPECT_EQ(ReadResponse(a.get(), &buf).status, 200);
+  EXPECT_EQ(RoundTrip(b).status, 200);  // A's share was given back
 }
 
 TEST_F(ServerLimitsTest, DrippedHeadAndStalledBodyAreCut) {

@@ -66,6 +66,10 @@ class Connection {
   // Reads a request's head and, unless the body is streamed, its body; false when the connection is done
   // (an error was answered, the peer left, or a timeout passed).
   bool ReadRequest(Parser* parser, bool first, bool* streamed);
+  // Accounts `total` bytes of buffered body to this request against the server-wide budget; false (and
+  // nothing taken) when that would exceed it.
+  bool Reserve(uint64_t total);
+  void Release();
   bool ApplyBodyPolicy(Parser* parser, bool* streamed);
   bool FailRequest(const Parser& parser, int status, std::string_view message);
   bool Dispatch(Parser* parser, bool streamed);
@@ -73,14 +77,20 @@ class Connection {
   ServerState& impl_;
   ServerState::Conn* conn_;
   int fd_;
-  std::string buf_;  // received, not yet parsed (the start of a pipelined request)
+  uint64_t reserved_ = 0;  // this request's share of ServerState::buffered
+  std::string buf_;        // received, not yet parsed (the start of a pipelined request)
 };
 
 class Writer : public ResponseWriter {
  public:
   enum class State { kNone, kSent, kStreaming, kFixed, kFinished, kAborted, kBroken };
-  Writer(Connection& conn, bool head_request, bool keep_alive, bool http10)
-      : conn_(conn), head_request_(head_request), keep_alive_(keep_alive), http10_(http10) {}
+  // `parser`: the request's, to see whether its (streamed) body was read to the end when the answer starts.
+  Writer(Connection& conn, const Parser& parser)
+      : conn_(conn),
+        parser_(parser),
+        head_request_(parser.request().method == "HEAD"),
+        keep_alive_(parser.keep_alive()),
+        http10_(parser.minor_version() == 0) {}
 
   Status Send(const Response& response) override;
   Status StartStream(int status, const Headers& headers) override;
@@ -101,6 +111,7 @@ class Writer : public ResponseWriter {
   Status TransmitChunk(std::string_view data, bool then_last_chunk);
 
   Connection& conn_;
+  const Parser& parser_;
   const bool head_request_;
   bool keep_alive_;
   const bool http10_;
@@ -117,6 +128,9 @@ std::string Writer::Head(int status, const Headers& headers) {
     if (!IsFraming(n)) AppendField(&head, n, v);
   }
   if (HasCloseToken(headers)) keep_alive_ = false;
+  // Answered before its body was read: the rest of the body is still coming, so the connection cannot carry
+  // another request, and the client must hear so rather than find out by a failed reuse.
+  if (!parser_.complete()) keep_alive_ = false;
   if (!keep_alive_) {
     AppendField(&head, "Connection", "close");
   } else if (http10_) {
@@ -320,6 +334,10 @@ bool Connection::ReadRequest(Parser* parser, bool first, bool* streamed) {
         continue;  // the rest of buf_ is body
       }
     }
+    if (parser->state() != Parser::State::kError && parser->headers_done() &&
+        !Reserve(parser->request().body.size())) {
+      return FailRequest(*parser, 503, "too much request data in flight; retry shortly");
+    }
     if (parser->complete()) return true;
     if (parser->state() == Parser::State::kError) {
       return FailRequest(*parser, parser->error().status, parser->error().message);
@@ -375,7 +393,7 @@ bool Connection::Dispatch(Parser* parser, bool streamed) {
   Request& request = parser->request();
   StreamedBody body(*this, parser);
   if (streamed) request.body_reader = &body;
-  Writer writer(*this, request.method == "HEAD", parser->keep_alive(), parser->minor_version() == 0);
+  Writer writer(*this, *parser);
   std::string failure;
   try {
     impl_.handler(request, writer);
@@ -416,6 +434,24 @@ bool Connection::Dispatch(Parser* parser, bool streamed) {
   return false;
 }
 
+bool Connection::Reserve(uint64_t total) {
+  const uint64_t max = impl_.options.max_buffered_total;
+  if (total <= reserved_) return true;
+  const uint64_t delta = total - reserved_;
+  if (max > 0 && impl_.buffered.fetch_add(delta) + delta > max) {
+    impl_.buffered.fetch_sub(delta);
+    return false;
+  }
+  if (max == 0) impl_.buffered.fetch_add(delta);
+  reserved_ = total;
+  return true;
+}
+
+void Connection::Release() {
+  impl_.buffered.fetch_sub(reserved_);
+  reserved_ = 0;
+}
+
 void Connection::Run() {
   // The body's limit is the policy's, set once the head is parsed (LimitBody): none before that.
   Limits limits = impl_.options.limits;
@@ -426,7 +462,9 @@ void Connection::Run() {
   while (!impl_.Stopping()) {
     parser.Reset();
     bool streamed = false;
-    if (!ReadRequest(&parser, first, &streamed) || !Dispatch(&parser, streamed)) return;
+    const bool again = ReadRequest(&parser, first, &streamed) && Dispatch(&parser, streamed);
+    Release();
+    if (!again) return;
     first = false;
   }
 }

@@ -107,7 +107,7 @@ void Overflow::Hand(int fd) {
     std::lock_guard lock(mu_);
     // The loop makes room for new connections by answering its oldest (newcomers, such as a health check,
     // must be looked at); only a loop that cannot keep up at all makes Hand answer unread.
-    if (!stopping_ && thread_.joinable() && incoming_.size() < options_.max_overflow) {
+    if (!stopping_ && thread_.joinable() && incoming_.size() < 4 * options_.max_overflow + 64) {
       incoming_.push_back(fd);
       uint64_t one = 1;
       (void)!::write(wake_.get(), &one, sizeof one);

@@ -4,6 +4,7 @@
 
 #include <unistd.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <map>
@@ -37,6 +38,7 @@ struct ServerState {
   std::unique_ptr<internal::Overflow> overflow;  // answers connections past capacity
   std::map<uint64_t, std::shared_ptr<Conn>> conns;
   uint64_t next_id = 0;
+  std::atomic<uint64_t> buffered{0};  // bytes of buffered request bodies, all connections (see Reserve)
 
   bool Stopping() {
     std::lock_guard lock(mu);

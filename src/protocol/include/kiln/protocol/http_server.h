@@ -66,6 +66,9 @@ struct ServerOptions {
   Limits limits;  // limits.max_body_bytes: the buffered-body cap when there is no body_policy
   // Called once a request's head is parsed; unset: buffer up to limits.max_body_bytes.
   std::function<BodyPolicy(const Request&)> body_policy;
+  // Bytes of buffered (not streamed) request bodies held across all connections at once; a request that
+  // would go past it gets 503. Bounds the server's memory by design: 0 = unlimited.
+  uint64_t max_buffered_total = 0;
   int idle_timeout_ms = 120'000;    // a keep-alive connection with no request for this long is closed
   int head_timeout_ms = 30'000;     // the whole request head (and a new connection's first request) in this
   int body_timeout_ms = 60'000;     // the longest wait for the next body byte
