@@ -33,6 +33,18 @@ TEST(CommandLineTest, ServeDefaults) {
   EXPECT_EQ(bridged->serve.config.kernel_bridge, "/opt/kiln/bin/b");
 }
 
+TEST(CommandLineTest, ServeLimits) {
+  auto cl =
+      ParseCommandLine({"serve", "--listen-fd", "3", "--max-request-kib", "512", "--max-connections=9"});
+  ASSERT_TRUE(cl.ok()) << cl.status().ToString();
+  EXPECT_EQ(cl->serve.config.max_request_body_bytes, 512u * 1024);
+  EXPECT_EQ(cl->serve.config.max_connections, 9u);
+  auto defaults = ParseCommandLine({"serve", "--listen-fd", "3"});
+  EXPECT_EQ(defaults->serve.config.max_request_body_bytes, 4u << 20);
+  for (const char* bad : {"0", "-1", "x", "12k", "99999999999999999"})
+    EXPECT_FALSE(ParseCommandLine({"serve", "--listen-fd", "3", "--max-connections", bad}).ok()) << bad;
+}
+
 TEST(CommandLineTest, Exec) {
   auto cl = ParseCommandLine({"exec", "--user", "root", "--status-fd", "4", "--", "ls", "--all", "-l"});
   ASSERT_TRUE(cl.ok()) << cl.status().ToString();

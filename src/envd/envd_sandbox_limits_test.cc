@@ -155,6 +155,12 @@ TEST_F(EnvdSandboxLimitsTest, TwoGibDownloadAndUploadIn256MbSandbox) {
               static_cast<long long>(peak_kb));
   ASSERT_GT(peak_kb, 0);
   EXPECT_LT(peak_kb, 48 * 1024);
+  // The first reproducer: devices that never end (read whole, they OOM-killed envd) are refused.
+  for (const char* device : {"%2Fdev%2Fzero", "%2Fdev%2Furandom"}) {
+    auto r = http.Do("GET", std::string("/files?path=") + device + "&username=root", {}, {}, 10'000);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_EQ(r->status, 400) << device << ": " << r->body;
+  }
   EXPECT_TRUE(client::EnvdClient(info_.socket_path, info_.access_token).Health().ok());
 }
 

@@ -2,7 +2,9 @@
 //
 //   kiln-envd serve (--listen-fd N | --listen PATH) [--root DIR] [--default-user NAME] [--workdir DIR]
 //                   [--env K=V]... [--access-token TOKEN] [--preload-python true|false]
-//                   [--kernel-bridge PATH]
+//                   [--kernel-bridge PATH] [--max-request-kib N] [--max-connections N]
+//     --max-request-kib: cap on a buffered request body (Connect JSON, code), default 4096; uploads stream
+//     --max-connections: connection threads, default 64; past it 503 (and /health) from one thread
 //   kiln-envd exec [--user NAME] [--cwd DIR] [--env K=V]... [--status-fd N] -- PROGRAM ARGS...
 #pragma once
 
@@ -42,6 +44,7 @@ Result<CommandLine> ParseCommandLine(const std::vector<std::string>& args);
 inline constexpr char kUsage[] =
     "usage: kiln-envd serve (--listen-fd N | --listen PATH) [--root DIR] [--default-user NAME]\n"
     "                       [--workdir DIR] [--env K=V]... [--access-token TOKEN]\n"
+    "                       [--max-request-kib N] [--max-connections N]\n"
     "       kiln-envd exec [--user NAME] [--cwd DIR] [--env K=V]... [--status-fd N] -- PROGRAM ARGS...\n";
 
 }  // namespace kiln::envd
