@@ -32,6 +32,10 @@ class Proxy : public std::enable_shared_from_this<Proxy> {
     client_keep_alive_ = req.keep_alive();
     req.keep_alive(false);  // envd closes its side after the response: one connection per request
     req.set(bhttp::field::host, "localhost");
+    // The proxy answers Expect itself once envd is reached; forwarded, envd's interim 100 would arrive
+    // before the response this relay waits for.
+    expect_continue_ = beast::iequals(req[bhttp::field::expect], "100-continue");
+    req.erase(bhttp::field::expect);
     request_.body_limit(boost::none);
     Connect();
   }
@@ -52,7 +56,12 @@ class Proxy : public std::enable_shared_from_this<Proxy> {
       }
       if (ec) return self->Fail();
       self->request_writer_.emplace(self->request_.get());
-      self->PumpRequest();
+      if (!self->expect_continue_) return self->PumpRequest();
+      auto interim = std::make_shared<bhttp::response<bhttp::empty_body>>(bhttp::status::continue_, 11);
+      bhttp::async_write(self->session_->stream(), *interim, [self, interim](beast::error_code ec, size_t) {
+        if (ec) return self->session_->Abort();
+        self->PumpRequest();
+      });
     });
   }
 
@@ -95,6 +104,10 @@ class Proxy : public std::enable_shared_from_this<Proxy> {
     bhttp::async_read_header(upstream_, upstream_buffer_, *response_,
                              [self = shared_from_this()](beast::error_code ec, size_t) {
                                if (ec) return self->Fail();
+                               // Interim answers (1xx but 101) are not the response: wait for the real one.
+                               int status = self->response_->get().result_int();
+                               if (status >= 100 && status < 200 && status != 101)
+                                 return self->ReadResponseHeader();
                                self->OnResponseHeader();
                              });
   }
@@ -174,6 +187,7 @@ class Proxy : public std::enable_shared_from_this<Proxy> {
   control::Route route_;
   std::string sandbox_id_;
   bool client_keep_alive_ = false;
+  bool expect_continue_ = false;
   bool keep_alive_ = false;
   bool responding_ = false;
   std::array<char, 64 << 10> buffer_;

@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <future>
 #include <thread>
 
@@ -222,6 +223,30 @@ TEST_F(ServerTest, LargeFilesStreamThroughBothWays) {
   ASSERT_EQ(down.status, 200);
   EXPECT_EQ(down.body.size(), data.size());
   EXPECT_TRUE(down.body == data);
+}
+
+// curl sends Expect: 100-continue with large uploads; the proxy answers it, and envd's own interim answer
+// never reaches the client in place of the real response.
+TEST_F(ServerTest, ExpectContinueUploadsGetTheRealResponse) {
+  Json sandbox = Create(alice_);
+  std::string data(2 << 20, 'e');
+  std::string path = (home_ / "upload.bin").string();
+  { std::ofstream(path, std::ios::binary) << data; }
+  std::string command =
+      "curl -s -m 20 -o - -w ' %{http_code}' -H 'Expect: 100-continue' -H 'E2b-Sandbox-Id: " +
+      sandbox["sandboxID"].get<std::string>() +
+      "' -H 'X-Access-Token: " + sandbox["envdAccessToken"].get<std::string>() +
+      "' -H 'Content-Type: application/octet-stream' --data-binary @" + path +
+      " 'http://127.0.0.1:" + std::to_string(server_->port()) + "/files?path=/tmp/up.bin'";
+  FILE* p = popen(command.c_str(), "r");
+  ASSERT_NE(p, nullptr);
+  std::string out;
+  char buf[4096];
+  for (size_t n; (n = fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, n);
+  pclose(p);
+  EXPECT_NE(out.find("\"path\":\"/tmp/up.bin\""), std::string::npos) << out;
+  EXPECT_EQ(out.substr(out.size() - 4), " 200") << out;
+  EXPECT_EQ(Envd("GET", "/files?path=/tmp/up.bin", sandbox).body.size(), data.size());
 }
 
 // A Connect-RPC server stream (process Start of `sleep 60`) is cut, not ended cleanly, when the sandbox is
