@@ -283,6 +283,18 @@ TEST_F(EnvdHostileTest, FailuresLeaveNoDescriptorsOrThreads) {
     EXPECT_EQ(http.Do("GET", "/files?path=fifo", {}, {}, 10'000)->status, 400);
   }
   http.Close();
+  // Uploads cut off mid-body (multipart and octet-stream): the half-written file's descriptor must go too.
+  for (int i = 0; i < 1000; ++i) {
+    UniqueFd cut = Connect(envd_.socket());
+    const std::string head =
+        i % 2 ? "POST /files?path=cut.bin HTTP/1.1\r\nContent-Type: application/octet-stream\r\n"
+              : "POST /files HTTP/1.1\r\nContent-Type: multipart/form-data; boundary=B\r\n";
+    ASSERT_TRUE(SendAll(cut.get(), head +
+                                       "Content-Length: 100000\r\n\r\n--B\r\nContent-Disposition: form-data; "
+                                       "name=\"file\"; filename=\"cut.bin\"\r\n\r\npartial"));
+  }
+  struct stat st;
+  EXPECT_EQ(::stat(Path("cut.bin").c_str(), &st), 0) << "no cut upload reached the handler";
   // Connection threads end once their client has gone.
   for (int i = 0; i < 100 && FdCount(envd_.pid()) != fds; ++i) std::this_thread::sleep_for(20ms);
   EXPECT_EQ(FdCount(envd_.pid()), fds);
