@@ -183,6 +183,7 @@ int ChildMain(void* arg) {
   // As PID 1 of its namespace with default handlers, this process ignores every signal from the host but
   // SIGKILL until init runs.
   (void)ResetSignalsInChild();
+  if (plan.parent_sync_fd >= 0) close(plan.parent_sync_fd);
   OwnFds own{plan.sync_fd, plan.init_fd};
   Status status = Contain(plan, own);
   Fail(own.sync, status);

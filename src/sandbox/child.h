@@ -18,6 +18,9 @@ namespace kiln::sandbox {
 struct ChildPlan {
   Os* os = nullptr;
   int sync_fd = -1;  // the child's end of the parent socketpair (close-on-exec)
+  // The parent's end, which the child's copy of the fd table holds too: the child closes it first, so that
+  // the parent's death closes the channel and the child, waiting for "go", sees the end and exits.
+  int parent_sync_fd = -1;
   MountPlan mounts;
   std::string hostname;
   bool setup_loopback = true;

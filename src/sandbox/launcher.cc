@@ -274,6 +274,7 @@ Result<std::unique_ptr<Sandbox>> NamespaceBackend::Launch(const SandboxSpec& spe
   }
   UniqueFd parent_end(pair[0]), child_end(pair[1]);
   plan.sync_fd = child_end.get();
+  plan.parent_sync_fd = parent_end.get();
 
   uint64_t flags = CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS;
   if (!spec.network) flags |= CLONE_NEWNET;

@@ -1,7 +1,9 @@
 // The engine's own failures: each must come back as a Status that names the step, leaving nothing behind.
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -202,6 +204,46 @@ TEST(LauncherTest, MountsFromAPrivateDirectoryReachTheSandboxReadOnly) {
   unlink(helper.c_str());
   rmdir(libexec.c_str());
   rmdir(dir.c_str());
+}
+
+// True once every descendant of this process is gone (reaped), within `timeout_ms`.
+bool AllDescendantsGone(int timeout_ms) {
+  for (int waited = 0; waited <= timeout_ms; waited += 10) {
+    pid_t pid;
+    while ((pid = waitpid(-1, nullptr, WNOHANG)) > 0) {
+    }
+    if (pid < 0 && errno == ECHILD) return true;
+    usleep(10'000);
+  }
+  return false;
+}
+
+// A launcher killed at any point of a launch (kill -9 of `kiln run` 0 to 50 ms after it starts) must not
+// strand a half-launched child waiting for a "go" that never comes: it notices the launcher's death and
+// exits, or, once released, dies with it. This process is made a subreaper so that such children are ours
+// to count.
+TEST(LauncherTest, ALauncherKilledMidLaunchStrandsNothing) {
+  ASSERT_EQ(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+  for (int i = 0; i < 20; ++i) {
+    pid_t launcher = fork();
+    ASSERT_GE(launcher, 0);
+    if (launcher == 0) {
+      Result<std::unique_ptr<Backend>> backend = MakeNamespaceBackend();
+      if (!backend.ok()) _exit(1);
+      LaunchOptions o = TrueInit();
+      o.init_binary_fd = open("/bin/sh", O_PATH | O_CLOEXEC);
+      o.argv = {"sh", "-c", "sleep 30"};
+      o.die_with_parent = true;
+      Result<std::unique_ptr<Sandbox>> sb = (*backend)->Launch(SandboxSpec(), o);
+      pause();
+      _exit(0);
+    }
+    usleep(static_cast<useconds_t>(i) * 2'500);
+    kill(launcher, SIGKILL);
+    EXPECT_TRUE(AllDescendantsGone(5'000))
+        << "a process outlived its launcher killed after " << i * 2.5 << " ms";
+  }
+  prctl(PR_SET_CHILD_SUBREAPER, 0);
 }
 
 TEST(LauncherTest, TooManyFdsAreRefused) {
