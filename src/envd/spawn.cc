@@ -70,8 +70,8 @@ struct Prepared {
   std::vector<std::string> candidates;  // program paths to try, in order
   std::vector<char*> argv;
   std::vector<char*> envp;
-  bool privileged = false;     // envd is root (in its user namespace) and may change credentials
-  uint64_t bounding_caps = 0;  // what the child must drop from its bounding set
+  bool privileged = false;      // envd is root (in its user namespace) and may change credentials
+  uint64_t bounding_caps = 0;   // what the child must drop from its bounding set
   char oom_score_adj[16] = {};  // what the child writes to its oom_score_adj ("" leaves it alone)
 };
 
