@@ -48,5 +48,5 @@ include(CPack)
 # (in a private directory) running kiln --version, doctor, a sandboxed program and the bundled data.
 if(BUILD_TESTING OR NOT DEFINED BUILD_TESTING)
   add_test(NAME kiln_package_test COMMAND ${CMAKE_SOURCE_DIR}/packaging/test_package.sh ${CMAKE_BINARY_DIR})
-  set_tests_properties(kiln_package_test PROPERTIES LABELS "package;sandbox" TIMEOUT 300)
+  set_tests_properties(kiln_package_test PROPERTIES LABELS "package;sandbox" TIMEOUT 300 RUN_SERIAL TRUE)
 endif()

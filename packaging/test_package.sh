@@ -6,6 +6,7 @@
 set -euo pipefail
 build="$(cd "$1" && pwd)"
 fail() { echo "FAIL: $*" >&2; exit 1; }
+trap 'echo "FAIL: line $LINENO: $BASH_COMMAND" >&2' ERR
 # The package owning a library file; on merged-/usr hosts dpkg may know it under /lib or /usr/lib.
 package_of() {
   local real; real="$(readlink -f "$1")"
@@ -22,7 +23,7 @@ depends="$(dpkg-deb -f "$deb" Depends)"
 echo "Depends: $depends"
 
 root="$(mktemp -d)"  # mode 0700, like /root
-trap 'rm -rf "$root"' EXIT
+trap 'rm -rf "$root"' EXIT  # (RUN_SERIAL in ctest: it must not skew tests that measure the host's disk)
 dpkg-deb -x "$deb" "$root"
 for f in usr/bin/kiln usr/libexec/kiln/kiln-envd usr/libexec/kiln/kiln-kernel-bridge \
          usr/share/kiln/humaneval/HumanEval.jsonl.gz usr/lib/systemd/system/kiln.service; do
