@@ -14,12 +14,14 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <thread>
 
 #include <nlohmann/json.hpp>
 
 #include "envd_test_util.h"
 #include "kiln/base/clock.h"
+#include "kiln/base/strings.h"
 #include "kiln/protocol/connect.h"
 #include "kiln/protocol/http_client.h"
 
@@ -321,6 +323,32 @@ TEST_F(EnvdHostileTest, UploadPastTheFileSizeLimitFailsWithoutKillingEnvd) {
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(r->status, 507) << r->body;  // the storage refused it (EFBIG), as for a full disk
   EXPECT_EQ(Do("GET", "/health")->status, 204);
+}
+
+// Stdin is written through to the process with backpressure: SendInput returns once the process has taken
+// the bytes (a full pipe holds it back), instead of queueing them in envd.
+TEST_F(EnvdHostileTest, StdinFlowsWithBackpressure) {
+  client::EnvdClient client(envd_.socket());
+  std::promise<uint32_t> started;
+  std::string out;
+  auto done = std::async(std::launch::async, [&] {
+    client::ProcessCallbacks cb;
+    cb.on_start = [&](uint32_t pid) { started.set_value(pid); };
+    cb.on_stdout = [&](std::string_view d) { out += d; };
+    client::StartOptions options;
+    options.stdin = true;
+    return client.Start({"/bin/sh", {"-c", "sleep 1; wc -c"}, {}, std::nullopt}, options, cb);
+  });
+  auto pid = started.get_future();
+  ASSERT_EQ(pid.wait_for(5s), std::future_status::ready);
+  const uint32_t p = pid.get();
+  const int64_t t0 = MonotonicMillis();
+  ASSERT_TRUE(client.SendInput(p, std::string(2 << 20, 'i')).ok());
+  EXPECT_GE(MonotonicMillis() - t0, 500) << "returned before the sleeping reader could take 2 MiB";
+  ASSERT_TRUE(client.CloseStdin(p).ok());
+  ASSERT_EQ(done.wait_for(10s), std::future_status::ready);
+  ASSERT_TRUE(done.get().ok());
+  EXPECT_EQ(Trim(out), std::to_string(2 << 20));
 }
 
 class EnvdCapacityTest : public EnvdHostileTest {
