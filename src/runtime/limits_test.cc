@@ -96,6 +96,21 @@ TEST(LimitsTest, FillingTmpHitsEnospcInsideOnly) {
   EXPECT_NE(stat(marker.c_str(), &st), 0) << marker << " reached the host";
 }
 
+// Empty files cost no tmpfs size but kernel memory: the number of files is bounded too.
+TEST(LimitsTest, CreatingFilesWithoutEndHitsTheInodeBound) {
+  Result<RunResult> r = RunCommand(
+      {"python3", "-c",
+       "import errno, os\nn = 0\ntry:\n    while n < 200000: open('/tmp/f%d' % n, 'w').close(); n += 1\n"
+       "except OSError as e:\n    print(errno.errorcode[e.errno], n)\n"},
+      [](RunRequest& q) { q.spec.limits.tmpfs_tmp_bytes = 8 << 20; });
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  std::vector<std::string> outcome = Split(std::string(Trim(r->stdout_data)), ' ');
+  ASSERT_EQ(outcome.size(), 2u) << r->stdout_data << r->stderr_data;
+  EXPECT_EQ(outcome[0], "ENOSPC");
+  EXPECT_LE(std::stoll(outcome[1]), 2048);  // 8 MiB / 4 KiB
+  EXPECT_GE(std::stoll(outcome[1]), 1500);
+}
+
 TEST(LimitsTest, ForkBombIsContained) {
   Result<RunResult> r =
       RunCommand({"bash", "-c", "bomb() { bomb | bomb & }; bomb; sleep 2; echo alive"}, [](RunRequest& q) {

@@ -5,6 +5,7 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <set>
 
 #include "kiln/base/strings.h"
@@ -185,11 +186,18 @@ void AddDev(PlanBuilder& plan) {
   plan.Mount("devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=620");
   plan.Symlink("pts/ptmx", "/dev/ptmx");
   plan.SystemDir("/dev/shm");
-  plan.Mount("tmpfs", "/dev/shm", "tmpfs", kHardening | MS_NOEXEC, "size=64m,mode=1777");
+  plan.Mount("tmpfs", "/dev/shm", "tmpfs", kHardening | MS_NOEXEC, "size=64m,nr_inodes=1024,mode=1777");
+}
+
+// Inodes live in kernel memory that `size` does not count: a tmpfs of empty files could otherwise hold
+// millions. One inode per 4 KiB of size (at least 1024) is more than real workloads use.
+int64_t TmpfsInodes(int64_t bytes) {
+  return std::max<int64_t>(1024, bytes / 4096);
 }
 
 std::string TmpfsOptions(int64_t bytes, const char* mode, const Identity& id, bool owned_by_user) {
-  std::string o = "size=" + std::to_string(bytes) + ",mode=" + mode;
+  std::string o =
+      "size=" + std::to_string(bytes) + ",nr_inodes=" + std::to_string(TmpfsInodes(bytes)) + ",mode=" + mode;
   if (owned_by_user) o += ",uid=" + std::to_string(id.user_uid) + ",gid=" + std::to_string(id.user_gid);
   return o;
 }

@@ -95,6 +95,12 @@ TEST(MountPlanTest, HomeAndTmpAreSizeLimitedTmpfs) {
   EXPECT_NE(home.find("uid=1000"), std::string::npos) << home;
   EXPECT_NE(tmp.find("size=5242880"), std::string::npos) << tmp;
   EXPECT_NE(tmp.find("mode=1777"), std::string::npos) << tmp;
+  // Inodes are bounded too (one per 4 KiB of size, at least 1024): empty files cost kernel memory.
+  EXPECT_NE(home.find("nr_inodes=1024"), std::string::npos) << home;
+  EXPECT_NE(tmp.find("nr_inodes=1280"), std::string::npos) << tmp;
+  for (const MountStep& s : steps) {
+    if (s.fstype == "tmpfs") EXPECT_NE(s.data.find("nr_inodes="), std::string::npos) << s.b << ": " << s.data;
+  }
 }
 
 TEST(MountPlanTest, SeedFilesAreOwnedByTheUser) {

@@ -26,6 +26,7 @@ struct Limits {
   int64_t pids = 256;                  // cgroup pids.max: bounds fork bombs; 0 = unlimited
   double cpus = 1.0;                   // CPU bandwidth in cores (cpu.max / cfs quota); 0 = unlimited
   int64_t timeout_ms = 30'000;         // wall clock from start until the whole sandbox is killed; 0 = none
+  // Sizes of the writable tmpfs mounts; each also holds at most one inode per 4 KiB of its size.
   int64_t tmpfs_home_bytes = 256ll << 20;  // size of the writable /home/user tmpfs
   int64_t tmpfs_tmp_bytes = 256ll << 20;   // size of the writable /tmp tmpfs
   int64_t max_file_bytes = 256ll << 20;    // RLIMIT_FSIZE: largest file a process may write
