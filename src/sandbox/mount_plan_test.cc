@@ -99,7 +99,8 @@ TEST(MountPlanTest, HomeAndTmpAreSizeLimitedTmpfs) {
   EXPECT_NE(home.find("nr_inodes=1024"), std::string::npos) << home;
   EXPECT_NE(tmp.find("nr_inodes=1280"), std::string::npos) << tmp;
   for (const MountStep& s : steps) {
-    if (s.fstype == "tmpfs") EXPECT_NE(s.data.find("nr_inodes="), std::string::npos) << s.b << ": " << s.data;
+    if (s.fstype != "tmpfs") continue;
+    EXPECT_NE(s.data.find("nr_inodes="), std::string::npos) << s.b << ": " << s.data;
   }
 }
 
