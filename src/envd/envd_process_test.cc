@@ -303,9 +303,9 @@ TEST_F(EnvdProcessTest, ProtocolErrors) {
   EXPECT_EQ(unknown->headers.Get("Content-Type").value_or(""), "application/json");
   EXPECT_EQ(Json::parse(unknown->body)["code"], "unimplemented");
   auto pty = RawStream("/process.Process/Start",
-                       R"({"process":{"cmd":"/bin/sh"},"pty":{"size":{"cols":80,"rows":24}}})");
+                       R"({"process":{"cmd":"/bin/sh"},"pty":{"size":{"cols":0,"rows":24}}})");
   ASSERT_EQ(pty.second.size(), 1u);
-  EXPECT_EQ(Json::parse(pty.second[0].payload)["error"]["code"], "unimplemented");
+  EXPECT_EQ(Json::parse(pty.second[0].payload)["error"]["code"], "invalid_argument");
   auto bad_stream = RawStream("/process.Process/Start", "{oops");
   ASSERT_EQ(bad_stream.second.size(), 1u);
   EXPECT_EQ(Json::parse(bad_stream.second[0].payload)["error"]["code"], "invalid_argument");

@@ -78,7 +78,8 @@ void Subscription::Push(ProcessEvent event) {
   bytes_ += event.data.size();
   while (bytes_ > max_bytes_) {
     auto oldest = std::find_if(queue_.begin(), queue_.end(), [](const ProcessEvent& e) {
-      return e.kind == ProcessEvent::Kind::kStdout || e.kind == ProcessEvent::Kind::kStderr;
+      return e.kind == ProcessEvent::Kind::kStdout || e.kind == ProcessEvent::Kind::kStderr ||
+             e.kind == ProcessEvent::Kind::kPty;
     });
     if (oldest == queue_.end()) break;
     bytes_ -= oldest->data.size();
@@ -132,24 +133,47 @@ void Process::Broadcast(const ProcessEvent& event) {
   }
 }
 
-Status Process::WriteStdin(std::string_view data) {
-  std::lock_guard<std::mutex> lock(stdin_mu_);
-  if (!stdin_) return FailedPrecondition("stdin of process " + std::to_string(pid_) + " is not open");
+// Writes all of `data` to the non-blocking `fd`, waiting up to kStdinWriteTimeoutMs for room.
+Status Process::WriteAll(int fd, std::string_view data, const char* what) {
   int64_t deadline = MonotonicMillis() + kStdinWriteTimeoutMs;
+  const std::string name = std::string(what) + " of process " + std::to_string(pid_);
   while (!data.empty()) {
-    ssize_t n = ::write(stdin_.get(), data.data(), data.size());
+    ssize_t n = ::write(fd, data.data(), data.size());
     if (n > 0) {
       data.remove_prefix(static_cast<size_t>(n));
       continue;
     }
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && errno != EAGAIN) return ErrnoStatus("write stdin of process " + std::to_string(pid_), errno);
+    if (n < 0 && errno != EAGAIN) return ErrnoStatus("write " + name, errno);
     int64_t left = deadline - MonotonicMillis();
-    if (left <= 0) return DeadlineExceeded("process " + std::to_string(pid_) + " is not reading its stdin");
-    pollfd p{stdin_.get(), POLLOUT, 0};
+    if (left <= 0) return DeadlineExceeded(name + " is not being read");
+    pollfd p{fd, POLLOUT, 0};
     ::poll(&p, 1, static_cast<int>(left));
   }
   return Status::Ok();
+}
+
+Status Process::WriteStdin(std::string_view data) {
+  std::lock_guard<std::mutex> lock(stdin_mu_);
+  if (!stdin_) return FailedPrecondition("stdin of process " + std::to_string(pid_) + " is not open");
+  return WriteAll(stdin_.get(), data, "stdin");
+}
+
+Status Process::WritePty(std::string_view data) {
+  std::lock_guard<std::mutex> lock(stdin_mu_);
+  if (!pty_) return FailedPrecondition("process " + std::to_string(pid_) + " was not started with a pty");
+  return WriteAll(pty_.get(), data, "the terminal");
+}
+
+bool Process::is_pty() const {
+  std::lock_guard<std::mutex> lock(stdin_mu_);
+  return static_cast<bool>(pty_);
+}
+
+Status Process::ResizePty(PtySize size) {
+  std::lock_guard<std::mutex> lock(stdin_mu_);
+  if (!pty_) return FailedPrecondition("process " + std::to_string(pid_) + " was not started with a pty");
+  return envd::ResizePty(pty_.get(), size);
 }
 
 Status Process::CloseStdin() {
@@ -178,6 +202,7 @@ void Process::NoteExit(int wait_status) {
 
 void Process::PumpOutput(UniqueFd out, UniqueFd err, const std::function<void()>& before_end) {
   UniqueFd fds[2] = {std::move(out), std::move(err)};
+  const bool pty = is_pty();
   bool exited = false;
   int64_t drain_deadline = 0;
   char buf[65536];
@@ -219,7 +244,9 @@ void Process::PumpOutput(UniqueFd out, UniqueFd err, const std::function<void()>
       }
       ssize_t got = ::read(fds[which[k]].get(), buf, sizeof buf);
       if (got > 0) {
-        auto kind = which[k] == 0 ? ProcessEvent::Kind::kStdout : ProcessEvent::Kind::kStderr;
+        auto kind = which[k] == 1 ? ProcessEvent::Kind::kStderr
+                    : pty         ? ProcessEvent::Kind::kPty
+                                  : ProcessEvent::Kind::kStdout;
         Broadcast({kind, static_cast<uint32_t>(pid_), std::string(buf, static_cast<size_t>(got)), {}});
       } else if (got == 0 || (errno != EAGAIN && errno != EINTR)) {
         fds[which[k]].reset();

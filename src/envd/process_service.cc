@@ -55,6 +55,8 @@ Json ProcessEventJson(const ProcessEvent& e) {
       return {{"event", {{"data", {{"stdout", Base64Encode(e.data)}}}}}};
     case ProcessEvent::Kind::kStderr:
       return {{"event", {{"data", {{"stderr", Base64Encode(e.data)}}}}}};
+    case ProcessEvent::Kind::kPty:
+      return {{"event", {{"data", {{"pty", Base64Encode(e.data)}}}}}};
     case ProcessEvent::Kind::kEnd:
       break;
   }
@@ -65,8 +67,12 @@ Json ProcessEventJson(const ProcessEvent& e) {
 
 Status ProcessService::Start(const Json& request, const Caller& caller, const StreamOptions& options,
                              EventSink& sink) {
-  if (FindField(request, "pty")) return Unimplemented("PTY processes are not supported by this envd yet");
   KILN_ASSIGN_OR_RETURN(Json process, GetObject(request, "process"));
+  std::optional<PtySize> pty;
+  if (const Json* field = FindField(request, "pty"); field && !field->is_null()) {
+    KILN_ASSIGN_OR_RETURN(Json pty_json, GetObject(request, "pty"));
+    KILN_ASSIGN_OR_RETURN(pty, ParsePtySize(pty_json));
+  }
   KILN_ASSIGN_OR_RETURN(ProcessConfig config, ParseConfig(process));
   KILN_ASSIGN_OR_RETURN(std::optional<std::string> tag, GetOptionalString(request, "tag"));
   KILN_ASSIGN_OR_RETURN(bool want_stdin, GetBool(request, "stdin"));
@@ -88,8 +94,16 @@ Status ProcessService::Start(const Json& request, const Caller& caller, const St
   spec.env = BuildEnv(caller.user.home, caller.user.name, config_->env, config.envs);
   spec.cwd_fd = cwd_fd->get();
   if (caller.switch_identity) spec.identity = SpawnIdentity{caller.user.uid, caller.user.gid};
-  KILN_ASSIGN_OR_RETURN(auto started,
-                        table_->Start(std::move(spec), std::move(config), std::move(tag), want_stdin));
+  ProcessTable::Started started;
+  if (pty) {
+    std::optional<uid_t> owner;
+    if (caller.switch_identity) owner = caller.user.uid;
+    KILN_ASSIGN_OR_RETURN(started,
+                          table_->StartPty(std::move(spec), std::move(config), std::move(tag), *pty, owner));
+  } else {
+    KILN_ASSIGN_OR_RETURN(started,
+                          table_->Start(std::move(spec), std::move(config), std::move(tag), want_stdin));
+  }
   return Pump(*started.process, started.subscription, /*kill_on_deadline=*/true, options, sink);
 }
 
@@ -168,7 +182,11 @@ Result<Json> ProcessService::List(const Json&) {
 Result<Json> ProcessService::SendInput(const Json& request) {
   KILN_ASSIGN_OR_RETURN(std::shared_ptr<Process> process, Select(request));
   KILN_ASSIGN_OR_RETURN(Json input, GetObject(request, "input"));
-  if (FindField(input, "pty")) return Unimplemented("PTY input is not supported by this envd yet");
+  if (const Json* pty = FindField(input, "pty"); pty && !pty->is_null()) {
+    KILN_ASSIGN_OR_RETURN(std::string keys, GetBytes(input, "pty"));
+    KILN_RETURN_IF_ERROR(process->WritePty(keys));
+    return Json::object();
+  }
   KILN_ASSIGN_OR_RETURN(std::string data, GetBytes(input, "stdin"));
   KILN_RETURN_IF_ERROR(process->WriteStdin(data));
   return Json::object();
@@ -192,7 +210,12 @@ Result<Json> ProcessService::SendSignal(const Json& request) {
 
 Result<Json> ProcessService::Update(const Json& request) {
   KILN_ASSIGN_OR_RETURN(std::shared_ptr<Process> process, Select(request));
-  return Unimplemented("PTY resize is not supported by this envd yet");
+  const Json* field = FindField(request, "pty");
+  if (!field || field->is_null()) return Json::object();  // nothing to update
+  KILN_ASSIGN_OR_RETURN(Json pty, GetObject(request, "pty"));
+  KILN_ASSIGN_OR_RETURN(PtySize size, ParsePtySize(pty));
+  KILN_RETURN_IF_ERROR(process->ResizePty(size));
+  return Json::object();
 }
 
 }  // namespace kiln::envd

@@ -46,7 +46,35 @@ Result<ProcessTable::Started> ProcessTable::Start(SpawnSpec spec, ProcessConfig 
   spec.stdin_fd = in.read_end.get();
   spec.stdout_fd = out.write_end.get();
   spec.stderr_fd = err.write_end.get();
+  Wiring io;
+  io.out = std::move(out.read_end);
+  io.err = std::move(err.read_end);
+  io.stdin_write = std::move(in.write_end);
+  io.child_ends.push_back(std::move(in.read_end));
+  io.child_ends.push_back(std::move(out.write_end));
+  io.child_ends.push_back(std::move(err.write_end));
+  return Launch(spec, std::move(config), std::move(tag), std::move(io));
+}
 
+Result<ProcessTable::Started> ProcessTable::StartPty(SpawnSpec spec, ProcessConfig config,
+                                                     std::optional<std::string> tag, PtySize size,
+                                                     std::optional<uid_t> owner) {
+  KILN_ASSIGN_OR_RETURN(Pty pty, OpenPty(size, owner));
+  // The reader thread and the writers each hold their own fd, so neither closing pulls the other's away.
+  int reader = ::fcntl(pty.master.get(), F_DUPFD_CLOEXEC, 0);
+  if (reader < 0) return ErrnoStatus("dup the terminal", errno);
+  spec.stdin_fd = spec.stdout_fd = spec.stderr_fd = pty.slave.get();
+  spec.controlling_tty = true;
+  Wiring io;
+  io.out = UniqueFd(reader);
+  io.pty_master = std::move(pty.master);
+  // Closed once the child has it: the reader sees EIO when the last holder of the slave exits.
+  io.child_ends.push_back(std::move(pty.slave));
+  return Launch(spec, std::move(config), std::move(tag), std::move(io));
+}
+
+Result<ProcessTable::Started> ProcessTable::Launch(SpawnSpec& spec, ProcessConfig config,
+                                                   std::optional<std::string> tag, Wiring io) {
   std::shared_ptr<Process> process;
   ForkedChild child;
   {
@@ -58,18 +86,21 @@ Result<ProcessTable::Started> ProcessTable::Start(SpawnSpec spec, ProcessConfig 
     processes_[child.pid] = process;
   }
   if (reaper_) reaper_->ChildAdded();
-  in.read_end.reset();
-  out.write_end.reset();
-  err.write_end.reset();
+  io.child_ends.clear();
   Status exec = AwaitExec(child, spec);
   if (!exec.ok()) {
     Remove(process->pid(), process.get());
     return exec;
   }
-  process->stdin_ = std::move(in.write_end);
+  {
+    // The process is in the table already: SendInput and Update may look at these now.
+    std::lock_guard<std::mutex> lock(process->stdin_mu_);
+    process->stdin_ = std::move(io.stdin_write);
+    process->pty_ = std::move(io.pty_master);
+  }
   std::shared_ptr<Subscription> sub = process->Subscribe();
   try {
-    std::thread([this, process, o = std::move(out.read_end), e = std::move(err.read_end)]() mutable {
+    std::thread([this, process, o = std::move(io.out), e = std::move(io.err)]() mutable {
       process->PumpOutput(std::move(o), std::move(e), [&] { Remove(process->pid(), process.get()); });
     }).detach();
   } catch (const std::system_error& e) {

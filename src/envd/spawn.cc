@@ -5,6 +5,7 @@
 #include <linux/capability.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -30,6 +31,7 @@ enum Step : int32_t {
   kSetsid = 1,
   kSignals,
   kStdio,
+  kControllingTty,
   kCloseFds,
   kSetgroups,
   kSetresgid,
@@ -47,6 +49,7 @@ const char* StepName(int32_t step) {
                                        "setsid",
                                        "reset signals",
                                        "set up stdio",
+                                       "set controlling terminal",
                                        "close fds",
                                        "setgroups",
                                        "setresgid",
@@ -203,6 +206,7 @@ void DropPrivileges(const SpawnSpec& spec, const Prepared& p, int pipe_fd) {
   if (int err = ResetSignalsInChild(); err != 0) Fail(pipe_fd, kSignals, err);
   RaiseOomScore(p);  // while still envd's identity, which owns /proc/self
   SetUpStdio(spec, pipe_fd);
+  if (spec.controlling_tty && ::ioctl(STDIN_FILENO, TIOCSCTTY, 0) != 0) Fail(pipe_fd, kControllingTty, errno);
   // Mark every other fd close-on-exec: the error pipe and cwd fd stay usable until execve closes them.
   unsigned first_closed = 3u + static_cast<unsigned>(spec.extra_fds.size());
   if (::syscall(SYS_close_range, first_closed, ~0u, CLOSE_RANGE_CLOEXEC) != 0)

@@ -26,6 +26,7 @@
 
 #include "kiln/base/fd.h"
 #include "kiln/base/status.h"
+#include "kiln/envd/pty.h"
 #include "kiln/envd/spawn.h"
 
 namespace kiln::envd {
@@ -52,10 +53,10 @@ struct ExitInfo {
 ExitInfo ExitInfoFromWaitStatus(int wait_status);
 
 struct ProcessEvent {
-  enum class Kind { kStart, kStdout, kStderr, kEnd };
+  enum class Kind { kStart, kStdout, kStderr, kPty, kEnd };
   Kind kind = Kind::kStart;
   uint32_t pid = 0;
-  std::string data;  // kStdout/kStderr
+  std::string data;  // kStdout/kStderr/kPty
   ExitInfo exit;     // kEnd
 };
 
@@ -97,6 +98,14 @@ class Process {
   Status WriteStdin(std::string_view data);
   // Closes the stdin pipe (the process sees EOF). Idempotent.
   Status CloseStdin();
+  // True for a process started on a terminal (ProcessTable::StartPty).
+  bool is_pty() const;
+  // Writes all of `data` to the terminal (what a user types). FailedPrecondition for a non-PTY process;
+  // DeadlineExceeded if the terminal's input queue stays full for 10 s.
+  Status WritePty(std::string_view data);
+  // Sets the terminal's window size (SIGWINCH to its foreground group). FailedPrecondition for a non-PTY
+  // process.
+  Status ResizePty(PtySize size);
   // Signals the whole process group (the process leads it: spawn calls setsid). A process already
   // reaped is not signalled (its pid may have been reused); that is not an error.
   Status Signal(int signal);
@@ -104,6 +113,7 @@ class Process {
  private:
   friend class ProcessTable;
   void Broadcast(const ProcessEvent& event);
+  Status WriteAll(int fd, std::string_view data, const char* what);
   // The reader thread. `before_end` runs before the end event goes out, so that a client that saw the end
   // finds the process gone from the table (SendSignal, SendInput: NotFound).
   void PumpOutput(UniqueFd out, UniqueFd err, const std::function<void()>& before_end);
@@ -119,8 +129,9 @@ class Process {
   std::vector<std::shared_ptr<Subscription>> subscribers_;
   std::optional<int> wait_status_;  // set when reaped
   std::optional<ExitInfo> end_;     // set once output is drained and kEnd was sent
-  std::mutex stdin_mu_;
+  mutable std::mutex stdin_mu_;     // guards stdin_ and pty_
   UniqueFd stdin_;
+  UniqueFd pty_;  // the terminal's master end (a dup of the one the reader thread reads), set before start
 };
 
 // Every process envd started and still tracks (until its end event was sent).
@@ -138,6 +149,11 @@ class ProcessTable {
   // are overwritten. Errors: spawn failures from AwaitExec (NotFound for a missing program, ...).
   Result<Started> Start(SpawnSpec spec, ProcessConfig config, std::optional<std::string> tag,
                         bool stdin_pipe);
+  // Spawns `spec` on a new terminal of `size` (its stdin, stdout, stderr and controlling terminal); its
+  // output comes as kPty events. `owner` becomes the terminal's owner. Errors: as Start, and the
+  // terminal's allocation (no /dev/ptmx).
+  Result<Started> StartPty(SpawnSpec spec, ProcessConfig config, std::optional<std::string> tag, PtySize size,
+                           std::optional<uid_t> owner);
 
   std::shared_ptr<Process> Find(uint32_t pid) const;
   std::shared_ptr<Process> FindTag(const std::string& tag) const;
@@ -148,6 +164,12 @@ class ProcessTable {
   void OnExit(pid_t pid, int wait_status);
 
  private:
+  // What the new process is connected to: envd's ends, and the child's ends to close once it runs.
+  struct Wiring {
+    UniqueFd out, err, stdin_write, pty_master;
+    std::vector<UniqueFd> child_ends;
+  };
+  Result<Started> Launch(SpawnSpec& spec, ProcessConfig config, std::optional<std::string> tag, Wiring io);
   void Remove(pid_t pid, const Process* expected);
   const size_t max_buffered_bytes_;
   Reaper* reaper_ = nullptr;

@@ -9,7 +9,11 @@
 // group (SIGKILL), forwards its end event and ends the stream with DeadlineExceeded; a Connect deadline
 // only ends that stream.
 //
-// Not implemented yet (Unimplemented): PTYs (Start with `pty`, SendInput with `pty`, Update), StreamInput.
+// PTYs: Start with `pty:{size:{cols,rows}}` runs the command on a new terminal (its controlling terminal,
+// stdin, stdout and stderr); its output comes as {"event":{"data":{"pty":"<base64>"}}}, input goes through
+// SendInput's `pty` field and resizes through Update. A size outside 1..kMaxPtyDimension is InvalidArgument.
+//
+// Not implemented yet (Unimplemented): StreamInput.
 #pragma once
 
 #include <cstdint>
@@ -51,12 +55,14 @@ class ProcessService {
   Status Connect(const Json& request, const StreamOptions& options, EventSink& sink);
 
   Result<Json> List(const Json& request);
-  // {process:{pid|tag}, input:{stdin:"<b64>"}}; empty input is accepted.
+  // {process:{pid|tag}, input:{stdin:"<b64>"}|{pty:"<b64>"}}; empty input is accepted. Input of the other
+  // kind than the process has (pty to a piped process, stdin to a terminal) -> FailedPrecondition.
   Result<Json> SendInput(const Json& request);
   Result<Json> CloseStdin(const Json& request);
   // {process:{pid|tag}, signal:"SIGNAL_SIGKILL"|"SIGNAL_SIGTERM"|number}. Unknown process -> NotFound.
   Result<Json> SendSignal(const Json& request);
-  // PTY resize: NotFound for an unknown process, else Unimplemented (no PTY support yet).
+  // {process, pty?:{size:{cols,rows}}}: resizes a PTY process's terminal. NotFound for an unknown process,
+  // FailedPrecondition for one without a terminal, InvalidArgument for a bad size; no `pty` changes nothing.
   Result<Json> Update(const Json& request);
 
  private:

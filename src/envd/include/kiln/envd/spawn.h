@@ -36,6 +36,9 @@ struct SpawnSpec {
   int stdin_fd = -1;
   int stdout_fd = -1;
   int stderr_fd = -1;
+  // Make the child's stdin (a terminal's slave end) its controlling terminal (TIOCSCTTY, after setsid),
+  // so that job control, ^C and SIGWINCH reach the program as on a real terminal.
+  bool controlling_tty = false;
   // Further fds (borrowed) the child gets as fds 3, 4, ... in order (e.g. the code interpreter's private
   // frame channel). Each must be >= 3 + extra_fds.size(), so placing them cannot clobber another.
   std::vector<int> extra_fds;
