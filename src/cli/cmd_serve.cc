@@ -29,6 +29,7 @@ struct ServeFlags {
   int64_t max_sandboxes = 100;
   int64_t max_per_key = 20;
   int64_t max_lifetime_s = 24 * 3600;
+  bool access_log = true;
 };
 
 struct KeysFlags {
@@ -113,6 +114,7 @@ int Serve(const ServeFlags& flags) {
   server::ServerOptions server_options;
   server_options.host = listen->first;
   server_options.port = listen->second;
+  server_options.access_log = flags.access_log;
   auto server = server::Server::Start(control->get(), server_options);
   if (!server.ok()) return Fail(server.status());
   PrintUsage(listen->first, (*server)->port());
@@ -208,6 +210,8 @@ void AddServeCommands(CLI::App& app, int& exit_code) {
   serve->add_option("--max-sandboxes", flags->max_sandboxes, "Concurrent sandboxes on this server (100)");
   serve->add_option("--max-per-key", flags->max_per_key, "Concurrent sandboxes per API key (20)");
   serve->add_option("--max-lifetime", flags->max_lifetime_s, "Longest sandbox lifetime in seconds (86400)");
+  serve->add_flag("--access-log,!--no-access-log", flags->access_log,
+                  "One JSON line per request on stderr (default on)");
   serve->callback([flags, &exit_code] { exit_code = Serve(*flags); });
   AddKeysCommand(app, exit_code);
   AddSandboxCommand(app, exit_code);

@@ -132,6 +132,10 @@ TEST_F(ServeCliTest, FirstStartShowsOneKeyAndOneServerPerHome) {
   ASSERT_TRUE(listed.ok());
   EXPECT_EQ(listed->status, 200);
   EXPECT_EQ(listed->body, "[]");
+  std::string access = ReadFile((dir_ / "1.log").string());
+  EXPECT_NE(access.find(R"("method":"GET","ms":)"), std::string::npos) << access;
+  EXPECT_NE(access.find(R"("path":"/v2/sandboxes","plane":"control","status":200,)"), std::string::npos)
+      << access;
 
   Outcome second = Shell(kKiln + " serve --listen 127.0.0.1:0 --home " + home_ + " 2>&1");
   EXPECT_EQ(second.exit_code, 125);

@@ -147,8 +147,9 @@ class Proxy : public std::enable_shared_from_this<Proxy> {
     bhttp::async_write(session_->stream(), *response_writer_,
                        [self = shared_from_this()](beast::error_code ec, size_t) {
                          if (ec == bhttp::error::need_buffer) ec = {};
-                         if (ec) return self->session_->Abort();
+                         if (ec) return self->Cut();
                          if (!self->response_writer_->is_done()) return self->PumpResponse();
+                         self->session_->LogRequest(self->response_->get().result_int(), self->bytes_out_);
                          beast::error_code ignored;
                          self->upstream_.close(ignored);
                          self->session_->Done(self->keep_alive_);
@@ -161,9 +162,16 @@ class Proxy : public std::enable_shared_from_this<Proxy> {
   bool Filled(bhttp::buffer_body::value_type& body, bool done, bool to_sandbox) {
     body.size = buffer_.size() - body.size;
     session_->shared().metrics->AddProxyBytes(to_sandbox, body.size);
+    if (!to_sandbox) bytes_out_ += body.size;
     body.data = buffer_.data();
     body.more = !done;
     return body.size == 0 && !done;
+  }
+
+  // A response under way is broken off: logged as cut, and the client connection reset.
+  void Cut() {
+    session_->LogRequest(response_->get().result_int(), bytes_out_, /*cut=*/true);
+    session_->Abort();
   }
 
   // envd is gone or broke the exchange: before any response byte went out the client gets E2B's 502 for a
@@ -171,7 +179,7 @@ class Proxy : public std::enable_shared_from_this<Proxy> {
   void Fail() {
     beast::error_code ignored;
     upstream_.close(ignored);
-    if (responding_) return session_->Abort();
+    if (responding_) return Cut();
     session_->Reply(502, SandboxNotFoundBody(sandbox_id_), false);
   }
 
@@ -188,6 +196,7 @@ class Proxy : public std::enable_shared_from_this<Proxy> {
   std::string sandbox_id_;
   bool client_keep_alive_ = false;
   bool expect_continue_ = false;
+  uint64_t bytes_out_ = 0;  // response body bytes relayed
   bool keep_alive_ = false;
   bool responding_ = false;
   std::array<char, 64 << 10> buffer_;

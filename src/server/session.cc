@@ -1,10 +1,12 @@
 #include "session.h"
 
 #include <openssl/crypto.h>
+#include <unistd.h>
 
 #include <nlohmann/json.hpp>
 
 #include "api.h"
+#include "kiln/base/clock.h"
 #include "routing.h"
 
 namespace kiln::server {
@@ -39,6 +41,7 @@ Session::Session(tcp::socket socket, const Shared* shared) : stream_(std::move(s
 }
 
 void Session::ReadHeader() {
+  log_ = LogEntry{MonotonicNanos(), "", "", ""};
   header_parser_.emplace();
   header_parser_->header_limit(static_cast<uint32_t>(shared_->options.max_header_bytes));
   // Proxied bodies have no limit here; the control plane's is applied once the request is known to be one.
@@ -62,6 +65,11 @@ void Session::OnHeader(beast::error_code ec) {
   auto target = FindDataPlane(View(req["E2b-Sandbox-Id"]), View(req["E2b-Sandbox-Port"]),
                               View(req[bhttp::field::host]));
   shared_->metrics->CountRequest(target.has_value());
+  if (shared_->options.access_log) {
+    std::string_view full = View(req.target());
+    log_ = LogEntry{MonotonicNanos(), std::string(View(req.method_string())),
+                    std::string(full.substr(0, full.find('?'))), target ? target->sandbox_id : ""};
+  }
   if (target) return DataPlane(target->sandbox_id, target->port);
   ReadApiBody();
 }
@@ -136,6 +144,7 @@ void Session::Reply(int status, std::string body, bool keep_alive,
   res->set(bhttp::field::server, "kiln");
   if (!body.empty()) res->set(bhttp::field::content_type, content_type);
   for (const auto& [name, value] : headers) res->set(name, value);
+  LogRequest(status, body.size());
   res->body() = std::move(body);
   res->keep_alive(keep_alive);
   res->prepare_payload();
@@ -145,6 +154,22 @@ void Session::Reply(int status, std::string body, bool keep_alive,
                        if (ec) return self->Abort();
                        self->Done(keep_alive);
                      });
+}
+
+void Session::LogRequest(int status, uint64_t bytes, bool cut) {
+  if (!shared_->options.access_log) return;
+  nlohmann::json line = {{"ts", Rfc3339(WallNanos())},
+                         {"plane", log_.sandbox.empty() ? "control" : "data"},
+                         {"method", log_.method},
+                         {"path", log_.path},
+                         {"status", status},
+                         {"bytes", bytes},
+                         {"ms", static_cast<double>(MonotonicNanos() - log_.start_ns) / 1e6}};
+  if (!log_.sandbox.empty()) line["sandbox"] = log_.sandbox;
+  if (cut) line["cut"] = true;
+  std::string text = line.dump() + "\n";
+  // One write per line, so that lines from different threads never interleave.
+  (void)!write(STDERR_FILENO, text.data(), text.size());
 }
 
 void Session::Done(bool keep_alive) {

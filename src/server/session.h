@@ -45,6 +45,9 @@ class Session : public std::enable_shared_from_this<Session> {
   void Done(bool keep_alive);
   // Drops the connection without a clean end (a stream whose sandbox died).
   void Abort();
+  // Writes the access-log line of the current request (when enabled): `bytes` of response body sent, `cut`
+  // when the exchange was broken off.
+  void LogRequest(int status, uint64_t bytes, bool cut = false);
   // Sends a small complete response, then Done(keep_alive).
   void Reply(int status, std::string body, bool keep_alive,
              const std::vector<std::pair<std::string, std::string>>& headers = {},
@@ -57,6 +60,10 @@ class Session : public std::enable_shared_from_this<Session> {
   void ReadApiBody();
   void OnApiBody(beast::error_code ec);
 
+  struct LogEntry {
+    int64_t start_ns = 0;
+    std::string method, path, sandbox;
+  } log_;
   beast::tcp_stream stream_;
   beast::flat_buffer buffer_;
   const Shared* shared_;

@@ -27,6 +27,9 @@ struct ServerOptions {
   size_t max_header_bytes = 16 << 10;
   size_t max_api_body_bytes = 1 << 20;
   int idle_timeout_s = 60;
+  // One JSON line per request on stderr: {"ts","plane","method","path" (no query: it may carry a signature),
+  // "sandbox","status","bytes","ms","cut"}.
+  bool access_log = false;
 };
 
 class Server {
