@@ -10,6 +10,7 @@
 // --allow-errors; the notebook is written either way, with the outputs up to the failing cell.
 // Differences from nbconvert: no `metadata.execution` timing; text/plain of a string result has its
 // quotes stripped (E2B's `text`); E2B-only formats (chart, data) are not written.
+#include <atomic>
 #include <cmath>
 #include <fstream>
 #include <iostream>
@@ -20,6 +21,7 @@
 #include "commands.h"
 #include "kiln/base/strings.h"
 #include "kiln/client/sandbox_watch.h"
+#include "signals.h"
 
 namespace kiln::cli {
 namespace {
@@ -198,11 +200,16 @@ int RunNotebook(const NotebookFlags& flags) {
     std::cerr << "kiln notebook: " << nb.status().message() << "\n";
     return kKilnError;
   }
+  std::atomic<CodeSession*> owned{nullptr};
+  ExitCleanlyOnSignals([&] {
+    if (CodeSession* s = owned.load()) (void)s->runtime->Kill(s->sandbox.id);
+  });
   Result<std::unique_ptr<CodeSession>> session = StartCodeSession(NotebookLanguage(*nb), 0);
   if (!session.ok()) {
     std::cerr << "kiln notebook: " << session.status().message() << "\n";
     return kKilnError;
   }
+  owned = session->get();
   int64_t timeout_ms = static_cast<int64_t>(std::ceil(flags.timeout_s * 1000));
   (*session)->options.timeout_ms = timeout_ms;
   Result<bool> ran = RunCells(*nb, **session, flags.allow_errors);

@@ -9,6 +9,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -23,6 +24,7 @@
 #include "commands.h"
 #include "kiln/base/strings.h"
 #include "kiln/client/sandbox_watch.h"
+#include "signals.h"
 
 namespace kiln::cli {
 namespace {
@@ -217,20 +219,27 @@ int Repl(const ReplFlags& flags) {
     std::cerr << "kiln repl: --lang: unknown language '" << flags.lang << "' (python, javascript or bash)\n";
     return kKilnError;
   }
+  termios saved{};
+  const bool restore = isatty(STDIN_FILENO) && ::tcgetattr(STDIN_FILENO, &saved) == 0;
+  // Before the session exists (its runtime starts threads), so that every thread leaves these signals to us.
+  std::atomic<CodeSession*> owned{nullptr};
+  ExitCleanlyOnSignals([&] {
+    if (restore) ::tcsetattr(STDIN_FILENO, TCSANOW, &saved);
+    if (CodeSession* s = owned.load()) (void)s->runtime->Kill(s->sandbox.id);
+  });
   Result<std::unique_ptr<CodeSession>> session =
       StartCodeSession(lang, static_cast<int64_t>(std::ceil(flags.lifetime_s * 1000)));
   if (!session.ok()) {
     std::cerr << "kiln repl: " << session.status().message() << "\n";
     return kKilnError;
   }
+  owned = session->get();
   CodeSession& s = **session;
   s.options.timeout_ms = static_cast<int64_t>(std::ceil(flags.timeout_s * 1000));
   LineReader in;
   if (in.tty()) std::cout << "kiln repl (" << lang << ", sandbox " << s.sandbox.id << "); Ctrl-D to quit\n";
   // The REPL mostly waits for its user: a sandbox that dies meanwhile (out of memory, lifetime over) is
   // reported at once and ends the session, rather than at the next block as a bare connection error.
-  termios saved{};
-  const bool restore = in.tty() && ::tcgetattr(STDIN_FILENO, &saved) == 0;
   client::SandboxWatch watch(Watched(s), [&](const std::string& cause) {
     if (restore) ::tcsetattr(STDIN_FILENO, TCSANOW, &saved);  // line editing may have it in raw mode
     Emit(stderr, "\nkiln repl: the sandbox " + s.sandbox.id + " died: " + cause + "\n");
@@ -256,6 +265,7 @@ Result<std::unique_ptr<CodeSession>> StartCodeSession(const std::string& languag
   KILN_ASSIGN_OR_RETURN(session->runtime, runtime::Runtime::Create());
   runtime::CreateOptions create;
   create.spec.limits.timeout_ms = lifetime_ms;
+  create.die_with_owner = true;  // even a SIGKILL of this command takes the sandbox down
   create.spec.env["MPLCONFIGDIR"] = "/tmp/.matplotlib";
   create.env_vars["MPLCONFIGDIR"] = "/tmp/.matplotlib";
   KILN_ASSIGN_OR_RETURN(session->sandbox, session->runtime->CreateSandbox(create));

@@ -105,6 +105,7 @@ Result<SandboxInfo> Runtime::CreateSandbox(const CreateOptions& options) {
   launch.init_binary_fd = envd_fd;
   launch.argv = ServeArgv(options);
   launch.fds = {{listener.get(), 3}};
+  launch.die_with_parent = options.die_with_owner;
   sandbox::SandboxSpec spec = options.spec;
   // The bridge is dynamically linked (libzmq, libcrypto): it runs against the sandbox's /usr, the host's.
   if (std::optional<std::string> bridge = KernelBridgeBinaryPath())

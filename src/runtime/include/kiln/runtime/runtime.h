@@ -32,6 +32,10 @@ struct CreateOptions {
   std::string id;  // a random one when empty
   // Start the default Python code context with envd instead of on its first execute (warm pools).
   bool preload_python = false;
+  // The sandbox is killed by the kernel when the thread that creates it exits (PR_SET_PDEATHSIG): for
+  // commands whose sandbox must not outlive them even on SIGKILL (kiln repl, notebook run). Not for
+  // sandboxes created on threads that end before the sandbox should (a pool's refill threads).
+  bool die_with_owner = false;
 };
 
 struct SandboxInfo {

@@ -1,0 +1,45 @@
+#include "signals.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <mutex>
+#include <thread>
+
+namespace kiln::cli {
+namespace {
+
+std::mutex cleanup_mu;
+std::function<void()>* cleanup_fn = new std::function<void()>();  // never destroyed: exit-time safe
+
+sigset_t StopSignals() {
+  sigset_t set;
+  sigemptyset(&set);
+  for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&set, sig);
+  return set;
+}
+
+void WaitAndExit(sigset_t set) {
+  int sig = 0;
+  while (sigwait(&set, &sig) != 0) {
+  }
+  std::lock_guard<std::mutex> lock(cleanup_mu);  // held to the end: a second signal waits here
+  if (*cleanup_fn) (*cleanup_fn)();
+  _exit(128 + sig);
+}
+
+}  // namespace
+
+void ExitCleanlyOnSignals(std::function<void()> cleanup) {
+  static std::once_flag started;
+  std::call_once(started, [] {
+    sigset_t set = StopSignals();
+    pthread_sigmask(SIG_BLOCK, &set, nullptr);
+    std::thread(WaitAndExit, set).detach();
+  });
+  std::lock_guard<std::mutex> lock(cleanup_mu);
+  *cleanup_fn = std::move(cleanup);
+}
+
+}  // namespace kiln::cli

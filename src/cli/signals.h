@@ -1,0 +1,16 @@
+// Commands that own sandboxes take them down when they are told to stop: SIGINT, SIGTERM and SIGHUP (a
+// closed terminal) run the command's cleanup (kill its sandboxes, restore the terminal) and exit with
+// 128+signal. SIGKILL cannot be caught: there the sandboxes die with their owner (die_with_owner).
+#pragma once
+
+#include <functional>
+
+namespace kiln::cli {
+
+// Blocks SIGINT, SIGTERM and SIGHUP in the calling thread, and so in every thread it starts afterwards,
+// and starts (once per process) a thread that waits for them. Call from the main thread before the command
+// creates threads of its own (the runtime's reaper, watches). `cleanup` replaces any earlier one; it runs
+// on the signal thread, once, while the rest of the process may still run.
+void ExitCleanlyOnSignals(std::function<void()> cleanup);
+
+}  // namespace kiln::cli
