@@ -257,6 +257,13 @@ ApiResponse Execute(const Call& call) {
                                 {"truncated", ran->truncated}});
 }
 
+// Known E2B routes this server does not implement yet: an honest 501 (a 404 would read as "no such sandbox").
+Handler NotYet(const char* what) {
+  return [what](const Call&) {
+    return ErrorResponse(501, std::string(what) + " is not supported by this server yet");
+  };
+}
+
 ApiResponse MetricsText(const Call& call) {
   ApiResponse response{200, call.metrics.Render(call.control.RunningCount()), {}};
   response.content_type = "text/plain; version=0.0.4";
@@ -278,6 +285,10 @@ const std::vector<Route>& Routes() {
       {"POST", "/v2/sandboxes/:id/connect", [](const Call& c) { return Extend(c, "timeout", true); }},
       {"POST", "/v1/execute", Execute},
       {"GET", "/metrics", MetricsText},
+      {"POST", "/sandboxes/:id/pause", NotYet("pause")},
+      {"POST", "/sandboxes/:id/resume", NotYet("resume")},
+      {"GET", "/sandboxes/:id/metrics", NotYet("sandbox metrics")},
+      {"GET", "/sandboxes/:id/logs", NotYet("sandbox logs")},
   };
   return kRoutes;
 }

@@ -159,6 +159,7 @@ TEST_F(ServerTest, ErrorPathsAnswerJsonWithTheRightStatus) {
   expect(Call("GET", "/v2/sandboxes?startedAfter=noon", alice_), 400, "RFC 3339");
   expect(Call("GET", "/nowhere", alice_), 404, "no route");
   expect(Call("PUT", "/v2/sandboxes", alice_), 405, "not allowed");
+  expect(Call("POST", "/sandboxes/abc/pause", alice_, "{}"), 501, "pause is not supported");
 
   Json mine = Create(alice_);
   std::string id = mine["sandboxID"];
