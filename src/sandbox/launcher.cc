@@ -32,6 +32,8 @@ constexpr uid_t kDefaultIdBase = 0x70000000;
 // An empty sandbox cgroup this old was left by a Kiln process that died; a launch joins its cgroup within
 // milliseconds of creating it.
 constexpr int64_t kStaleCgroupSeconds = 60;
+// Not -1000 (never killed): should envd itself ever be the one using the memory, it can still go.
+constexpr char kInitOomScoreAdj[] = "-999";
 
 uid_t IdBase() {
   const char* env = std::getenv("KILN_UID_BASE");
@@ -220,6 +222,12 @@ void NamespaceBackend::ReleaseChild(int sync_fd, LaunchState& launch) {
   }
   pid_t pid = std::atomic_ref<pid_t>(launch.pid).load();
   Status s = WriteIdMaps(pid).WithContext("writing the sandbox's uid/gid maps");
+  // The sandbox's init (kiln-envd) should be the OOM killer's last choice in its own cgroup: killing it ends
+  // the sandbox. Lowering a score takes CAP_SYS_RESOURCE, which some hosts (containers) withhold: then envd's
+  // raising of its children's scores is the only protection. The child is a vfork child, so the write does
+  // not spread to this process, whose memory it shares until exec.
+  if (s.ok() && caps_.privileged)
+    (void)os_.WriteFile("/proc/" + std::to_string(pid) + "/oom_score_adj", kInitOomScoreAdj);
   if (s.ok() && launch.cgroup && !launch.in_cgroup.load())
     s = launch.cgroup->Attach(pid).WithContext("joining the sandbox's cgroup");
   if (s.ok() && send(sync_fd, &kGo, 1, MSG_NOSIGNAL) != 1) s = ErrnoStatus("send(go to sandbox)", errno);

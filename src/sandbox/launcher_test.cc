@@ -206,6 +206,41 @@ TEST(LauncherTest, MountsFromAPrivateDirectoryReachTheSandboxReadOnly) {
   rmdir(dir.c_str());
 }
 
+// Killing init ends the sandbox: the OOM killer must pick any other process of the sandbox first. The score
+// must not spread to the launching process, whose memory the child shares until it execs.
+TEST(LauncherTest, InitIsTheOomKillersLastChoice) {
+  Result<std::unique_ptr<Backend>> backend = MakeNamespaceBackend();
+  ASSERT_TRUE(backend.ok());
+  std::ifstream status("/proc/self/status");
+  uint64_t effective = 0;
+  for (std::string line; std::getline(status, line);)
+    if (line.rfind("CapEff:", 0) == 0) effective = std::stoull(line.substr(7), nullptr, 16);
+  if (!(effective & (1ull << 24))) GTEST_SKIP() << "no CAP_SYS_RESOURCE here: OOM scores cannot be lowered";
+  std::ifstream self("/proc/self/oom_score_adj");
+  std::string before;
+  self >> before;
+  int out[2];
+  ASSERT_EQ(pipe2(out, O_CLOEXEC), 0);
+  LaunchOptions o = TrueInit();
+  o.init_binary_fd = open("/bin/sh", O_PATH | O_CLOEXEC);
+  o.argv = {"sh", "-c", "cat /proc/1/oom_score_adj"};
+  o.fds = {{out[1], 1}};
+  Result<std::unique_ptr<Sandbox>> sb = (*backend)->Launch(SandboxSpec(), o);
+  close(out[1]);
+  ASSERT_TRUE(sb.ok()) << sb.status().ToString();
+  char buf[64] = {};
+  ssize_t n = read(out[0], buf, sizeof buf - 1);
+  close(out[0]);
+  EXPECT_GT(n, 0);
+  EXPECT_EQ(std::string(buf), "-999\n");
+  std::ifstream after_file("/proc/self/oom_score_adj");
+  std::string after;
+  after_file >> after;
+  EXPECT_EQ(after, before) << "the launching process's OOM score changed";
+  EXPECT_TRUE((*sb)->Destroy().ok());
+  close(o.init_binary_fd);
+}
+
 // True once every descendant of this process is gone (reaped), within `timeout_ms`.
 bool AllDescendantsGone(int timeout_ms) {
   for (int waited = 0; waited <= timeout_ms; waited += 10) {
