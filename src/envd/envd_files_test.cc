@@ -187,9 +187,11 @@ TEST_F(EnvdFilesTest, UnknownUserAndRoutes) {
   EXPECT_EQ(ghost->status, 400);
   EXPECT_EQ(Raw("GET", "/nope")->status, 404);
   EXPECT_EQ(Raw("GET", "/process.Process/List")->status, 405);
-  auto watch = Raw("POST", "/filesystem.Filesystem/WatchDir", std::string("\0\0\0\0\2{}", 7),
+  const std::string request = R"({"path":"/missing"})";
+  auto watch = Raw("POST", "/filesystem.Filesystem/WatchDir",
+                   std::string("\0\0\0\0", 4) + static_cast<char>(request.size()) + request,
                    "application/connect+json");
-  EXPECT_NE(watch->body.find("unimplemented"), std::string::npos);
+  EXPECT_NE(watch->body.find("not_found"), std::string::npos) << watch->body;
 }
 
 TEST(EnvdTokenTest, AccessTokenGuardsEverythingButHealthAndFiles) {

@@ -16,6 +16,7 @@ EnvdServer::EnvdServer(EnvdConfig config, RootFs root, ProcessTable* table)
       root_(std::move(root)),
       table_(table),
       filesystem_(&root_),
+      watch_(&root_, &config_, &filesystem_),
       process_(&root_, &config_, table_),
       router_(config_.access_token) {}
 
@@ -112,14 +113,29 @@ void EnvdServer::AddFilesystemRoutes() {
           return (filesystem_.*method)(req, caller);
         }));
   }
-  router_.Add("POST", prefix + "WatchDir", ConnectStream([](const Json&, const http::Request&, EventSink&) {
-                return Unimplemented("directory watching is not supported by this envd yet");
+  AddWatchRoutes();
+}
+
+void EnvdServer::AddWatchRoutes() {
+  const std::string prefix = "/filesystem.Filesystem/";
+  router_.Add("POST", prefix + "WatchDir",
+              ConnectStream([this](const Json& req, const http::Request& http, EventSink& sink) {
+                KILN_ASSIGN_OR_RETURN(Caller caller, RpcCaller(http));
+                KILN_ASSIGN_OR_RETURN(StreamOptions options,
+                                      StreamOptionsFrom(http, config_.default_keepalive_seconds));
+                return watch_.WatchDir(req, caller, options, sink);
               }));
-  for (const char* name : {"CreateWatcher", "GetWatcherEvents", "RemoveWatcher"}) {
-    router_.Add("POST", prefix + name, ConnectUnary([](const Json&, const http::Request&) -> Result<Json> {
-                  return Unimplemented("directory watching is not supported by this envd yet");
-                }));
-  }
+  router_.Add("POST", prefix + "CreateWatcher",
+              ConnectUnary([this](const Json& req, const http::Request& http) -> Result<Json> {
+                KILN_ASSIGN_OR_RETURN(Caller caller, RpcCaller(http));
+                return watch_.CreateWatcher(req, caller);
+              }));
+  router_.Add(
+      "POST", prefix + "GetWatcherEvents",
+      ConnectUnary([this](const Json& req, const http::Request&) { return watch_.GetWatcherEvents(req); }));
+  router_.Add("POST", prefix + "RemoveWatcher", ConnectUnary([this](const Json& req, const http::Request&) {
+                return watch_.RemoveWatcher(req);
+              }));
 }
 
 void EnvdServer::AddRestRoutes() {

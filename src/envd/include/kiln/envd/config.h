@@ -33,6 +33,11 @@ struct EnvdConfig {
   size_t max_request_body_bytes = 4u << 20;
   // Connection threads (a sandbox's pids limit counts them); past this, 503 (and /health) from one thread.
   size_t max_connections = 64;
+  // Directory watches (streams and polling watchers together) a sandbox may hold at once: each is an inotify
+  // instance, of which the kernel grants a user 128 by default. Past it: resource_exhausted.
+  size_t max_watchers = 32;
+  // A polling watcher (CreateWatcher) nobody asked for events this long is removed.
+  size_t watcher_idle_timeout_ms = 60'000;
 };
 
 // The user a request acts as, resolved from /etc/passwd inside the root.

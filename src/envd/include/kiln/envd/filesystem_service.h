@@ -62,9 +62,10 @@ class FilesystemService {
 
   // The absolute path a request's `path` names for this caller (see ResolveUserPath).
   static Result<std::string> Resolve(std::string_view path, const Caller& caller);
+  // lstat of `abs` inside the root as an EntryInfo (symlinkTarget filled). Missing -> NotFound.
+  Result<EntryInfo> StatPath(const std::string& abs, const UserDb& users) const;
 
  private:
-  Result<EntryInfo> StatPath(const std::string& abs, const UserDb& users) const;
   const RootFs* root_;
 };
 

@@ -4,7 +4,8 @@
 // Routes (E2B envd API, see /work/shared/docs/e2b-protocol.md §4):
 //   GET /health (204), GET /envs, GET /files, POST /files (multipart or octet-stream),
 //   POST /process.Process/{Start,Connect,List,SendInput,CloseStdin,SendSignal,Update},
-//   POST /filesystem.Filesystem/{Stat,ListDir,MakeDir,Move,Remove},
+//   POST /filesystem.Filesystem/{Stat,ListDir,MakeDir,Move,Remove,WatchDir,CreateWatcher,GetWatcherEvents,
+//   RemoveWatcher},
 //   and the code interpreter's POST /execute, /contexts... (see code_interpreter.h).
 // Thread-safety: Handle may be called concurrently once Create returned.
 #pragma once
@@ -20,6 +21,7 @@
 #include "kiln/envd/process.h"
 #include "kiln/envd/process_service.h"
 #include "kiln/envd/router.h"
+#include "kiln/envd/watch_service.h"
 
 namespace kiln::envd {
 
@@ -40,6 +42,7 @@ class EnvdServer {
   void AddRoutes();
   void AddProcessRoutes();
   void AddFilesystemRoutes();
+  void AddWatchRoutes();
   void AddRestRoutes();
   void ReadFile(http::Request& request, http::ResponseWriter& writer);
   void WriteFiles(http::Request& request, http::ResponseWriter& writer);
@@ -49,6 +52,7 @@ class EnvdServer {
   RootFs root_;
   ProcessTable* table_;
   FilesystemService filesystem_;
+  WatchService watch_;
   ProcessService process_;
   Router router_;
   std::unique_ptr<CodeInterpreter> code_;
