@@ -38,6 +38,10 @@ runtime::CreateOptions RuntimeOptions(const Template& tmpl, const CreateRequest&
   o.env_vars = request.env_vars;
   o.access_token = RandomHex(24);
   o.preload_python = tmpl.python_context;
+  // Until the runtime can re-adopt sandboxes after a restart, one whose server died must not run on
+  // unsupervised (its lifetime no longer enforced): the kernel kills it with the creating thread, which is
+  // the caller's (the server's workers live as long as the server). KillOrphan remains the safety net.
+  o.die_with_owner = true;
   return o;
 }
 
