@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Starts `kiln serve` on a free loopback port with a temporary home, runs sdk_test.mjs against it with the
-# pinned E2B SDKs, and stops the server. Usage: tests/e2e/run.sh KILN_BINARY
+# Starts `kiln serve` on a free loopback port with a temporary home, runs sdk_test.mjs (or SCRIPT) against it
+# with the pinned E2B SDKs, and stops the server. Usage: tests/e2e/run.sh KILN_BINARY [SCRIPT]
 # Exits 77 (ctest: skipped) when the SDKs are not installed (scripts/setup.sh --with-test-deps installs them).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 kiln="$1"
+script="${2:-sdk_test.mjs}"
 if [ ! -d "$here/node_modules/e2b" ] || [ ! -d "$here/node_modules/@e2b/code-interpreter" ]; then
   echo "skipped: the E2B SDKs are not installed (run scripts/setup.sh --with-test-deps)"
   exit 77
@@ -30,4 +31,4 @@ if [ -z "$url" ]; then
   echo "kiln serve did not start:"; cat "$log"; exit 1
 fi
 key="$(grep -o 'e2b_[0-9a-f]*' "$log" | head -1)"
-E2B_API_URL="$url" E2B_SANDBOX_URL="$url" E2B_API_KEY="$key" node "$here/sdk_test.mjs"
+E2B_API_URL="$url" E2B_SANDBOX_URL="$url" E2B_API_KEY="$key" node "$here/$script"
