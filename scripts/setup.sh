@@ -52,6 +52,8 @@ BUILD_TYPE="${KILN_BUILD_TYPE:-RelWithDebInfo}"
 LAUNCHER=()
 if command -v ccache >/dev/null; then
   LAUNCHER=(-DCMAKE_C_COMPILER_LAUNCHER=ccache -DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+  # Paths relative to the checkout: a clone elsewhere (CI's) reuses what an earlier build compiled.
+  export CCACHE_BASEDIR="$PWD" CCACHE_NOHASHDIR=1
 fi
 mkdir -p build
 # Private, like a clone in /root: the sandbox's root must never need to traverse where Kiln lives.
