@@ -100,6 +100,8 @@ Status ParseServe(const std::vector<std::string>& args, size_t i, ServeArgs* s) 
       {"--max-request-kib",
        [&c](const std::string& v) { return ParseCount(v, 1024, &c.max_request_body_bytes); }},
       {"--max-connections", [&c](const std::string& v) { return ParseCount(v, 1, &c.max_connections); }},
+      {"--max-gzip-upload-kib",
+       [&c](const std::string& v) { return ParseCount(v, 1024, &c.max_gzip_upload_bytes); }},
       {"--max-watchers", [&c](const std::string& v) { return ParseCount(v, 1, &c.max_watchers); }},
       {"--watcher-idle-timeout-ms",
        [&c](const std::string& v) { return ParseCount(v, 1, &c.watcher_idle_timeout_ms); }},

@@ -6,6 +6,7 @@
 #include <set>
 
 #include "kiln/base/strings.h"
+#include "kiln/envd/gzip.h"
 #include "kiln/envd/multipart.h"
 #include "kiln/envd/server.h"
 
@@ -74,12 +75,29 @@ class UploadSink : public MultipartSink {
   Json written_ = Json::array();
 };
 
-// Feeds the whole request body, a piece at a time, to `consume`; *body_failed tells a failure to receive
-// the body from one of `consume`.
-template <typename Consume>
-Status PumpBody(http::Request& request, Consume consume, bool* body_failed) {
+// Feeds the whole request body, a piece at a time, to `consume`, through `inflater` when the body is
+// gzip-encoded; *body_failed tells a failure to receive or inflate the body from one of `consume`.
+Status PumpBody(http::Request& request, const ChunkFn& consume, GzipInflater* inflater, bool* body_failed) {
   *body_failed = false;
-  if (!request.body_reader) return consume(std::string_view(request.body));
+  auto feed = [&](std::string_view piece) -> Status {
+    if (!inflater) return consume(piece);
+    Status failed_consume;
+    Status s = inflater->Feed(piece, [&](std::string_view out) {
+      failed_consume = consume(out);
+      return failed_consume;
+    });
+    if (!s.ok() && failed_consume.ok()) *body_failed = true;  // the encoding, not the disk, failed
+    return s;
+  };
+  auto finish = [&]() -> Status {
+    Status s = inflater ? inflater->Finish() : Status::Ok();
+    if (!s.ok()) *body_failed = true;
+    return s;
+  };
+  if (!request.body_reader) {
+    KILN_RETURN_IF_ERROR(feed(std::string_view(request.body)));
+    return finish();
+  }
   std::string chunk;
   for (;;) {
     Status read = request.body_reader->Read(&chunk);
@@ -87,9 +105,30 @@ Status PumpBody(http::Request& request, Consume consume, bool* body_failed) {
       *body_failed = true;
       return read;
     }
-    if (chunk.empty()) return Status::Ok();
-    KILN_RETURN_IF_ERROR(consume(std::string_view(chunk)));
+    if (chunk.empty()) return finish();
+    KILN_RETURN_IF_ERROR(feed(std::string_view(chunk)));
   }
+}
+
+// Sends the open file gzip-compressed, chunked (its compressed length is not known in advance).
+void SendGzipped(const FilesystemService::OpenFile& file, http::ResponseWriter& writer) {
+  http::Headers headers;
+  headers.Set("Content-Type", "application/octet-stream");
+  headers.Set("Content-Encoding", "gzip");
+  if (!writer.StartStream(200, headers).ok()) return;
+  GzipDeflater deflater;
+  auto send = [&](std::string_view out) { return writer.Write(out); };
+  std::string buf(kDownloadChunk, '\0');
+  for (;;) {
+    ssize_t n = ::read(file.fd.get(), buf.data(), buf.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return writer.Abort();
+    if (n == 0) break;
+    if (!deflater.Feed(std::string_view(buf.data(), static_cast<size_t>(n)), send).ok())
+      return writer.Abort();
+  }
+  if (!deflater.Finish(send).ok()) return writer.Abort();
+  (void)writer.Finish();
 }
 
 }  // namespace
@@ -99,6 +138,7 @@ void EnvdServer::ReadFile(http::Request& request, http::ResponseWriter& writer) 
   if (!caller.ok()) return SendRestAuthError(writer, caller.status());
   auto file = filesystem_.OpenForRead(request.Query("path").value_or(""), *caller);
   if (!file.ok()) return SendRestError(writer, file.status());
+  if (AcceptsGzip(request.headers.Get("Accept-Encoding").value_or(""))) return SendGzipped(*file, writer);
   http::Headers headers;
   headers.Set("Content-Type", "application/octet-stream");
   if (!writer.StartFixed(200, headers, file->size).ok()) return;
@@ -120,9 +160,14 @@ void EnvdServer::WriteFiles(http::Request& request, http::ResponseWriter& writer
   if (!caller.ok()) return SendRestAuthError(writer, caller.status());
   std::string_view type = request.headers.Get("Content-Type").value_or("");
   auto path_query = request.Query("path");
-  if (auto enc = request.headers.Get("Content-Encoding"); enc && !EqualsIgnoreCase(Trim(*enc), "identity"))
-    return SendRestError(writer,
-                         InvalidArgument("Content-Encoding '" + std::string(*enc) + "' is not supported"));
+  std::optional<GzipInflater> inflater;
+  if (auto enc = request.headers.Get("Content-Encoding"); enc && EqualsIgnoreCase(Trim(*enc), "gzip")) {
+    inflater.emplace(config_.max_gzip_upload_bytes);
+  } else if (enc && !EqualsIgnoreCase(Trim(*enc), "identity")) {
+    return SendRestError(
+        writer, InvalidArgument("Content-Encoding '" + std::string(*enc) + "' is not supported (gzip is)"));
+  }
+  GzipInflater* gz = inflater ? &*inflater : nullptr;
   if (EqualsIgnoreCase(Trim(type.substr(0, type.find(';'))), "application/octet-stream")) {
     if (!path_query || path_query->empty())
       return SendRestError(writer, InvalidArgument("an octet-stream upload needs the path query"));
@@ -130,7 +175,7 @@ void EnvdServer::WriteFiles(http::Request& request, http::ResponseWriter& writer
     if (!file.ok()) return SendRestError(writer, file.status());
     bool body_failed = false;
     Status s = PumpBody(
-        request, [&](std::string_view d) { return FilesystemService::WriteAll(*file, d); }, &body_failed);
+        request, [&](std::string_view d) { return FilesystemService::WriteAll(*file, d); }, gz, &body_failed);
     if (!s.ok()) return SendUploadError(writer, s, body_failed);
     return SendJson(writer, 200, Json::array({WrittenEntry(*file)}));
   }
@@ -140,7 +185,7 @@ void EnvdServer::WriteFiles(http::Request& request, http::ResponseWriter& writer
   MultipartReader reader(*boundary, &sink);
   bool body_failed = false;
   Status s = PumpBody(
-      request, [&](std::string_view d) { return reader.Feed(d); }, &body_failed);
+      request, [&](std::string_view d) { return reader.Feed(d); }, gz, &body_failed);
   if (s.ok()) s = reader.Finish();
   if (!s.ok()) return SendUploadError(writer, s, body_failed);
   if (sink.written().empty())

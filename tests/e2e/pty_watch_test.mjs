@@ -106,6 +106,17 @@ try {
     await handle.stop();
   });
 
+  await step('files.write and files.read with gzip', async () => {
+    const text = 'compressible line\n'.repeat(50_000);
+    await sbx.files.write('/home/user/gz.txt', text, { gzip: true });
+    assert.equal((await sbx.commands.run('wc -c < /home/user/gz.txt')).stdout.trim(), String(text.length));
+    assert.equal(await sbx.files.read('/home/user/gz.txt', { gzip: true }), text);
+  });
+
+  await step('watchDir of /proc is refused with the reason', async () => {
+    await assert.rejects(sbx.files.watchDir('/proc', () => {}), (e) => /pseudo filesystem/.test(e.message));
+  });
+
   await step('watchDir of a missing directory fails', async () => {
     await assert.rejects(sbx.files.watchDir('/home/user/no-such-dir', () => {}), (e) => /does not exist/.test(e.message));
   });

@@ -38,6 +38,9 @@ struct EnvdConfig {
   size_t max_watchers = 32;
   // A polling watcher (CreateWatcher) nobody asked for events this long is removed.
   size_t watcher_idle_timeout_ms = 60'000;
+  // What one `Content-Encoding: gzip` upload may inflate to; past it the upload fails with 413 (a gzip
+  // bomb of 1000:1 stops here instead of filling the sandbox's disk).
+  size_t max_gzip_upload_bytes = size_t{1} << 30;
 };
 
 // The user a request acts as, resolved from /etc/passwd inside the root.
