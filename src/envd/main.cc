@@ -4,7 +4,10 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -68,12 +71,47 @@ int RunServe(ServeArgs& args) {
   return served.ok() ? 0 : 1;
 }
 
+// `--args-fd N`: more arguments, NUL-separated, read from fd N (then closed), in place of the two words.
+// The host passes secrets this way (the access token, the sandbox's environment variables): a command line
+// is readable by every user of the host in /proc/PID/cmdline, and by the sandbox's own code in /proc/1.
+kiln::Status ExpandArgsFd(std::vector<std::string>& args) {
+  auto at = std::find(args.begin(), args.end(), "--args-fd");
+  if (at == args.end()) return kiln::Status::Ok();
+  if (at + 1 == args.end()) return kiln::InvalidArgument("--args-fd needs a descriptor number");
+  int fd = std::atoi((at + 1)->c_str());
+  std::string bytes;
+  char buf[65536];
+  for (off_t offset = 0;;) {
+    ssize_t n = ::pread(fd, buf, sizeof buf, offset);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return kiln::ErrnoStatus("reading --args-fd " + *(at + 1), errno);
+    if (n == 0) break;
+    bytes.append(buf, static_cast<size_t>(n));
+    offset += n;
+  }
+  ::close(fd);
+  std::vector<std::string> extra;
+  for (size_t start = 0; start < bytes.size();) {
+    size_t end = bytes.find('\0', start);
+    if (end == std::string::npos) end = bytes.size();
+    extra.emplace_back(bytes, start, end - start);
+    start = end + 1;
+  }
+  at = args.erase(at, at + 2);
+  args.insert(at, extra.begin(), extra.end());
+  return kiln::Status::Ok();
+}
+
 }  // namespace
 }  // namespace kiln::envd
 
 int main(int argc, char** argv) {
   using namespace kiln::envd;
   std::vector<std::string> args(argv + 1, argv + argc);
+  if (kiln::Status expanded = ExpandArgsFd(args); !expanded.ok()) {
+    std::fprintf(stderr, "kiln-envd: %s\n", expanded.message().c_str());
+    return 2;
+  }
   auto cl = ParseCommandLine(args);
   // The inherited listening socket must never reach user programs: mark it close-on-exec first thing.
   if (cl.ok() && cl->mode == CommandLine::Mode::kServe && cl->serve.listen_fd >= 0)

@@ -1,6 +1,9 @@
 // kiln-envd as PID 1 of a real sandbox, driven through its unix socket with the host client.
 #include <signal.h>
 
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -64,6 +67,22 @@ TEST_F(EnvdInSandboxTest, UserCodeCannotKillOrInspectEnvd) {
   std::string out = Sh("kill -9 1; echo rc=$?; ls -l /proc/1/exe 2>&1 | grep -c 'Permission denied'", &exit);
   EXPECT_NE(out.find("rc=1"), std::string::npos) << out;
   EXPECT_TRUE(client_->Health().ok());
+}
+
+// The access token and the sandbox's environment (often API keys) never appear in a command line: those are
+// readable by every user of the host (/proc/PID/cmdline) and by the sandbox's code (/proc/1/cmdline).
+TEST_F(EnvdInSandboxTest, SecretsAreInNoCommandLine) {
+  EXPECT_EQ(Sh("cat /proc/1/cmdline | tr '\\0' ' ' | grep -c -e secret-token -e from-create"), "0\n");
+  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+    std::ifstream in(entry.path() / "cmdline");
+    std::string cmdline((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    EXPECT_EQ(cmdline.find("secret-token"), std::string::npos) << entry.path();
+    EXPECT_EQ(cmdline.find("GLOBAL_VAR=from-create"), std::string::npos) << entry.path();
+  }
+  client::ProcessExit exit;
+  EXPECT_EQ(Sh("echo $GLOBAL_VAR", &exit), "from-create\n");  // yet both still work
+  client::EnvdClient anonymous(info_.socket_path, "");
+  EXPECT_FALSE(anonymous.Start({"/bin/true", {}}, {}, {}).ok());
 }
 
 TEST_F(EnvdInSandboxTest, BackgroundProcessIsListedAndKilled) {

@@ -1,5 +1,6 @@
 #include "kiln/runtime/runtime.h"
 
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -31,24 +32,36 @@ Status MakeDirs(const std::string& path) {
 }
 
 std::vector<std::string> ServeArgv(const CreateOptions& o) {
-  std::vector<std::string> argv = {"kiln-envd", "serve", "--listen-fd", "3", "--workdir", o.spec.workdir};
-  for (const auto& [key, value] : o.env_vars) {
-    argv.push_back("--env");
-    argv.push_back(key + "=" + value);
-  }
+  std::vector<std::string> argv = {"kiln-envd", "serve",        "--listen-fd", "3",
+                                   "--workdir", o.spec.workdir, "--args-fd",   "4"};
   if (o.preload_python) {
     argv.push_back("--preload-python");
     argv.push_back("true");
-  }
-  if (!o.access_token.empty()) {
-    argv.push_back("--access-token");
-    argv.push_back(o.access_token);
   }
   if (KernelBridgeBinaryPath()) {
     argv.push_back("--kernel-bridge");
     argv.push_back(kSandboxKernelBridgePath);
   }
   return argv;
+}
+
+// The arguments that must not appear in a command line (readable by every host user in /proc/PID/cmdline,
+// and by the sandbox's code in /proc/1/cmdline): the access token and the sandbox's environment variables,
+// which often hold keys. envd reads them from fd 4 (--args-fd), NUL-separated.
+Result<UniqueFd> SecretArgs(const CreateOptions& o) {
+  std::string bytes;
+  auto add = [&bytes](const std::string& word) { bytes.append(word).push_back('\0'); };
+  for (const auto& [key, value] : o.env_vars) add("--env"), add(key + "=" + value);
+  if (!o.access_token.empty()) add("--access-token"), add(o.access_token);
+  UniqueFd fd(memfd_create("kiln-envd-args", MFD_CLOEXEC));
+  if (!fd) return ErrnoStatus("memfd_create(envd arguments)", errno);
+  for (size_t done = 0; done < bytes.size();) {
+    ssize_t n = write(fd.get(), bytes.data() + done, bytes.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return ErrnoStatus("write(envd arguments)", errno);
+    done += static_cast<size_t>(n);
+  }
+  return fd;
 }
 
 }  // namespace
@@ -104,7 +117,12 @@ Result<SandboxInfo> Runtime::CreateSandbox(const CreateOptions& options) {
   launch.id = entry->info.id;
   launch.init_binary_fd = envd_fd;
   launch.argv = ServeArgv(options);
-  launch.fds = {{listener.get(), 3}};
+  Result<UniqueFd> secrets = SecretArgs(options);
+  if (!secrets.ok()) {
+    unlink(entry->info.socket_path.c_str());
+    return secrets.status();
+  }
+  launch.fds = {{listener.get(), 3}, {secrets->get(), 4}};
   launch.die_with_parent = options.die_with_owner;
   sandbox::SandboxSpec spec = options.spec;
   // The bridge is dynamically linked (libzmq, libcrypto): it runs against the sandbox's /usr, the host's.

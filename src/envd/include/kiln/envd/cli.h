@@ -6,6 +6,8 @@
 //     --max-request-kib: cap on a buffered request body (Connect JSON, code), default 4096; uploads stream
 //     --max-connections: connection threads, default 64; past it 503 (and /health) from one thread
 //   kiln-envd exec [--user NAME] [--cwd DIR] [--env K=V]... [--status-fd N] -- PROGRAM ARGS...
+// Anywhere: --args-fd N reads more arguments, NUL-separated, from fd N (main.cc): the host passes the access
+// token and the sandbox's environment that way, never on a command line that /proc shows to anyone.
 #pragma once
 
 #include <optional>
@@ -45,6 +47,7 @@ inline constexpr char kUsage[] =
     "usage: kiln-envd serve (--listen-fd N | --listen PATH) [--root DIR] [--default-user NAME]\n"
     "                       [--workdir DIR] [--env K=V]... [--access-token TOKEN]\n"
     "                       [--max-request-kib N] [--max-connections N]\n"
+    "       (either: --args-fd N reads more arguments, NUL-separated, from descriptor N)\n"
     "       kiln-envd exec [--user NAME] [--cwd DIR] [--env K=V]... [--status-fd N] -- PROGRAM ARGS...\n";
 
 }  // namespace kiln::envd
