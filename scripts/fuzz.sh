@@ -15,11 +15,15 @@ if ! command -v clang++ >/dev/null; then
   exit 2
 fi
 LAUNCHER=()
-if command -v ccache >/dev/null; then LAUNCHER=(-DCMAKE_C_COMPILER_LAUNCHER=ccache -DCMAKE_CXX_COMPILER_LAUNCHER=ccache); fi
+if command -v ccache >/dev/null; then
+  LAUNCHER=(-DCMAKE_C_COMPILER_LAUNCHER=ccache -DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+  export CCACHE_BASEDIR="$PWD" CCACHE_NOHASHDIR=1
+fi
 cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=clang \
   -DCMAKE_CXX_COMPILER=clang++ -DKILN_FUZZ=ON "${LAUNCHER[@]}" >/dev/null
 # shellcheck disable=SC2046
-cmake --build build-fuzz -j"$(nproc)" --target $(printf 'kiln_%s_fuzz ' "${targets[@]}")
+cmake --build build-fuzz -j"$(nproc)" --target $(printf 'kiln_%s_fuzz ' "${targets[@]}") >build-fuzz/build.log 2>&1 ||
+  { tail -30 build-fuzz/build.log; exit 1; }
 passed=0
 failed=0
 for t in "${targets[@]}"; do
