@@ -1,7 +1,9 @@
 // Black-box tests of PTY processes (Start with `pty`, SendInput `pty`, Update) through kiln-envd's socket.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <condition_variable>
+#include <cstdio>
 #include <mutex>
 #include <thread>
 
@@ -31,6 +33,12 @@ class LiveStream {
     std::unique_lock<std::mutex> lock(mu_);
     return cv_.wait_for(lock, timeout, [&] { return output_.find(text) != std::string::npos || done_; }) &&
            output_.find(text) != std::string::npos;
+  }
+  // Waits until the output is longer than `size` bytes.
+  bool WaitUntilLonger(size_t size, std::chrono::milliseconds timeout) {
+    std::unique_lock<std::mutex> lock(mu_);
+    return cv_.wait_for(lock, timeout, [&] { return output_.size() > size || done_; }) &&
+           output_.size() > size;
   }
   uint32_t WaitPid() {
     std::unique_lock<std::mutex> lock(mu_);
@@ -189,6 +197,31 @@ TEST_F(EnvdPtyTest, ConnectSeesNewOutputAndKillEndsEveryStream) {
     EXPECT_TRUE(error.is_null()) << error;
     EXPECT_EQ(end["status"], "signal: killed");
   }
+}
+
+// Keystroke in (SendInput) -> its echo out (the Start stream), straight on envd's socket: prints the p50
+// for the benchmark notes and fails only when typing becomes unusable.
+TEST_F(EnvdPtyTest, EchoRoundTripIsInteractive) {
+  LiveStream s(envd_.socket(), "/process.Process/Start",
+               PtyStart("/bin/sh", {"-c", "stty -icanon; exec cat >/dev/null"}, 24, 80));
+  uint32_t pid = s.WaitPid();
+  ASSERT_NE(pid, 0u);
+  std::this_thread::sleep_for(200ms);  // stty has run: from now on each key is echoed at once
+  std::vector<double> ms;
+  for (int i = 0; i < 100; ++i) {
+    std::string key(1, static_cast<char>('a' + i % 26));
+    size_t before = s.output().size();
+    auto t0 = std::chrono::steady_clock::now();
+    ASSERT_EQ(Type(pid, key), 200);
+    ASSERT_TRUE(s.WaitUntilLonger(before, 5s)) << "no echo of key " << i;
+    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+  }
+  std::sort(ms.begin(), ms.end());
+  std::printf("pty echo round trip over envd's socket: p50 %.3f ms, p90 %.3f ms, max %.3f ms\n", ms[50],
+              ms[90], ms.back());
+  EXPECT_LT(ms[50], 50.0);
+  Unary("/process.Process/SendSignal", {{"process", {{"pid", pid}}}, {"signal", "SIGNAL_SIGKILL"}});
+  s.WaitEnd();
 }
 
 TEST_F(EnvdPtyTest, BadSizesAndMismatchedInputAreRejected) {
