@@ -73,11 +73,16 @@ class EnvdSandboxLimitsTest : public ::testing::Test {
   }
 
   // envd's host pid: the process whose command line carries this sandbox's access token.
+  // The sandbox's init on the host: the kiln-envd this process launched (its secrets are in no command line
+  // to search for).
   pid_t EnvdHostPid() const {
     for (const auto& e : std::filesystem::directory_iterator("/proc")) {
-      std::ifstream in(e.path() / "cmdline", std::ios::binary);
-      std::string cmdline((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-      if (cmdline.find(std::string("--access-token") + '\0' + token_) != std::string::npos)
+      std::ifstream in(e.path() / "stat");
+      std::string line;
+      if (!std::getline(in, line) || line.find("(kiln-envd)") == std::string::npos) continue;
+      int ppid = 0;
+      char state = 0;
+      if (std::sscanf(line.c_str() + line.rfind(')') + 1, " %c %d", &state, &ppid) == 2 && ppid == ::getpid())
         return static_cast<pid_t>(std::stol(e.path().filename().string()));
     }
     return -1;
