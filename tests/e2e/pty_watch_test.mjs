@@ -113,6 +113,15 @@ try {
     assert.equal(await sbx.files.read('/home/user/gz.txt', { gzip: true }), text);
   });
 
+  await step('files.write of several files at once', async () => {
+    const written = await sbx.files.write([
+      { path: '/home/user/many/one.txt', data: '1' },
+      { path: 'many/two.txt', data: '22' },
+    ]);
+    assert.deepEqual(written.map((w) => w.path), ['/home/user/many/one.txt', '/home/user/many/two.txt']);
+    assert.equal(await sbx.files.read('/home/user/many/two.txt'), '22');
+  });
+
   await step('watchDir of /proc is refused with the reason', async () => {
     await assert.rejects(sbx.files.watchDir('/proc', () => {}), (e) => /pseudo filesystem/.test(e.message));
   });
