@@ -34,7 +34,7 @@ done
 for bin in "$root"/usr/bin/kiln "$root"/usr/libexec/kiln/*; do
   file -b "$bin" | grep -q 'dynamically linked' || continue
   for lib in $(objdump -p "$bin" | awk '/NEEDED/ {print $2}'); do
-    path="$(ldconfig -p | awk -v l="$lib" '$1 == l {print $NF; exit}')"
+    path="$(ldconfig -p | awk -v l="$lib" '$1 == l && !found {print $NF; found = 1}')"
     [ -n "$path" ] || fail "$bin needs $lib, which this host cannot resolve"
     pkg="$(package_of "$path")" || fail "no package owns $path ($lib)"
     case ", $depends," in
