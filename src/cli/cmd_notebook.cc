@@ -10,7 +10,6 @@
 // --allow-errors; the notebook is written either way, with the outputs up to the failing cell.
 // Differences from nbconvert: no `metadata.execution` timing; text/plain of a string result has its
 // quotes stripped (E2B's `text`); E2B-only formats (chart, data) are not written.
-#include <atomic>
 #include <cmath>
 #include <fstream>
 #include <iostream>
@@ -200,16 +199,15 @@ int RunNotebook(const NotebookFlags& flags) {
     std::cerr << "kiln notebook: " << nb.status().message() << "\n";
     return kKilnError;
   }
-  std::atomic<CodeSession*> owned{nullptr};
-  ExitCleanlyOnSignals([&] {
-    if (CodeSession* s = owned.load()) (void)s->runtime->Kill(s->sandbox.id);
-  });
+  // Before the session exists (its runtime starts threads), so that every thread leaves these signals to us.
+  ExitCleanlyOnSignals(nullptr);
   Result<std::unique_ptr<CodeSession>> session = StartCodeSession(NotebookLanguage(*nb), 0);
   if (!session.ok()) {
     std::cerr << "kiln notebook: " << session.status().message() << "\n";
     return kKilnError;
   }
-  owned = session->get();
+  CodeSession* owned = session->get();
+  ScopedSignalCleanup on_signal([owned] { (void)owned->runtime->Kill(owned->sandbox.id); }, nullptr);
   int64_t timeout_ms = static_cast<int64_t>(std::ceil(flags.timeout_s * 1000));
   (*session)->options.timeout_ms = timeout_ms;
   Result<bool> ran = RunCells(*nb, **session, flags.allow_errors);

@@ -9,7 +9,6 @@
 #include <termios.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -221,19 +220,24 @@ int Repl(const ReplFlags& flags) {
   }
   termios saved{};
   const bool restore = isatty(STDIN_FILENO) && ::tcgetattr(STDIN_FILENO, &saved) == 0;
-  // Before the session exists (its runtime starts threads), so that every thread leaves these signals to us.
-  std::atomic<CodeSession*> owned{nullptr};
-  ExitCleanlyOnSignals([&] {
+  auto restore_terminal = [restore, saved] {
     if (restore) ::tcsetattr(STDIN_FILENO, TCSANOW, &saved);
-    if (CodeSession* s = owned.load()) (void)s->runtime->Kill(s->sandbox.id);
-  });
+  };
+  // Before the session exists (its runtime starts threads), so that every thread leaves these signals to us.
+  ExitCleanlyOnSignals(restore_terminal);
   Result<std::unique_ptr<CodeSession>> session =
       StartCodeSession(lang, static_cast<int64_t>(std::ceil(flags.lifetime_s * 1000)));
   if (!session.ok()) {
     std::cerr << "kiln repl: " << session.status().message() << "\n";
     return kKilnError;
   }
-  owned = session->get();
+  CodeSession* owned = session->get();
+  ScopedSignalCleanup on_signal(
+      [owned, restore_terminal] {
+        restore_terminal();
+        (void)owned->runtime->Kill(owned->sandbox.id);
+      },
+      restore_terminal);
   CodeSession& s = **session;
   s.options.timeout_ms = static_cast<int64_t>(std::ceil(flags.timeout_s * 1000));
   LineReader in;

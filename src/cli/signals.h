@@ -13,4 +13,20 @@ namespace kiln::cli {
 // on the signal thread, once, while the rest of the process may still run.
 void ExitCleanlyOnSignals(std::function<void()> cleanup);
 
+// While it lives, a stop signal runs `cleanup`; once it is gone, `after` (which may be empty). Declare it
+// after the objects `cleanup` uses, so that it goes first and no signal reaches them half destroyed. If a
+// cleanup is already running, the destructor waits for it (it ends the process).
+class ScopedSignalCleanup {
+ public:
+  ScopedSignalCleanup(std::function<void()> cleanup, std::function<void()> after) : after_(std::move(after)) {
+    ExitCleanlyOnSignals(std::move(cleanup));
+  }
+  ~ScopedSignalCleanup() { ExitCleanlyOnSignals(std::move(after_)); }
+  ScopedSignalCleanup(const ScopedSignalCleanup&) = delete;
+  ScopedSignalCleanup& operator=(const ScopedSignalCleanup&) = delete;
+
+ private:
+  std::function<void()> after_;
+};
+
 }  // namespace kiln::cli

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -57,7 +58,8 @@ struct Started {
   int input = -1;  // kept open: the REPL waits for its user
 };
 
-Started StartRepl() {
+// Starts `kiln ARGS...` (default: a REPL) and waits for its sandbox to appear.
+Started StartRepl(std::vector<std::string> args = {"repl", "--lifetime", "300"}) {
   Started s;
   int in[2];
   if (pipe2(in, O_CLOEXEC) != 0) return s;
@@ -67,7 +69,10 @@ Started StartRepl() {
     int null = open("/dev/null", O_WRONLY);
     dup2(null, 1);
     dup2(null, 2);
-    execl(kKiln.c_str(), "kiln", "repl", "--lifetime", "300", nullptr);
+    std::vector<char*> argv = {const_cast<char*>("kiln")};
+    for (std::string& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    execv(kKiln.c_str(), argv.data());
     _exit(127);
   }
   close(in[0]);
@@ -109,6 +114,27 @@ INSTANTIATE_TEST_SUITE_P(Signals, StopSignalTest, testing::Values(SIGINT, SIGTER
                          [](const testing::TestParamInfo<int>& info) {
                            return std::string(sigabbrev_np(info.param));
                          });
+
+TEST(StopSignalTest, NotebookRunTakesItsSandboxDownOnSigterm) {
+  if (geteuid() != 0) GTEST_SKIP() << "checks root's socket and cgroup paths";
+  std::string notebook = "/tmp/kiln-signal-test-" + std::to_string(getpid()) + ".ipynb";
+  std::ofstream(notebook) << R"nb({"cells": [{"cell_type": "code", "metadata": {}, "outputs": [],
+    "source": ["import time\n", "time.sleep(60)"]}], "metadata": {"kernelspec": {"name": "python3",
+    "language": "python"}}, "nbformat": 4, "nbformat_minor": 5})nb";
+  Started s = StartRepl({"notebook", "run", notebook, "-o", notebook + ".out"});
+  ASSERT_NE(s.envd, 0) << "no sandbox appeared";
+  usleep(300'000);  // the cell is running
+  kill(s.repl, SIGTERM);
+  int status = 0;
+  ASSERT_EQ(waitpid(s.repl, &status, 0), s.repl);
+  close(s.input);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 128 + SIGTERM);
+  EXPECT_TRUE(Gone(s.envd)) << "kiln-envd " << s.envd << " outlived kiln notebook run";
+  ExpectNothingLeft(s.id, /*socket_too=*/true);
+  std::remove(notebook.c_str());
+  std::remove((notebook + ".out").c_str());
+}
 
 // SIGKILL cannot be handled: the kernel kills the sandbox with its owner (its socket file is left for
 // `kiln doctor --fix` or the next start).
