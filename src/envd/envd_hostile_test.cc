@@ -30,23 +30,10 @@ namespace {
 
 using Json = nlohmann::json;
 using namespace std::chrono_literals;
-
-// A field of /proc/<pid>/status ("VmRSS", "Threads") as a number (kB for sizes).
-int64_t ProcStatus(pid_t pid, const std::string& field) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind(field + ":", 0) == 0) return std::stoll(line.substr(field.size() + 1));
-  }
-  return -1;
-}
-
-int FdCount(pid_t pid) {
-  int n = 0;
-  for ([[maybe_unused]] auto& e : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd"))
-    ++n;
-  return n;
-}
+using testing::ConnectUnix;
+using testing::FdCount;
+using testing::ProcStatus;
+using testing::SendAll;
 
 // Samples a process's resident memory every 10 ms; peak_kb() is the largest value seen.
 class RssSampler {
@@ -70,24 +57,6 @@ class RssSampler {
   std::atomic<int64_t> peak_{0};
   std::thread thread_;
 };
-
-UniqueFd Connect(const std::string& path) {
-  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
-  EXPECT_EQ(::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0) << std::strerror(errno);
-  return fd;
-}
-
-bool SendAll(int fd, std::string_view data) {
-  while (!data.empty()) {
-    ssize_t n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
-    if (n <= 0) return false;
-    data.remove_prefix(static_cast<size_t>(n));
-  }
-  return true;
-}
 
 // Reads one response (status and body) from a raw socket, waiting up to 10 s.
 http::Response ReadResponse(int fd) {
@@ -164,7 +133,7 @@ TEST_F(EnvdHostileTest, LargeUploadsStreamToDiskInBoundedMemory) {
   const size_t size = size_t{512} << 20;
   const std::string chunk(1 << 20, 'u');
   RssSampler rss(envd_.pid());
-  UniqueFd fd = Connect(envd_.socket());
+  UniqueFd fd = ConnectUnix(envd_.socket());
   ASSERT_TRUE(SendAll(fd.get(),
                       "POST /files?path=up.bin HTTP/1.1\r\nContent-Type: application/octet-stream\r\n"
                       "Content-Length: " +
@@ -176,7 +145,7 @@ TEST_F(EnvdHostileTest, LargeUploadsStreamToDiskInBoundedMemory) {
   const std::string head =
       "--BB\r\nContent-Disposition: form-data; name=\"file\"; filename=\"multi.bin\"\r\n\r\n";
   const std::string tail = "\r\n--BB\r\nContent-Disposition: form-data; name=\"note\"\r\n\r\nx\r\n--BB--\r\n";
-  UniqueFd mp = Connect(envd_.socket());
+  UniqueFd mp = ConnectUnix(envd_.socket());
   ASSERT_TRUE(SendAll(mp.get(),
                       "POST /files HTTP/1.1\r\nContent-Type: multipart/form-data; boundary=BB\r\n"
                       "Content-Length: " +
@@ -251,7 +220,7 @@ TEST_F(EnvdHostileTest, WrongAnswersAreRight) {
     EXPECT_EQ(r->status, 400) << pid;
     EXPECT_EQ(Json::parse(r->body)["code"], "invalid_argument") << pid;
   }
-  UniqueFd fd = Connect(envd_.socket());
+  UniqueFd fd = ConnectUnix(envd_.socket());
   ASSERT_TRUE(SendAll(fd.get(), "GET /health HTTP/1.1\nHost: x\n\n"));
   EXPECT_EQ(ReadResponse(fd.get()).status, 400);
 }
@@ -287,7 +256,7 @@ TEST_F(EnvdHostileTest, FailuresLeaveNoDescriptorsOrThreads) {
   http.Close();
   // Uploads cut off mid-body (multipart and octet-stream): the half-written file's descriptor must go too.
   for (int i = 0; i < 1000; ++i) {
-    UniqueFd cut = Connect(envd_.socket());
+    UniqueFd cut = ConnectUnix(envd_.socket());
     const std::string head =
         i % 2 ? "POST /files?path=cut.bin HTTP/1.1\r\nContent-Type: application/octet-stream\r\n"
               : "POST /files HTTP/1.1\r\nContent-Type: multipart/form-data; boundary=B\r\n";
@@ -358,13 +327,13 @@ class EnvdCapacityTest : public EnvdHostileTest {
 
 TEST_F(EnvdCapacityTest, PastCapacity503AndHealthStillAnswers) {
   std::vector<UniqueFd> idle;
-  for (int i = 0; i < 300; ++i) idle.push_back(Connect(envd_.socket()));
+  for (int i = 0; i < 300; ++i) idle.push_back(ConnectUnix(envd_.socket()));
   std::this_thread::sleep_for(300ms);
   for (int i = 0; i < 10; ++i) {
-    UniqueFd h = Connect(envd_.socket());
+    UniqueFd h = ConnectUnix(envd_.socket());
     ASSERT_TRUE(SendAll(h.get(), "GET /health HTTP/1.1\r\n\r\n"));
     EXPECT_EQ(ReadResponse(h.get()).status, 204);
-    UniqueFd busy = Connect(envd_.socket());
+    UniqueFd busy = ConnectUnix(envd_.socket());
     ASSERT_TRUE(SendAll(busy.get(), "GET /envs HTTP/1.1\r\n\r\n"));
     http::Response r = ReadResponse(busy.get());
     EXPECT_EQ(r.status, 503);

@@ -21,6 +21,7 @@
 #include "kiln/client/envd_client.h"
 #include "kiln/protocol/http_client.h"
 #include "kiln/runtime/runtime.h"
+#include "process_test_util.h"
 
 namespace kiln::envd {
 namespace {
@@ -95,15 +96,6 @@ class EnvdSandboxLimitsTest : public ::testing::Test {
   runtime::SandboxInfo info_;
 };
 
-bool SendAll(int fd, std::string_view data) {
-  while (!data.empty()) {
-    ssize_t n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
-    if (n <= 0) return false;
-    data.remove_prefix(static_cast<size_t>(n));
-  }
-  return true;
-}
-
 TEST_F(EnvdSandboxLimitsTest, TwoGibDownloadAndUploadIn256MbSandbox) {
   const std::string big = dir_ + "/big";
   {
@@ -133,12 +125,13 @@ TEST_F(EnvdSandboxLimitsTest, TwoGibDownloadAndUploadIn256MbSandbox) {
   addr.sun_family = AF_UNIX;
   std::strncpy(addr.sun_path, info_.socket_path.c_str(), sizeof addr.sun_path - 1);
   ASSERT_EQ(::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  ASSERT_TRUE(SendAll(fd.get(),
-                      "POST /files?path=%2Fmnt%2Fdata%2Fup&username=root HTTP/1.1\r\n"
-                      "Content-Type: application/octet-stream\r\nContent-Length: " +
-                          std::to_string(kFileBytes) + "\r\n\r\n"));
+  ASSERT_TRUE(testing::SendAll(fd.get(),
+                               "POST /files?path=%2Fmnt%2Fdata%2Fup&username=root HTTP/1.1\r\n"
+                               "Content-Type: application/octet-stream\r\nContent-Length: " +
+                                   std::to_string(kFileBytes) + "\r\n\r\n"));
   const std::string chunk(1 << 20, 'u');
-  for (uint64_t sent = 0; sent < kFileBytes; sent += chunk.size()) ASSERT_TRUE(SendAll(fd.get(), chunk));
+  for (uint64_t sent = 0; sent < kFileBytes; sent += chunk.size())
+    ASSERT_TRUE(testing::SendAll(fd.get(), chunk));
   http::Parser p(http::Parser::Kind::kResponse);
   char buf[4096];
   while (p.state() == http::Parser::State::kNeedMore) {
@@ -169,19 +162,10 @@ TEST_F(EnvdSandboxLimitsTest, TwoGibDownloadAndUploadIn256MbSandbox) {
   EXPECT_TRUE(client::EnvdClient(info_.socket_path, info_.access_token).Health().ok());
 }
 
-UniqueFd ConnectTo(const std::string& path) {
-  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
-  EXPECT_EQ(::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  return fd;
-}
-
 // The status of the response to `request` on a new connection (0: none within 10 s, or a reset).
 int StatusOf(const std::string& socket, std::string_view request, std::string* connection = nullptr) {
-  UniqueFd fd = ConnectTo(socket);
-  if (!SendAll(fd.get(), request)) return 0;
+  UniqueFd fd = testing::ConnectUnix(socket);
+  if (!testing::SendAll(fd.get(), request)) return 0;
   http::Parser p(http::Parser::Kind::kResponse);
   char buf[4096];
   while (p.state() == http::Parser::State::kNeedMore) {
@@ -199,7 +183,7 @@ int StatusOf(const std::string& socket, std::string_view request, std::string* c
 // answers, other requests get 503 with Connection: close, none a reset; envd's threads stay bounded.
 TEST_F(EnvdSandboxLimitsTest, IdleSocketsPastCapacityGet503AndHealthAnswers) {
   std::vector<UniqueFd> idle;
-  for (int i = 0; i < 300; ++i) idle.push_back(ConnectTo(info_.socket_path));
+  for (int i = 0; i < 300; ++i) idle.push_back(testing::ConnectUnix(info_.socket_path));
   ::usleep(500'000);
   int health = 0, busy = 0;
   for (int i = 0; i < 20; ++i) {
@@ -216,21 +200,6 @@ TEST_F(EnvdSandboxLimitsTest, IdleSocketsPastCapacityGet503AndHealthAnswers) {
   EXPECT_TRUE(client::EnvdClient(info_.socket_path, info_.access_token).Health().ok());
 }
 
-int FdCount(pid_t pid) {
-  int n = 0;
-  for ([[maybe_unused]] auto& e : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd"))
-    ++n;
-  return n;
-}
-
-int Threads(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind("Threads:", 0) == 0) return std::stoi(line.substr(8));
-  return -1;
-}
-
 class EnvdProcessLimitTest : public EnvdSandboxLimitsTest {
  protected:
   EnvdProcessLimitTest() { pids_ = 48; }
@@ -244,7 +213,8 @@ TEST_F(EnvdProcessLimitTest, StartBurstsAtTheProcessLimitLeakNothing) {
   client::EnvdClient warm(info_.socket_path, info_.access_token);
   ASSERT_TRUE(warm.Start({"/bin/true", {}, {}, std::nullopt}, {}, {}).ok());
   ::usleep(300'000);
-  const int fds = FdCount(envd), threads = Threads(envd);
+  const int fds = testing::FdCount(envd);
+  const int64_t threads = testing::ProcStatus(envd, "Threads");
   std::atomic<int> failures{0};
   for (int burst = 0; burst < 3; ++burst) {
     std::vector<std::thread> starts;
@@ -257,11 +227,14 @@ TEST_F(EnvdProcessLimitTest, StartBurstsAtTheProcessLimitLeakNothing) {
     for (std::thread& t : starts) t.join();
   }
   EXPECT_GT(failures.load(), 0) << "the bursts never reached the process limit";
-  for (int i = 0; i < 100 && (FdCount(envd) != fds || Threads(envd) != threads); ++i) ::usleep(50'000);
-  std::printf("after 3 bursts of 120 Starts (%d failed): envd fds %d -> %d, threads %d -> %d\n",
-              failures.load(), fds, FdCount(envd), threads, Threads(envd));
-  EXPECT_EQ(FdCount(envd), fds);
-  EXPECT_EQ(Threads(envd), threads);
+  for (int i = 0;
+       i < 100 && (testing::FdCount(envd) != fds || testing::ProcStatus(envd, "Threads") != threads); ++i)
+    ::usleep(50'000);
+  std::printf("after 3 bursts of 120 Starts (%d failed): envd fds %d -> %d, threads %lld -> %lld\n",
+              failures.load(), fds, testing::FdCount(envd), static_cast<long long>(threads),
+              static_cast<long long>(testing::ProcStatus(envd, "Threads")));
+  EXPECT_EQ(testing::FdCount(envd), fds);
+  EXPECT_EQ(testing::ProcStatus(envd, "Threads"), threads);
   EXPECT_TRUE(warm.Start({"/bin/true", {}, {}, std::nullopt}, {}, {}).ok());
 }
 

@@ -15,6 +15,8 @@
 #include <thread>
 #include <vector>
 
+#include "process_test_util.h"
+
 #include "kiln/client/envd_client.h"
 
 extern char** environ;

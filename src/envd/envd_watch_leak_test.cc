@@ -26,27 +26,10 @@ namespace {
 using Json = nlohmann::json;
 using namespace std::chrono_literals;
 
-int FdCount(pid_t pid) {
-  int n = 0;
-  for ([[maybe_unused]] auto& e : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd"))
-    ++n;
-  return n;
-}
-
-int64_t Threads(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  for (std::string line; std::getline(in, line);)
-    if (line.rfind("Threads:", 0) == 0) return std::stoll(line.substr(8));
-  return -1;
-}
-
 // Opens a WatchDir stream by hand and drops the connection once the server has answered its head.
 void OpenAndAbandonWatch(const std::string& socket, const std::string& path) {
-  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  socket.copy(addr.sun_path, sizeof addr.sun_path - 1);
-  ASSERT_EQ(::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  UniqueFd fd = testing::ConnectUnix(socket);
+  ASSERT_TRUE(fd.valid());
   std::string body = connect::EncodeEnvelope(0, Json{{"path", path}}.dump());
   std::string request =
       "POST /filesystem.Filesystem/WatchDir HTTP/1.1\r\nHost: envd\r\n"
@@ -78,8 +61,8 @@ TEST_F(EnvdWatchLeakTest, FailuresAndEndsLeaveNoDescriptorsOrThreads) {
     ASSERT_EQ(probe.Do("GET", "/health", {}, {}, 10'000)->status, 204);
   }
   std::this_thread::sleep_for(200ms);  // with no client connected: the baseline
-  const int fds = FdCount(envd_.pid());
-  const int64_t threads = Threads(envd_.pid());
+  const int fds = testing::FdCount(envd_.pid());
+  const int64_t threads = testing::ProcStatus(envd_.pid(), "Threads");
   auto http = http::Client::Unix(envd_.socket());
   for (int i = 0; i < 1000; ++i) {
     EXPECT_EQ(Unary(http, "CreateWatcher", {{"path", "missing"}}).second["code"], "not_found");
@@ -91,10 +74,12 @@ TEST_F(EnvdWatchLeakTest, FailuresAndEndsLeaveNoDescriptorsOrThreads) {
   }
   http.Close();
   for (int i = 0; i < 1000; ++i) OpenAndAbandonWatch(envd_.socket(), i % 2 ? "w" : "missing");
-  for (int i = 0; i < 200 && (FdCount(envd_.pid()) != fds || Threads(envd_.pid()) != threads); ++i)
+  for (int i = 0; i < 200 && (testing::FdCount(envd_.pid()) != fds ||
+                              testing::ProcStatus(envd_.pid(), "Threads") != threads);
+       ++i)
     std::this_thread::sleep_for(20ms);
-  EXPECT_EQ(FdCount(envd_.pid()), fds);
-  EXPECT_EQ(Threads(envd_.pid()), threads);
+  EXPECT_EQ(testing::FdCount(envd_.pid()), fds);
+  EXPECT_EQ(testing::ProcStatus(envd_.pid(), "Threads"), threads);
   // And the watch slots came back: the limit admits four watchers again.
   auto again = http::Client::Unix(envd_.socket());
   for (int w = 0; w < 4; ++w) EXPECT_EQ(Unary(again, "CreateWatcher", {{"path", "w"}}).first, 200) << w;
