@@ -1,16 +1,14 @@
 // FindLeftovers: what a Kiln process that died without cleaning up left on the host.
 #include <dirent.h>
 #include <signal.h>
-#include <sys/socket.h>
-#include <sys/un.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
-#include <cerrno>
-#include <cstring>
+#include <ctime>
 #include <fstream>
+#include <set>
 #include <thread>
 
-#include "kiln/base/fd.h"
 #include "kiln/base/os.h"
 #include "kiln/runtime/doctor.h"
 #include "kiln/runtime/runtime.h"
@@ -19,29 +17,17 @@
 namespace kiln::runtime {
 namespace {
 
-// A socket file whose listener is gone refuses connections (a live envd accepts, or queues in its backlog).
-bool NothingListens(const std::string& path) {
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  if (path.size() >= sizeof addr.sun_path) return false;
-  std::memcpy(addr.sun_path, path.c_str(), path.size());
-  UniqueFd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
-  if (!fd) return false;
-  int rc = connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  return rc != 0 && errno == ECONNREFUSED;
-}
-
-std::vector<std::string> DeadSockets(const std::string& dir) {
-  std::vector<std::string> out;
-  DIR* d = opendir(dir.c_str());
-  if (d == nullptr) return out;
-  for (dirent* e; (e = readdir(d)) != nullptr;) {
-    std::string name = e->d_name;
-    if (name.size() > 5 && name.compare(name.size() - 5, 5, ".sock") == 0 && NothingListens(dir + "/" + name))
-      out.push_back(dir + "/" + name);
+// The paths that sockets of this network namespace are bound to, from /proc/self/net/unix (its last column).
+std::set<std::string> BoundSocketPaths() {
+  std::set<std::string> paths;
+  std::ifstream table("/proc/self/net/unix");
+  std::string line;
+  std::getline(table, line);  // the header
+  while (std::getline(table, line)) {
+    size_t slash = line.find(" /");
+    if (slash != std::string::npos) paths.insert(line.substr(slash + 1));
   }
-  closedir(d);
-  return out;
+  return paths;
 }
 
 // kiln-envd processes reparented to init: the kiln that owned them is gone.
@@ -69,6 +55,23 @@ std::vector<pid_t> OrphanedSandboxes() {
 
 }  // namespace
 
+std::vector<std::string> DeadSocketFiles(const std::string& dir, int64_t min_age_seconds) {
+  std::vector<std::string> out;
+  DIR* d = opendir(dir.c_str());
+  if (d == nullptr) return out;
+  const std::set<std::string> bound = BoundSocketPaths();
+  const time_t newest = time(nullptr) - static_cast<time_t>(min_age_seconds);
+  for (dirent* e; (e = readdir(d)) != nullptr;) {
+    std::string name = e->d_name, path = dir + "/" + name;
+    struct stat st {};
+    if (name.size() <= 5 || name.compare(name.size() - 5, 5, ".sock") != 0) continue;
+    if (lstat(path.c_str(), &st) != 0 || !S_ISSOCK(st.st_mode) || st.st_mtime > newest) continue;
+    if (!bound.count(path)) out.push_back(path);
+  }
+  closedir(d);
+  return out;
+}
+
 Leftovers FindLeftovers(bool remove, const std::string& socket_dir) {
   Leftovers found;
   found.orphans = OrphanedSandboxes();
@@ -78,7 +81,7 @@ Leftovers FindLeftovers(bool remove, const std::string& socket_dir) {
     for (int i = 0; i < 100 && !OrphanedSandboxes().empty(); ++i)
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  found.sockets = DeadSockets(socket_dir.empty() ? DefaultSocketDir() : socket_dir);
+  found.sockets = DeadSocketFiles(socket_dir.empty() ? DefaultSocketDir() : socket_dir, 0);
   if (remove) {
     std::vector<std::string> unlinked;
     for (const std::string& path : found.sockets)

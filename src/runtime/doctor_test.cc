@@ -1,14 +1,21 @@
 // kiln doctor's checks on this host, and the leftovers of a Kiln process that died without cleaning up.
 #include "kiln/runtime/doctor.h"
 
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstring>
+#include <ctime>
+#include <fstream>
 
 #include <gtest/gtest.h>
 
+#include "kiln/base/fd.h"
 #include "kiln/runtime/runtime.h"
 
 namespace kiln::runtime {
@@ -55,6 +62,59 @@ TEST(DoctorTest, FixRemovesTheSandboxOfADeadOwnerAndItsSocket) {
   struct stat st {};
   EXPECT_NE(stat(fixed.sockets[0].c_str(), &st), 0) << "socket still there";
   EXPECT_TRUE(FindLeftovers(false, dir).orphans.empty());
+  rmdir(dir.c_str());
+}
+
+// A socket file is dead when nothing is bound to it: `bind` then `close` leaves exactly that.
+std::string SocketFile(const std::string& path, bool keep_bound, UniqueFd* holder) {
+  UniqueFd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
+  EXPECT_EQ(bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  EXPECT_EQ(listen(fd.get(), 1), 0);
+  if (keep_bound) *holder = std::move(fd);
+  return path;
+}
+
+void Age(const std::string& path, int seconds) {
+  timeval old[2] = {{time(nullptr) - seconds, 0}, {time(nullptr) - seconds, 0}};
+  ASSERT_EQ(lutimes(path.c_str(), old), 0);
+}
+
+TEST(DoctorTest, DeadSocketFilesAreThoseNothingIsBoundTo) {
+  char tmpl[] = "/tmp/kiln-sockets-XXXXXX";
+  std::string dir = mkdtemp(tmpl);
+  UniqueFd live_fd, unused;
+  std::string dead = SocketFile(dir + "/dead.sock", false, &unused);
+  std::string live = SocketFile(dir + "/live.sock", true, &live_fd);
+  std::ofstream(dir + "/plain.sock") << "not a socket";
+  EXPECT_EQ(DeadSocketFiles(dir, 0), std::vector<std::string>{dead});
+  EXPECT_TRUE(DeadSocketFiles(dir, 3600).empty());  // too young to be swept
+  for (const char* name : {"/dead.sock", "/live.sock", "/plain.sock"}) unlink((dir + name).c_str());
+  rmdir(dir.c_str());
+}
+
+// The sockets a SIGKILLed Kiln left go when the next Runtime starts; live ones and young ones stay.
+TEST(DoctorTest, ANewRuntimeSweepsDeadSocketsAMinuteOld) {
+  char tmpl[] = "/tmp/kiln-sockets-XXXXXX";
+  std::string dir = mkdtemp(tmpl);
+  UniqueFd live_fd, unused;
+  std::string old_dead = SocketFile(dir + "/old.sock", false, &unused);
+  std::string young_dead = SocketFile(dir + "/young.sock", false, &unused);
+  std::string old_live = SocketFile(dir + "/live.sock", true, &live_fd);
+  Age(old_dead, 120);
+  Age(old_live, 120);
+  {
+    Result<std::unique_ptr<Runtime>> rt = Runtime::Create(dir);
+    ASSERT_TRUE(rt.ok()) << rt.status().ToString();
+  }
+  struct stat st {};
+  EXPECT_NE(lstat(old_dead.c_str(), &st), 0);
+  EXPECT_EQ(lstat(young_dead.c_str(), &st), 0);
+  EXPECT_EQ(lstat(old_live.c_str(), &st), 0);
+  unlink(young_dead.c_str());
+  unlink(old_live.c_str());
   rmdir(dir.c_str());
 }
 

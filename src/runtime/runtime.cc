@@ -11,6 +11,7 @@
 #include "kiln/base/ids.h"
 #include "kiln/protocol/http_server.h"
 #include "kiln/runtime/backend.h"
+#include "kiln/runtime/doctor.h"
 #include "kiln/runtime/envd_binary.h"
 
 namespace kiln::runtime {
@@ -66,6 +67,8 @@ Result<UniqueFd> SecretArgs(const CreateOptions& o) {
 
 }  // namespace
 
+constexpr int64_t kStaleSocketSeconds = 60;
+
 std::string DefaultSocketDir() {
   if (geteuid() == 0) return "/run/kiln/sockets";
   const char* xdg = std::getenv("XDG_RUNTIME_DIR");
@@ -78,6 +81,9 @@ Result<std::unique_ptr<Runtime>> Runtime::Create(std::string socket_dir) {
   KILN_RETURN_IF_ERROR(EnvdBinaryFd().status());
   if (socket_dir.empty()) socket_dir = DefaultSocketDir();
   KILN_RETURN_IF_ERROR(MakeDirs(socket_dir));
+  // A Kiln process killed by SIGKILL cannot unlink its sandboxes' sockets; the next one does, once they are
+  // a minute old (a margin for a Kiln in another network namespace sharing the directory).
+  for (const std::string& dead : DeadSocketFiles(socket_dir, kStaleSocketSeconds)) unlink(dead.c_str());
   return std::unique_ptr<Runtime>(new Runtime(backend, std::move(socket_dir)));
 }
 

@@ -4,6 +4,7 @@
 
 #include <sys/types.h>
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -30,6 +31,11 @@ struct Leftovers {
   std::vector<pid_t> orphans;        // kiln-envd processes whose owner died (reparented to init)
   bool empty() const { return cgroups.empty() && sockets.empty() && orphans.empty(); }
 };
+
+// The socket files (*.sock) in `dir`, last modified `min_age_seconds` ago or earlier, that no socket of this
+// network namespace is bound to: a Kiln process died without removing them. Read from /proc/self/net/unix,
+// so no live sandbox is connected to in order to find out. Runtime::Create removes those a minute old.
+std::vector<std::string> DeadSocketFiles(const std::string& dir, int64_t min_age_seconds);
 
 // Lists them; with `remove`, kills the orphaned sandboxes (their whole process tree), unlinks the dead
 // sockets and removes the cgroups, and returns what was actually removed. `socket_dir` "" = the default.
