@@ -22,8 +22,9 @@ PACKAGES=(
   cppzmq-dev libzmq3-dev libssl-dev python3-ipykernel python3-jupyter-client
   libboost1.81-dev
 )
-# Optional at run time, needed by tests: the R kernel (IRkernel contexts).
-TEST_PACKAGES=(r-cran-irkernel)
+# Needed by tests only: the R kernel (IRkernel contexts, optional at run time) and systemd-analyze (the
+# package test checks the unit with it).
+TEST_PACKAGES=(r-cran-irkernel systemd)
 if [ "$WITH_TEST_DEPS" = 1 ]; then PACKAGES+=("${TEST_PACKAGES[@]}"); fi
 
 SUDO=""

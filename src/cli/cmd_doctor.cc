@@ -3,7 +3,6 @@
 #include <unistd.h>
 
 #include <cstdio>
-#include <cstdlib>
 
 #include <nlohmann/json.hpp>
 
@@ -18,12 +17,6 @@ struct DoctorFlags {
   bool fix = false;
   bool json = false;
 };
-
-std::string DefaultHome() {
-  if (const char* env = std::getenv("KILN_HOME"); env && *env) return env;
-  const char* home = std::getenv("HOME");
-  return std::string(home && *home ? home : "/root") + "/.kiln";
-}
 
 const char* LevelName(runtime::Finding::Level level) {
   switch (level) {
@@ -46,7 +39,7 @@ void PrintLeftovers(const runtime::Leftovers& left, bool fixed) {
 }
 
 int RunDoctor(const DoctorFlags& flags) {
-  std::vector<runtime::Finding> findings = runtime::CheckHost(DefaultHome());
+  std::vector<runtime::Finding> findings = runtime::CheckHost(HomeDir(""));
   runtime::Leftovers left = runtime::FindLeftovers(flags.fix);
   bool failed = false;
   for (const runtime::Finding& f : findings) failed |= f.level == runtime::Finding::kFail;

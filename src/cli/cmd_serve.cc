@@ -21,6 +21,13 @@ namespace kiln::cli {
 // `kiln sandbox ...` (cmd_sandbox.cc), registered with the server's commands.
 void AddSandboxCommand(CLI::App& app, int& exit_code);
 
+std::string HomeDir(const std::string& flag) {
+  if (!flag.empty()) return flag;
+  if (const char* env = std::getenv("KILN_HOME"); env && *env) return env;
+  const char* home = std::getenv("HOME");
+  return std::string(home && *home ? home : "/root") + "/.kiln";
+}
+
 namespace {
 
 struct ServeFlags {
@@ -39,14 +46,6 @@ struct KeysFlags {
   bool json = false;
   std::string id;
 };
-
-// --home, else $KILN_HOME, else ~/.kiln.
-std::string HomeDir(const std::string& flag) {
-  if (!flag.empty()) return flag;
-  if (const char* env = std::getenv("KILN_HOME"); env && *env) return env;
-  const char* home = std::getenv("HOME");
-  return std::string(home && *home ? home : "/root") + "/.kiln";
-}
 
 int Fail(const Status& status) {
   std::cerr << "kiln: " << status.ToString() << "\n";

@@ -23,6 +23,9 @@ void AddRunCommand(CLI::App& app, const std::vector<std::string>& program_args, 
 void AddReplCommand(CLI::App& app, int& exit_code);
 // `kiln notebook run`: executes a Jupyter notebook in a sandbox (cmd_notebook.cc).
 void AddNotebookCommand(CLI::App& app, int& exit_code);
+// Kiln's home (keys, registry): `flag` (--home) when given, else $KILN_HOME, else ~/.kiln (cmd_serve.cc).
+std::string HomeDir(const std::string& flag);
+
 // `kiln doctor`: host checks and leftovers of a crashed Kiln (cmd_doctor.cc).
 void AddDoctorCommand(CLI::App& app, int& exit_code);
 // `kiln serve` and `kiln keys` (cmd_serve.cc).

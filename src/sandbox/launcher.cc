@@ -149,6 +149,7 @@ class NamespaceBackend final : public Backend {
   Os& os_;
   Capabilities caps_;
   CgroupConfig cgroups_;
+  std::atomic<bool> may_lower_oom_score_{true};  // false once the host refused (no CAP_SYS_RESOURCE)
 };
 
 Status NamespaceBackend::WriteIdMaps(pid_t pid) {
@@ -225,9 +226,13 @@ void NamespaceBackend::ReleaseChild(int sync_fd, LaunchState& launch) {
   // The sandbox's init (kiln-envd) should be the OOM killer's last choice in its own cgroup: killing it ends
   // the sandbox. Lowering a score takes CAP_SYS_RESOURCE, which some hosts (containers) withhold: then envd's
   // raising of its children's scores is the only protection. The child is a vfork child, so the write does
-  // not spread to this process, whose memory it shares until exec.
-  if (s.ok() && caps_.privileged)
-    (void)os_.WriteFile("/proc/" + std::to_string(pid) + "/oom_score_adj", kInitOomScoreAdj);
+  // not spread to this process, whose memory it shares until exec. A host that refuses once refuses always:
+  // later launches skip the write.
+  if (s.ok() && caps_.privileged && may_lower_oom_score_.load(std::memory_order_relaxed)) {
+    Status lowered = os_.WriteFile("/proc/" + std::to_string(pid) + "/oom_score_adj", kInitOomScoreAdj);
+    if (lowered.code() == Code::kPermissionDenied)
+      may_lower_oom_score_.store(false, std::memory_order_relaxed);
+  }
   if (s.ok() && launch.cgroup && !launch.in_cgroup.load())
     s = launch.cgroup->Attach(pid).WithContext("joining the sandbox's cgroup");
   if (s.ok() && send(sync_fd, &kGo, 1, MSG_NOSIGNAL) != 1) s = ErrnoStatus("send(go to sandbox)", errno);
