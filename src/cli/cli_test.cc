@@ -11,24 +11,12 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "shell_test_util.h"
+
 namespace {
 
-struct Outcome {
-  int exit_code = -1;
-  std::string out;  // stdout and stderr, merged unless redirected by the command
-};
-
-Outcome Shell(const std::string& command) {
-  Outcome o;
-  FILE* p = popen(command.c_str(), "r");
-  if (!p) return o;
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) o.out.append(buf.data(), n);
-  int status = pclose(p);
-  o.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return o;
-}
+using kiln::cli::testing::Outcome;
+using kiln::cli::testing::Shell;
 
 const std::string kKiln = KILN_BINARY;
 

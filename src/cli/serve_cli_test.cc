@@ -19,26 +19,14 @@
 
 #include "kiln/protocol/http_client.h"
 
+#include "shell_test_util.h"
+
 namespace {
 
 using Json = nlohmann::json;
 
-struct Outcome {
-  int exit_code = -1;
-  std::string out;
-};
-
-Outcome Shell(const std::string& command) {
-  Outcome o;
-  FILE* p = popen(command.c_str(), "r");
-  if (!p) return o;
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) o.out.append(buf.data(), n);
-  int status = pclose(p);
-  o.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return o;
-}
+using kiln::cli::testing::Outcome;
+using kiln::cli::testing::Shell;
 
 std::string ReadFile(const std::string& path) {
   std::ifstream in(path);
