@@ -1,6 +1,7 @@
 // kiln doctor's checks on this host, and the leftovers of a Kiln process that died without cleaning up.
 #include "kiln/runtime/doctor.h"
 
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
@@ -9,8 +10,11 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <filesystem>
 #include <fstream>
 
 #include <gtest/gtest.h>
@@ -35,33 +39,61 @@ TEST(DoctorTest, ThisHostPassesTheChecksThatSandboxesNeed) {
 
 // A process that owned a sandbox and died without killing it (a crash, kill -9 of a server) leaves the
 // sandbox running under init and its socket behind: doctor lists them, and --fix removes both.
+// The kiln-envd child of `parent`, or 0.
+pid_t EnvdChildOf(pid_t parent) {
+  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+    std::ifstream stat(entry.path() / "stat");
+    std::string line;
+    if (!std::getline(stat, line) || line.find("(kiln-envd)") == std::string::npos) continue;
+    char state = 0;
+    int ppid = 0;
+    if (std::sscanf(line.c_str() + line.rfind(')') + 1, " %c %d", &state, &ppid) == 2 && ppid == parent)
+      return static_cast<pid_t>(std::atoi(entry.path().filename().c_str()));
+  }
+  return 0;
+}
+
+bool Contains(const std::vector<pid_t>& pids, pid_t pid) {
+  return std::find(pids.begin(), pids.end(), pid) != pids.end();
+}
+
+// A process that owned a sandbox and died without killing it (a crash, kill -9 of a server) leaves the
+// sandbox running under init and its socket behind: doctor lists them, and --fix removes both. (Other tests
+// may leave orphans of their own meanwhile: only this one's is checked.)
 TEST(DoctorTest, FixRemovesTheSandboxOfADeadOwnerAndItsSocket) {
   char tmpl[] = "/tmp/kiln-doctor-XXXXXX";
   std::string dir = mkdtemp(tmpl);
-  int report[2];
+  int report[2], release[2];
   ASSERT_EQ(pipe(report), 0);
+  ASSERT_EQ(pipe(release), 0);
   pid_t owner = fork();
   if (owner == 0) {
+    close(release[1]);
     Result<std::unique_ptr<Runtime>> rt = Runtime::Create(dir);
     Result<SandboxInfo> sb = rt.ok() ? (*rt)->CreateSandbox(CreateOptions{}) : rt.status();
     char ok = sb.ok() ? 1 : 0;
     (void)!write(report[1], &ok, 1);
-    _exit(0);  // no destructors: the sandbox is left behind, as by a crash
+    (void)!read(release[0], &ok, 1);  // until the test has seen its sandbox
+    _exit(0);                         // no destructors: the sandbox is left behind, as by a crash
   }
   close(report[1]);
+  close(release[0]);
   char ok = 0;
   ASSERT_EQ(read(report[0], &ok, 1), 1);
   close(report[0]);
   ASSERT_EQ(ok, 1);
+  const pid_t envd = EnvdChildOf(owner);
+  close(release[1]);
   waitpid(owner, nullptr, 0);
-  Leftovers before = FindLeftovers(false, dir);
-  EXPECT_FALSE(before.orphans.empty());
+  ASSERT_GT(envd, 0);
+  EXPECT_TRUE(Contains(FindLeftovers(false, dir).orphans, envd));
   Leftovers fixed = FindLeftovers(true, dir);
-  EXPECT_FALSE(fixed.orphans.empty());
+  EXPECT_TRUE(Contains(fixed.orphans, envd));
   ASSERT_EQ(fixed.sockets.size(), 1u);
   struct stat st {};
   EXPECT_NE(stat(fixed.sockets[0].c_str(), &st), 0) << "socket still there";
-  EXPECT_TRUE(FindLeftovers(false, dir).orphans.empty());
+  EXPECT_FALSE(Contains(FindLeftovers(false, dir).orphans, envd));
+  EXPECT_NE(kill(envd, 0), 0) << "the orphaned sandbox still runs";
   rmdir(dir.c_str());
 }
 
