@@ -55,6 +55,8 @@ fi
 mkdir -p "$SRC/build" && chmod 0700 "$SRC/build"
 cmake -S "$SRC" -B "$SRC/build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo "${LAUNCHER[@]}" >/dev/null
 
+SELECT=(-L "$LABEL")
+[ -n "$REGEX" ] && SELECT=(-R "$REGEX")
 survivors=()
 report="$WORK/report.txt"
 : >"$report"
@@ -71,11 +73,12 @@ for m in "${MUTATIONS[@]}"; do
   verdict="caught"
   if ! cmake --build "$SRC/build" -j"$(nproc)" >"$log" 2>&1; then
     verdict="caught (does not build)"
-  elif ctest --test-dir "$SRC/build" ${REGEX:+-R "$REGEX"} ${REGEX:--L "$LABEL"} -j2 --timeout 300 >>"$log" 2>&1; then
+  elif ctest --test-dir "$SRC/build" "${SELECT[@]}" -j2 --timeout 300 >>"$log" 2>&1; then
     verdict="SURVIVED"
     survivors+=("$name")
   else
-    failed=$(grep -E '^\s+[0-9]+ - ' "$log" | sed -E 's/^\s+[0-9]+ - //' | tr '\n' ' ')
+    failed=$(grep -E '^\s+[0-9]+ - ' "$log" | grep -v '(Skipped)' | sed -E 's/^\s+[0-9]+ - //; s/ \(Failed\)//' |
+      head -5 | tr '\n' ' ')
     verdict="caught by: ${failed:-?}"
   fi
   cp "$ROOT/$file" "$SRC/$file"
