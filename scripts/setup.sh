@@ -16,7 +16,7 @@ PACKAGES=(
   build-essential cmake ninja-build pkg-config git ca-certificates
   libgtest-dev libgmock-dev libbenchmark-dev
   libseccomp-dev nlohmann-json3-dev libcli11-dev libcurl4-openssl-dev libsqlite3-dev libarchive-dev zlib1g-dev
-  libcpp-httplib-dev libedit-dev
+  libcpp-httplib-dev libedit-dev libyaml-cpp-dev
   python3 python3-numpy python3-matplotlib python3-pandas python3-ipython
   nodejs bubblewrap hyperfine iproute2 procps ccache dpkg-dev file
   cppzmq-dev libzmq3-dev libssl-dev python3-ipykernel python3-jupyter-client
