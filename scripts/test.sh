@@ -2,7 +2,7 @@
 # Builds Kiln and runs every test (unit, sandbox attack tests, envd, providers, tracing).
 # Usage: scripts/test.sh [--sanitize address,undefined|thread] [CTEST ARGS...]
 #   --sanitize LIST  build into build-sanitize-LIST with those sanitizers and run the suite there
-#                    (ASan+UBSan: every test; TSan: see the README's "Sanitizers" for which)
+#                    (every test; see the README's "Checking the checks")
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SANITIZE=""

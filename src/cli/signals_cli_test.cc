@@ -91,6 +91,18 @@ void ExpectNothingLeft(const std::string& id, bool socket_too) {
     EXPECT_FALSE(std::filesystem::exists(parent + id)) << parent << id;
 }
 
+// Sends `sig` to the command `s` started and checks that it exits with 128+sig and that its sandbox's init is
+// gone with it.
+void ExpectStoppedBy(Started& s, int sig, const std::string& what) {
+  kill(s.repl, sig);
+  int status = 0;
+  ASSERT_EQ(waitpid(s.repl, &status, 0), s.repl);
+  close(s.input);
+  ASSERT_TRUE(WIFEXITED(status)) << "killed by signal " << (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+  EXPECT_EQ(WEXITSTATUS(status), 128 + sig);
+  EXPECT_TRUE(Gone(s.envd)) << "kiln-envd " << s.envd << " outlived " << what;
+}
+
 class StopSignalTest : public testing::TestWithParam<int> {};
 
 TEST_P(StopSignalTest, ReplTakesItsSandboxDown) {
@@ -100,13 +112,7 @@ TEST_P(StopSignalTest, ReplTakesItsSandboxDown) {
   ASSERT_NE(s.envd, 0) << "no sandbox appeared";
   ASSERT_FALSE(s.id.empty());
   EXPECT_TRUE(std::filesystem::exists("/run/kiln/sockets/" + s.id + ".sock"));
-  kill(s.repl, sig);
-  int status = 0;
-  ASSERT_EQ(waitpid(s.repl, &status, 0), s.repl);
-  close(s.input);
-  ASSERT_TRUE(WIFEXITED(status)) << "killed by signal " << (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
-  EXPECT_EQ(WEXITSTATUS(status), 128 + sig);
-  EXPECT_TRUE(Gone(s.envd)) << "kiln-envd " << s.envd << " outlived kiln repl";
+  ExpectStoppedBy(s, sig, "kiln repl");
   ExpectNothingLeft(s.id, /*socket_too=*/true);
 }
 
@@ -123,13 +129,7 @@ TEST_P(StopSignalTest, RunTakesItsSandboxDown) {
   Started s = StartRepl({"run", "-c", "import time; time.sleep(60)"});
   ASSERT_NE(s.envd, 0) << "no sandbox appeared";
   ASSERT_FALSE(s.id.empty());
-  kill(s.repl, sig);
-  int status = 0;
-  ASSERT_EQ(waitpid(s.repl, &status, 0), s.repl);
-  close(s.input);
-  ASSERT_TRUE(WIFEXITED(status)) << "killed by signal " << (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
-  EXPECT_EQ(WEXITSTATUS(status), 128 + sig);
-  EXPECT_TRUE(Gone(s.envd)) << "kiln-envd " << s.envd << " outlived kiln run";
+  ExpectStoppedBy(s, sig, "kiln run");
   ExpectNothingLeft(s.id, /*socket_too=*/false);
 }
 
@@ -140,13 +140,7 @@ TEST_P(StopSignalTest, AgentTakesItsAttemptsSandboxDown) {
   std::ofstream(script) << "```python\nimport time\ntime.sleep(60)\n```\n";
   Started s = StartRepl({"agent", "sleep a minute", "--model", "script:" + script, "--max-attempts", "1"});
   ASSERT_NE(s.envd, 0) << "no sandbox appeared";
-  kill(s.repl, sig);
-  int status = 0;
-  ASSERT_EQ(waitpid(s.repl, &status, 0), s.repl);
-  close(s.input);
-  ASSERT_TRUE(WIFEXITED(status)) << "killed by signal " << (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
-  EXPECT_EQ(WEXITSTATUS(status), 128 + sig);
-  EXPECT_TRUE(Gone(s.envd)) << "kiln-envd " << s.envd << " outlived kiln agent";
+  ExpectStoppedBy(s, sig, "kiln agent");
   ExpectNothingLeft(s.id, /*socket_too=*/false);
   std::remove(script.c_str());
 }
