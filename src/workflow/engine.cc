@@ -141,8 +141,7 @@ Result<RunOutcome> Engine::Start(const std::string& thread_id, const Json& input
   first.state = graph_.InitialState();
   KILN_RETURN_IF_ERROR(graph_.Apply(first.state, input).WithContext("input"));
   first.next = graph_.entry();
-  KILN_RETURN_IF_ERROR(store_.CreateThread(thread_id, options_.owner_pid));
-  KILN_ASSIGN_OR_RETURN(first.id, store_.Append(first, 0, options_.owner_pid));
+  KILN_ASSIGN_OR_RETURN(first.id, store_.CreateThread(first, options_.owner_pid));
   Probe("checkpointed", "");
   return RunFrom(std::move(first), nullptr);
 }

@@ -96,19 +96,21 @@ class SqliteStore final : public CheckpointStore {
     return result;
   }
 
-  Status CreateThread(const std::string& id, int64_t owner_pid) override {
-    return Txn([&]() -> Status {
+  Result<int64_t> CreateThread(const Checkpoint& first, int64_t owner_pid) override {
+    const std::string& id = first.thread_id;
+    return Txn([&]() -> Result<int64_t> {
       Stmt find(db_, "SELECT 1 FROM threads WHERE id=?");
       KILN_ASSIGN_OR_RETURN(bool exists, find.Bind(1, id).Step());
       if (exists) return AlreadyExists("thread " + id + " already exists");
       int64_t now = NowMs();
-      return Stmt(db_, "INSERT INTO threads VALUES(?,?,0,?,?,?)")
-          .Bind(1, id)
-          .Bind(2, std::string(ThreadStatusName(ThreadStatus::kRunning)))
-          .Bind(3, owner_pid)
-          .Bind(4, now)
-          .Bind(5, now)
-          .Run();
+      KILN_RETURN_IF_ERROR(Stmt(db_, "INSERT INTO threads VALUES(?,?,0,?,?,?)")
+                               .Bind(1, id)
+                               .Bind(2, std::string(ThreadStatusName(ThreadStatus::kRunning)))
+                               .Bind(3, owner_pid)
+                               .Bind(4, now)
+                               .Bind(5, now)
+                               .Run());
+      return InsertHead(first);
     });
   }
 
@@ -158,32 +160,37 @@ class SqliteStore final : public CheckpointStore {
                                   std::to_string(info.head) + ", expected " + std::to_string(expected_head) +
                                   ") or is run by another process");
       }
-      Stmt max(db_, "SELECT COALESCE(MAX(id),0) FROM checkpoints WHERE thread_id=?");
-      KILN_ASSIGN_OR_RETURN(bool row, max.Bind(1, cp.thread_id).Step());
-      int64_t id = (row ? max.Int(0) : 0) + 1;
-      int64_t now = NowMs();
-      std::string status(ThreadStatusName(cp.status));
-      KILN_RETURN_IF_ERROR(Stmt(db_, "INSERT INTO checkpoints VALUES(?,?,?,?,?,?,?,?,?,?,?)")
-                               .Bind(1, cp.thread_id)
-                               .Bind(2, id)
-                               .Bind(3, cp.parent_id)
-                               .Bind(4, cp.step)
-                               .Bind(5, int64_t{cp.schema_version})
-                               .Bind(6, cp.next)
-                               .Bind(7, cp.state.dump())
-                               .Bind(8, cp.interrupt.dump())
-                               .Bind(9, status)
-                               .Bind(10, cp.reason)
-                               .Bind(11, now)
-                               .Run());
-      KILN_RETURN_IF_ERROR(Stmt(db_, "UPDATE threads SET head=?, status=?, updated_ms=? WHERE id=?")
-                               .Bind(1, id)
-                               .Bind(2, status)
-                               .Bind(3, now)
-                               .Bind(4, cp.thread_id)
-                               .Run());
-      return id;
+      return InsertHead(cp);
     });
+  }
+
+  // Inside a transaction: adds `cp` under the next id and makes it the thread's head.
+  Result<int64_t> InsertHead(const Checkpoint& cp) {
+    Stmt max(db_, "SELECT COALESCE(MAX(id),0) FROM checkpoints WHERE thread_id=?");
+    KILN_ASSIGN_OR_RETURN(bool row, max.Bind(1, cp.thread_id).Step());
+    int64_t id = (row ? max.Int(0) : 0) + 1;
+    int64_t now = NowMs();
+    std::string status(ThreadStatusName(cp.status));
+    KILN_RETURN_IF_ERROR(Stmt(db_, "INSERT INTO checkpoints VALUES(?,?,?,?,?,?,?,?,?,?,?)")
+                             .Bind(1, cp.thread_id)
+                             .Bind(2, id)
+                             .Bind(3, cp.parent_id)
+                             .Bind(4, cp.step)
+                             .Bind(5, int64_t{cp.schema_version})
+                             .Bind(6, cp.next)
+                             .Bind(7, cp.state.dump())
+                             .Bind(8, cp.interrupt.dump())
+                             .Bind(9, status)
+                             .Bind(10, cp.reason)
+                             .Bind(11, now)
+                             .Run());
+    KILN_RETURN_IF_ERROR(Stmt(db_, "UPDATE threads SET head=?, status=?, updated_ms=? WHERE id=?")
+                             .Bind(1, id)
+                             .Bind(2, status)
+                             .Bind(3, now)
+                             .Bind(4, cp.thread_id)
+                             .Run());
+    return id;
   }
 
   Result<ThreadInfo> GetThread(const std::string& id) override { return ReadThread(id); }

@@ -59,7 +59,10 @@ TEST_F(StoreTest, CorruptedStateIsAClearError) {
 }
 
 TEST_F(StoreTest, ClaimOfADeadOwnerIsTakenOverOfALiveOneIsAConflict) {
-  ASSERT_TRUE(store_->CreateThread("t", getpid()).ok());
+  Checkpoint first;
+  first.thread_id = "t";
+  first.next = "plan";
+  ASSERT_TRUE(store_->CreateThread(first, getpid()).ok());
   auto conflict = store_->Claim("t", getpid());
   EXPECT_EQ(conflict.status().code(), Code::kFailedPrecondition);
   pid_t child = fork();

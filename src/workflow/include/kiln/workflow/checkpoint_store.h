@@ -75,8 +75,9 @@ class CheckpointStore {
  public:
   virtual ~CheckpointStore() = default;
 
-  // AlreadyExists if the id is taken.
-  virtual Status CreateThread(const std::string& thread_id, int64_t owner_pid) = 0;
+  // Creates the thread claimed by `owner_pid` with its first checkpoint, in one transaction (a kill cannot
+  // leave a thread without one); returns the checkpoint's id. AlreadyExists if the id is taken.
+  virtual Result<int64_t> CreateThread(const Checkpoint& first, int64_t owner_pid) = 0;
   // Makes `owner_pid` the thread's runner. FailedPrecondition ("conflict: ...") while another live process
   // (or another claim in this one) holds it; NotFound for an unknown thread.
   virtual Result<ThreadInfo> Claim(const std::string& thread_id, int64_t owner_pid) = 0;
