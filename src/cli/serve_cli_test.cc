@@ -374,8 +374,9 @@ TEST_F(ServerCrashTest, TheNextServerReadoptsWhatRuns) {
   EXPECT_EQ(Call(port2, "GET", "/v2/sandboxes").body, "[]");
 }
 
-// One whose lifetime ended while no server ran is killed by the next server and reported as expired; one
-// left to the new server's reaper expires too, both leaving nothing behind.
+// One whose lifetime ended while no server ran is killed by the next server and reported as expired; a
+// paused one is re-adopted paused and resumes, then expires under the new server's reaper; neither leaves
+// anything behind.
 TEST_F(ServerCrashTest, WhatExpiredMeanwhileIsRemoved) {
   pid_t first = 0;
   int port = StartFirst(&first);
@@ -390,6 +391,7 @@ TEST_F(ServerCrashTest, WhatExpiredMeanwhileIsRemoved) {
   std::vector<pid_t> gone_processes = ProcessesOfSandbox(gone_id);
   std::vector<pid_t> kept_processes = ProcessesOfSandbox(kept_id);
   ASSERT_FALSE(gone_processes.empty());
+  ASSERT_EQ(Call(port, "POST", "/sandboxes/" + kept_id + "/pause", "{}").status, 204);
   KillMinus9(first);
   std::this_thread::sleep_for(std::chrono::milliseconds(2500));  // past the first one's end
   for (pid_t pid : gone_processes) EXPECT_TRUE(Alive(pid)) << "nobody should have killed it yet";
@@ -405,6 +407,11 @@ TEST_F(ServerCrashTest, WhatExpiredMeanwhileIsRemoved) {
   kiln::http::Response listed = Call(port2, "GET", "/v2/sandboxes");
   ASSERT_EQ(Json::parse(listed.body).size(), 1u) << listed.body;
   EXPECT_EQ(Json::parse(listed.body)[0]["sandboxID"], kept_id);
+  // Paused before the crash, paused after it (the kernel's freezer holds it), and resumable.
+  EXPECT_EQ(Json::parse(listed.body)[0]["state"], "paused");
+  EXPECT_EQ(Envd(port2, kept, "GET", "/health").status, 502);
+  EXPECT_EQ(Call(port2, "POST", "/v2/sandboxes/" + kept_id + "/connect", "{}").status, 201);
+  EXPECT_EQ(Envd(port2, kept, "GET", "/health").status, 204);
 
   // The adopted one's lifetime is the new server's to enforce.
   EXPECT_EQ(Call(port2, "POST", "/sandboxes/" + kept_id + "/timeout", R"({"timeout":1})").status, 204);

@@ -196,15 +196,33 @@ ApiResponse Timeout(const Call& call) {
   return set.ok() ? ApiResponse{204, "", {}} : FromStatus(set);
 }
 
-// Connect (`timeout`) and refresh (`duration`) both extend the lifetime, never shorten it.
+// Connect (`timeout`) and refresh (`duration`) both extend the lifetime, never shorten it, and resume a
+// paused sandbox: connect answers 201 then, 200 when it was running.
 ApiResponse Extend(const Call& call, const char* field, bool reply_sandbox) {
   Result<Json> body = ParseObject(call.body);
   if (!body.ok()) return FromStatus(body.status());
   auto seconds = Seconds(*body, field);
   if (!seconds.ok()) return FromStatus(seconds.status());
-  auto r = call.control.Connect(call.caller, call.id, *seconds);
+  bool resumed = false;
+  auto r = call.control.Connect(call.caller, call.id, *seconds, &resumed);
   if (!r.ok()) return FromStatus(r.status());
-  return reply_sandbox ? JsonResponse(200, SandboxJson(*r)) : ApiResponse{204, "", {}};
+  return reply_sandbox ? JsonResponse(resumed ? 201 : 200, SandboxJson(*r)) : ApiResponse{204, "", {}};
+}
+
+// {} or {"memory": false}: a paused sandbox always keeps its memory (the freezer stops, never evicts).
+ApiResponse Pause(const Call& call) {
+  Result<Json> body = ParseObject(call.body);
+  if (!body.ok()) return FromStatus(body.status());
+  Status paused = call.control.Pause(call.caller, call.id);
+  return paused.ok() ? ApiResponse{204, "", {}} : FromStatus(paused);
+}
+
+// The deprecated resume route (SDKs before connect): 201 with the sandbox, 409 when it is not paused.
+ApiResponse Resume(const Call& call) {
+  auto found = call.control.Get(call.caller, call.id);
+  if (!found.ok()) return FromStatus(found.status());
+  if (found->state != "paused") return ErrorResponse(409, "sandbox '" + call.id + "' is not paused");
+  return Extend(call, "timeout", true);
 }
 
 Result<std::vector<std::string>> StringList(const Json& body, const char* field) {
@@ -285,8 +303,8 @@ const std::vector<Route>& Routes() {
       {"POST", "/v2/sandboxes/:id/connect", [](const Call& c) { return Extend(c, "timeout", true); }},
       {"POST", "/v1/execute", Execute},
       {"GET", "/metrics", MetricsText},
-      {"POST", "/sandboxes/:id/pause", NotYet("pause")},
-      {"POST", "/sandboxes/:id/resume", NotYet("resume")},
+      {"POST", "/sandboxes/:id/pause", Pause},
+      {"POST", "/sandboxes/:id/resume", Resume},
       {"GET", "/sandboxes/:id/metrics", NotYet("sandbox metrics")},
       {"GET", "/sandboxes/:id/logs", NotYet("sandbox logs")},
   };
