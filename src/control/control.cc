@@ -341,6 +341,18 @@ Result<SandboxRecord> Control::Connect(const Principal& caller, const std::strin
   return record;
 }
 
+Result<SandboxMetric> Control::Metrics(const Principal& caller, const std::string& id) {
+  KILN_ASSIGN_OR_RETURN(SandboxRecord record, Visible(caller, id));
+  KILN_ASSIGN_OR_RETURN(runtime::Runtime::UsageSample sample, runtime_->Sample(id));
+  SandboxMetric m;
+  m.at_ms = sample.at_ms;
+  m.started_ms = record.started_ms;
+  m.cpu_count = std::max<int64_t>(record.cpu_count, 1);
+  m.cpu_used_pct = 100.0 * sample.cpu_share / static_cast<double>(m.cpu_count);
+  m.usage = sample.usage;
+  return m;
+}
+
 int64_t Control::RunningCount() const {
   return static_cast<int64_t>(runtime_->List().size());
 }

@@ -236,6 +236,23 @@ Status Runtime::Reclaim(const std::string& id, const std::string& socket_path) {
   return s;
 }
 
+Result<Runtime::UsageSample> Runtime::Sample(const std::string& id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = sandboxes_.find(id);
+  if (it == sandboxes_.end()) return NotFound("sandbox " + id + " not found");
+  Entry& e = *it->second;
+  KILN_ASSIGN_OR_RETURN(sandbox::Usage usage, e.sandbox->CurrentUsage());
+  UsageSample sample{usage, WallMillis(), 0};
+  int64_t since = e.sampled_at_ms ? e.sampled_at_ms : e.info.started_at_ms;
+  int64_t cpu_since = e.sampled_at_ms ? e.sampled_cpu_ns : 0;
+  if (sample.at_ms > since && usage.cpu_ns >= cpu_since)
+    sample.cpu_share =
+        static_cast<double>(usage.cpu_ns - cpu_since) / 1e6 / static_cast<double>(sample.at_ms - since);
+  e.sampled_at_ms = sample.at_ms;
+  e.sampled_cpu_ns = usage.cpu_ns;
+  return sample;
+}
+
 // Kills sandboxes whose lifetime ended, and those whose init died on its own.
 void Runtime::ReapLoop() {
   std::unique_lock<std::mutex> lock(mu_);

@@ -86,6 +86,7 @@ class AdoptedSandbox final : public Sandbox {
     return cgroup_->SetFrozen(paused);
   }
   bool paused() override { return cgroup_ && cgroup_->Frozen(); }
+  Result<Usage> CurrentUsage() override { return SandboxUsage(*cgroup_, exited_ ? 0 : pid_); }
 
  private:
   std::string id_;

@@ -1,6 +1,7 @@
 #include "cgroup.h"
 
 #include <signal.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -210,6 +211,19 @@ Status WaitForFreezerState(const std::string& what, const std::function<bool()>&
   return Status::Ok();
 }
 
+// utime + stime + cutime + cstime of `pid` (/proc/PID/stat fields 14-17), in nanoseconds.
+int64_t ProcessCpuNanos(Os& os, pid_t pid) {
+  Result<std::string> stat = os.ReadFile("/proc/" + std::to_string(pid) + "/stat");
+  if (!stat.ok()) return 0;
+  size_t paren = stat->rfind(')');
+  if (paren == std::string::npos) return 0;
+  std::vector<std::string> f = Split(stat->substr(paren + 2), ' ');  // f[0] is field 3 (state)
+  if (f.size() < 15) return 0;
+  int64_t ticks = 0;
+  for (int i = 11; i <= 14; ++i) ticks += std::atoll(f[i].c_str());
+  return ticks * (1'000'000'000 / sysconf(_SC_CLK_TCK));
+}
+
 class CgroupV2 final : public Cgroup {
  public:
   CgroupV2(Os& os, std::string dir) : os_(os), dir_(std::move(dir)) {}
@@ -230,6 +244,14 @@ class CgroupV2 final : public Cgroup {
     return WaitForFreezerState(frozen ? "freezing" : "thawing", [&] { return Frozen() == frozen; });
   }
   bool Frozen() override { return ReadCounter(os_, dir_ + "/cgroup.events", "frozen") == 1; }
+  Usage CurrentUsage() override {
+    Usage u;
+    u.cpu_ns = ReadCounter(os_, dir_ + "/cpu.stat", "usage_usec") * 1000;
+    u.memory_bytes = ReadNumber(os_, dir_ + "/memory.current");
+    u.memory_limit_bytes = ReadNumber(os_, dir_ + "/memory.max");  // 0 for "max"
+    u.memory_cache_bytes = ReadCounter(os_, dir_ + "/memory.stat", "file");
+    return u;
+  }
   Status Remove() override { return RemoveWithRetry(os_, dir_); }
 
  private:
@@ -280,6 +302,16 @@ class CgroupV1 final : public Cgroup {
     if (dir.empty()) return false;
     Result<std::string> state = os_.ReadFile(dir + "/freezer.state");
     return state.ok() && Trim(*state) == "FROZEN";  // FREEZING while under way
+  }
+  Usage CurrentUsage() override {
+    Usage u;
+    for (pid_t pid : Processes()) u.cpu_ns += ProcessCpuNanos(os_, pid);
+    std::string mem = Dir("memory");
+    if (mem.empty()) return u;
+    u.memory_bytes = ReadNumber(os_, mem + "/memory.usage_in_bytes");
+    u.memory_limit_bytes = ReadNumber(os_, mem + "/memory.limit_in_bytes");
+    u.memory_cache_bytes = ReadCounter(os_, mem + "/memory.stat", "cache");
+    return u;
   }
   Status Remove() override {
     Status first;
@@ -415,6 +447,19 @@ Result<std::unique_ptr<Cgroup>> Cgroup::Open(Os& os, const CgroupConfig& config,
   }
   if (dirs.empty()) return NotFound("no cgroup of sandbox " + id + " under " + config.root);
   return std::unique_ptr<Cgroup>(std::make_unique<CgroupV1>(os, std::move(dirs)));
+}
+
+Usage SandboxUsage(Cgroup& cgroup, pid_t init) {
+  Usage u = cgroup.CurrentUsage();
+  int64_t host = static_cast<int64_t>(sysconf(_SC_PHYS_PAGES)) * sysconf(_SC_PAGESIZE);
+  if (u.memory_limit_bytes <= 0 || u.memory_limit_bytes > host) u.memory_limit_bytes = host;
+  struct statvfs fs {};
+  std::string home = "/proc/" + std::to_string(init) + "/root" + kSandboxHome;
+  if (init > 0 && statvfs(home.c_str(), &fs) == 0) {
+    u.disk_total_bytes = static_cast<int64_t>(fs.f_blocks * fs.f_frsize);
+    u.disk_used_bytes = static_cast<int64_t>((fs.f_blocks - fs.f_bfree) * fs.f_frsize);
+  }
+  return u;
 }
 
 }  // namespace kiln::sandbox

@@ -12,6 +12,7 @@
 
 #include "kiln/base/os.h"
 #include "kiln/base/status.h"
+#include "kiln/sandbox/sandbox.h"
 #include "kiln/sandbox/spec.h"
 
 namespace kiln::sandbox {
@@ -72,8 +73,15 @@ class Cgroup {
   // kernel reports the state reached (up to 2 s: DeadlineExceeded). Unimplemented without a freezer.
   virtual Status SetFrozen(bool frozen) = 0;
   virtual bool Frozen() = 0;
+  // CPU and memory fields of Usage (v2: cpu.stat, memory.current/max/stat; v1: memory.* and, without a
+  // cpuacct group, the CPU time of the listed processes and of the children they reaped).
+  virtual Usage CurrentUsage() = 0;
   // Removes the directories, retrying briefly while exiting processes still occupy them.
   virtual Status Remove() = 0;
 };
+
+// The cgroup's Usage plus the home filesystem of the sandbox whose init is `init` (seen through
+// /proc/INIT/root); a memory limit past the host's memory is reported as the host's memory.
+Usage SandboxUsage(Cgroup& cgroup, pid_t init);
 
 }  // namespace kiln::sandbox

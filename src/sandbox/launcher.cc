@@ -99,6 +99,10 @@ class NamespaceSandbox final : public Sandbox {
     return cgroup_->SetFrozen(paused);
   }
   bool paused() override { return cgroup_ && cgroup_->Frozen(); }
+  Result<Usage> CurrentUsage() override {
+    if (!cgroup_) return Unimplemented("usage needs cgroups");
+    return SandboxUsage(*cgroup_, pid_);
+  }
 
  private:
   Result<ExitInfo> Reap() {

@@ -400,6 +400,55 @@ TEST_F(ServerTest, PauseFreezesAndConnectResumes) {
   EXPECT_EQ(ReadInSandbox(id, "/tmp/count"), "") << "a process of the killed paused sandbox is left";
 }
 
+// Metrics sample the sandbox's cgroup and home filesystem: a file written to the home shows in disk and
+// memory (tmpfs), a busy loop in CPU; a window before the sandbox started is [].
+TEST_F(ServerTest, SandboxMetricsComeFromItsCgroupAndFilesystem) {
+  Json sandbox = Create(alice_);
+  std::string id = sandbox["sandboxID"];
+  http::Headers octet;
+  octet.Set("Content-Type", "application/octet-stream");
+  ASSERT_EQ(Envd("POST", "/files?path=/home/user/blob", sandbox, std::string(4 << 20, 'm'), octet).status,
+            200);
+  std::string message =
+      R"({"process":{"cmd":"/bin/sh","args":["-c","end=$(($(date +%s)+1)); while [ $(date +%s) -le $end ]; do :; done"]}})";
+  std::string envelope(5, '\0');
+  for (int i = 0; i < 4; ++i) envelope[1 + i] = static_cast<char>(message.size() >> (8 * (3 - i)));
+  envelope += message;
+  http::Headers h;
+  h.Set("Content-Type", "application/connect+json");
+  http::Response ran = Envd("POST", "/process.Process/Start", sandbox, envelope, h);  // until it ends
+  EXPECT_NE(ran.body.find("\"end\""), std::string::npos) << ran.body;
+
+  http::Response r = Call("GET", "/sandboxes/" + id + "/metrics", alice_);
+  ASSERT_EQ(r.status, 200) << r.body;
+  Json metrics = Body(r);
+  ASSERT_EQ(metrics.size(), 1u) << r.body;
+  const Json& m = metrics[0];
+  EXPECT_TRUE(m["timestamp"].is_string());
+  EXPECT_GE(m["cpuCount"].get<int64_t>(), 1);
+  EXPECT_GT(m["cpuUsedPct"].get<double>(), 0) << r.body;
+  EXPECT_GE(m["memUsed"].get<int64_t>(), 4 << 20) << r.body;
+  EXPECT_GE(m["memTotal"].get<int64_t>(), m["memUsed"].get<int64_t>()) << r.body;
+  EXPECT_GE(m["diskUsed"].get<int64_t>(), 4 << 20) << r.body;
+  EXPECT_GT(m["diskTotal"].get<int64_t>(), m["diskUsed"].get<int64_t>()) << r.body;
+  int64_t now = m["timestampUnix"];
+  EXPECT_EQ(Call("GET",
+                 "/sandboxes/" + id + "/metrics?start=" + std::to_string(now - 3600) +
+                     "&end=" + std::to_string(now),
+                 alice_)
+                .body.front(),
+            '[');
+  EXPECT_EQ(Body(Call("GET",
+                      "/sandboxes/" + id + "/metrics?start=" + std::to_string(now - 7200) +
+                          "&end=" + std::to_string(now - 3600),
+                      alice_))
+                .size(),
+            0u);
+  EXPECT_EQ(Call("GET", "/sandboxes/" + id + "/metrics?start=soon", alice_).status, 400);
+  EXPECT_EQ(Call("GET", "/sandboxes/" + id + "/metrics", bob_).status, 404);
+  EXPECT_EQ(Call("GET", "/sandboxes/nonexistingsandbox/metrics", alice_).status, 404);
+}
+
 size_t CountDir(const char* dir) {
   size_t n = 0;
   for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator(dir)) ++n;

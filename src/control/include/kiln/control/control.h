@@ -108,6 +108,15 @@ struct ExecResult {
   bool timed_out = false, oom_killed = false, truncated = false;
 };
 
+// One sample of a sandbox's resource use (GET /sandboxes/{id}/metrics).
+struct SandboxMetric {
+  int64_t at_ms = 0;  // wall clock
+  int64_t started_ms = 0;
+  int64_t cpu_count = 0;
+  double cpu_used_pct = 0;  // of cpu_count CPUs, since the previous sample
+  sandbox::Usage usage;
+};
+
 // Where the data plane reaches a running sandbox.
 struct Route {
   std::string socket_path;
@@ -141,6 +150,9 @@ class Control {
   // as for an unknown sandbox, and its lifetime is held at the maximum until Connect resumes it.
   // FailedPrecondition when already paused; Unimplemented on a host without a cgroup freezer.
   Status Pause(const Principal& caller, const std::string& id);
+  // Samples the sandbox's CPU, memory (cgroup) and home filesystem now. NotFound as Get; Unimplemented on a
+  // host without cgroups.
+  Result<SandboxMetric> Metrics(const Principal& caller, const std::string& id);
   // Runs one program in a fresh sandbox, counted against the caller's concurrency limit while it runs.
   // InvalidArgument names an unknown language (listing the known ones) or a bad timeout; a program that
   // fails is still a result.

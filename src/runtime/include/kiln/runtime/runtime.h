@@ -79,12 +79,21 @@ class Runtime {
   // Kills and removes whatever is left of sandbox `id` that this runtime does not own (processes, cgroup,
   // and the socket: `socket_path`, or this runtime's path for the id when empty). OK when nothing was.
   Status Reclaim(const std::string& id, const std::string& socket_path = "");
+  // The sandbox's resource use now, and its CPU time since the previous Sample (since it started, or was
+  // adopted, for the first) as a share of one CPU (1.0 = one CPU busy). NotFound for an unknown id.
+  struct UsageSample {
+    sandbox::Usage usage;
+    int64_t at_ms = 0;  // wall clock
+    double cpu_share = 0;
+  };
+  Result<UsageSample> Sample(const std::string& id);
   const sandbox::Capabilities& capabilities() const { return backend_->capabilities(); }
 
  private:
   struct Entry {
     SandboxInfo info;
     std::unique_ptr<sandbox::Sandbox> sandbox;
+    int64_t sampled_at_ms = 0, sampled_cpu_ns = 0;  // the previous Sample, for the CPU share since then
   };
   Runtime(sandbox::Backend* backend, std::string socket_dir);
   void ReapLoop();

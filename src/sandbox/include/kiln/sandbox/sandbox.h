@@ -47,6 +47,13 @@ struct Capabilities {
   std::vector<std::string> warnings;
 };
 
+// A sample of a sandbox's resource use (bytes; CPU time in nanoseconds since it started).
+struct Usage {
+  int64_t cpu_ns = 0;
+  int64_t memory_bytes = 0, memory_limit_bytes = 0, memory_cache_bytes = 0;
+  int64_t disk_used_bytes = 0, disk_total_bytes = 0;  // the writable home filesystem
+};
+
 class Sandbox {
  public:
   virtual ~Sandbox() = default;
@@ -70,6 +77,8 @@ class Sandbox {
     return Unimplemented("pausing needs a cgroup freezer");
   }
   virtual bool paused() { return false; }
+  // What the sandbox uses now, from its cgroup and its home filesystem. Unimplemented without cgroups.
+  virtual Result<Usage> CurrentUsage() { return Unimplemented("usage needs cgroups"); }
 };
 
 class Backend {
