@@ -17,6 +17,7 @@
 #include <system_error>
 #include <thread>
 
+#include "adopt.h"
 #include "cgroup.h"
 #include "child.h"
 #include "clone_vfork.h"
@@ -74,6 +75,8 @@ class NamespaceSandbox final : public Sandbox {
     if (syscall(SYS_pidfd_send_signal, pidfd_.get(), SIGKILL, nullptr, 0) != 0 && errno != ESRCH) {
       return ErrnoStatus("pidfd_send_signal(SIGKILL) to sandbox " + id_, errno);
     }
+    // A frozen init acts on SIGKILL only once thawed (cgroup v1): thaw, or the reap waits forever.
+    if (cgroup_ && cgroup_->Frozen()) (void)cgroup_->SetFrozen(false);
     Result<ExitInfo> r = Reap();
     return r.ok() ? Status::Ok() : r.status();
   }
@@ -91,6 +94,15 @@ class NamespaceSandbox final : public Sandbox {
   }
 
   int64_t PeakMemoryBytes() override { return cgroup_ ? cgroup_->PeakMemoryBytes() : 0; }
+  Status SetPaused(bool paused) override {
+    if (!cgroup_) return Unimplemented("pausing needs a cgroup freezer");
+    return cgroup_->SetFrozen(paused);
+  }
+  bool paused() override { return cgroup_ && cgroup_->Frozen(); }
+  Result<Usage> CurrentUsage() override {
+    if (!cgroup_) return Unimplemented("usage needs cgroups");
+    return SandboxUsage(*cgroup_, pid_);
+  }
 
  private:
   Result<ExitInfo> Reap() {
@@ -137,6 +149,9 @@ class NamespaceBackend final : public Backend {
   const Capabilities& capabilities() const override { return caps_; }
 
   Result<std::unique_ptr<Sandbox>> Launch(const SandboxSpec& spec, const LaunchOptions& options) override;
+  Result<std::unique_ptr<Sandbox>> Adopt(const std::string& id) override {
+    return AdoptSandbox(os_, cgroups_, id);
+  }
 
  private:
   Status WriteIdMaps(pid_t pid);
