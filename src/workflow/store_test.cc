@@ -57,7 +57,9 @@ TEST_F(StoreTest, StepsListsTheWholeJournalOldestFirst) {
     EXPECT_EQ((*steps)[i].node, "effect");
     EXPECT_TRUE((*steps)[i].done);
     EXPECT_EQ((*steps)[i].attempts, 1);
-    if (i > 0) EXPECT_LT((*steps)[i - 1].from_checkpoint, (*steps)[i].from_checkpoint);
+    if (i > 0) {
+      EXPECT_LT((*steps)[i - 1].from_checkpoint, (*steps)[i].from_checkpoint);
+    }
   }
   EXPECT_EQ(store_->Steps("nope").status().code(), Code::kNotFound);
 }
