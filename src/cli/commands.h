@@ -29,6 +29,9 @@ std::string HomeDir(const std::string& flag);
 // `kiln check-docs`: snippets and doctests of documents run in sandboxes (cmd_check_docs.cc).
 void AddCheckDocsCommand(CLI::App& app, int& exit_code);
 
+// `kiln test DIR`: a project's tests in a fresh sandbox over a copy of DIR (cmd_test.cc).
+void AddTestCommand(CLI::App& app, int& exit_code);
+
 // `kiln doctor`: host checks and leftovers of a crashed Kiln (cmd_doctor.cc).
 void AddDoctorCommand(CLI::App& app, int& exit_code);
 // `kiln serve` and `kiln keys` (cmd_serve.cc).

@@ -34,6 +34,7 @@ int main(int argc, char** argv) {
   kiln::cli::AddNotebookCommand(app, exit_code);
   kiln::cli::AddDoctorCommand(app, exit_code);
   kiln::cli::AddCheckDocsCommand(app, exit_code);
+  kiln::cli::AddTestCommand(app, exit_code);
   kiln::cli::AddServeCommands(app, exit_code);
 #ifdef KILN_HAVE_AGENT
   kiln::agent::AddAgentCommands(app, exit_code);
