@@ -331,9 +331,10 @@ TEST_F(EnvdProcessTest, RunsAsAnotherUserWhenRoot) {
   // Another user has no capabilities at all; root (envd's own identity here) keeps kSandboxRootCaps only,
   // bounded to them (0x4ff: envd on the host has every capability to take them from).
   Output user_caps;
-  ASSERT_TRUE(client_.Start(Sh("grep -E 'CapBnd|CapEff|NoNewPrivs' /proc/self/status"), options,
-                            user_caps.Callbacks())
-                  .ok());
+  ASSERT_TRUE(
+      client_
+          .Start(Sh("grep -E 'CapBnd|CapEff|NoNewPrivs' /proc/self/status"), options, user_caps.Callbacks())
+          .ok());
   EXPECT_NE(user_caps.out.find("CapEff:\t0000000000000000"), std::string::npos) << user_caps.out;
   EXPECT_NE(user_caps.out.find("CapBnd:\t0000000000000000"), std::string::npos) << user_caps.out;
   EXPECT_NE(user_caps.out.find("NoNewPrivs:\t1"), std::string::npos) << user_caps.out;
