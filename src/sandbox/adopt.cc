@@ -1,5 +1,7 @@
 #include "adopt.h"
 
+#include "cgrouped_sandbox.h"
+
 #include <poll.h>
 #include <signal.h>
 #include <sys/syscall.h>
@@ -38,62 +40,29 @@ bool Readable(int fd, int timeout_ms) {
   return rc > 0;
 }
 
-class AdoptedSandbox final : public Sandbox {
+class AdoptedSandbox final : public CgroupedSandbox {
  public:
-  AdoptedSandbox(std::string id, pid_t pid, UniqueFd pidfd, std::unique_ptr<Cgroup> cgroup)
-      : id_(std::move(id)), pid_(pid), pidfd_(std::move(pidfd)), cgroup_(std::move(cgroup)) {}
+  using CgroupedSandbox::CgroupedSandbox;
   ~AdoptedSandbox() override { (void)Destroy(); }
 
-  const std::string& id() const override { return id_; }
-  pid_t init_pid() const override { return exited_ ? 0 : pid_; }
-  int pidfd() const override { return pidfd_.get(); }
-
   Result<ExitInfo> Wait(int64_t timeout_ms) override {
-    if (!exited_ && pidfd_ && !Readable(pidfd_.get(), timeout_ms < 0 ? -1 : static_cast<int>(timeout_ms)))
+    if (!init_gone_ && pidfd_ && !Readable(pidfd_.get(), timeout_ms < 0 ? -1 : static_cast<int>(timeout_ms)))
       return DeadlineExceeded("sandbox " + id_ + " is still running");
-    exited_ = true;
+    init_gone_ = true;
     // Not this process's child: its exit status went to whoever reaps it (init, or a subreaper).
     ExitInfo info;
     info.exit_code = -1;
-    info.oom_killed = cgroup_ && cgroup_->OomKilled();
+    info.oom_killed = OomKilled();
     return info;
   }
 
   Status Kill() override {
-    if (exited_) return Status::Ok();
-    if (pidfd_ && syscall(SYS_pidfd_send_signal, pidfd_.get(), SIGKILL, nullptr, 0) != 0 && errno != ESRCH)
-      return ErrnoStatus("pidfd_send_signal(SIGKILL) to sandbox " + id_, errno);
+    if (init_gone_) return Status::Ok();
+    KILN_RETURN_IF_ERROR(SendKill());
     if (cgroup_) (void)cgroup_->KillAll();  // thaws a paused sandbox, whose init cannot die frozen (v1)
     Result<ExitInfo> gone = Wait(5000);
     return gone.ok() ? Status::Ok() : gone.status();
   }
-
-  Status Destroy() override {
-    if (destroyed_) return Status::Ok();
-    Status s = Kill();
-    if (cgroup_) {
-      (void)cgroup_->KillAll();
-      Status removed = cgroup_->Remove();
-      if (s.ok()) s = removed;
-    }
-    destroyed_ = true;
-    return s;
-  }
-
-  int64_t PeakMemoryBytes() override { return cgroup_ ? cgroup_->PeakMemoryBytes() : 0; }
-  Status SetPaused(bool paused) override {
-    if (!cgroup_) return Unimplemented("pausing needs a cgroup freezer");
-    return cgroup_->SetFrozen(paused);
-  }
-  bool paused() override { return cgroup_ && cgroup_->Frozen(); }
-  Result<Usage> CurrentUsage() override { return SandboxUsage(*cgroup_, exited_ ? 0 : pid_); }
-
- private:
-  std::string id_;
-  pid_t pid_;
-  UniqueFd pidfd_;  // empty: init was gone already
-  std::unique_ptr<Cgroup> cgroup_;
-  bool exited_ = false, destroyed_ = false;
 };
 
 }  // namespace
