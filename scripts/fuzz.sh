@@ -9,7 +9,9 @@ cd "$(dirname "$0")/.."
 seconds="${1:-60}"
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(http_request connect_envelope multipart paths jupyter_wire sse)
+# Every target fuzz/CMakeLists.txt declares, unless some are named.
+[ ${#targets[@]} -gt 0 ] ||
+  mapfile -t targets < <(grep -o '^ *kiln_fuzz_target([a-z_]*' fuzz/CMakeLists.txt | sed 's/.*(//')
 if ! command -v clang++ >/dev/null; then
   echo "fuzz: needs clang (apt-get install clang libclang-rt-dev or clang-16)" >&2
   exit 2

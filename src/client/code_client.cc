@@ -4,6 +4,7 @@
 
 #include "connection_pool.h"
 #include "flat_json.h"
+#include "kiln/base/json.h"
 #include "kiln/protocol/http_client.h"
 
 namespace kiln::client {
@@ -24,7 +25,7 @@ ExecutionResult ResultFrom(const Json& item) {
   r.is_main_result = item.value("is_main_result", false);
   for (const auto& [key, value] : item.items()) {
     if (key == "type" || key == "is_main_result") continue;
-    r.formats[key] = value.is_string() ? value.get<std::string>() : value.dump();
+    r.formats[key] = value.is_string() ? value.get<std::string>() : DumpJson(value);
   }
   return r;
 }
@@ -113,7 +114,7 @@ Result<Execution> CodeClient::Execute(const std::string& code, const ExecuteOpti
   };
   PooledClient client(*pool_);
   int timeout = options.request_timeout_ms > 0 ? static_cast<int>(options.request_timeout_ms) : -1;
-  Status transport = client->Stream("POST", "/execute", headers, body.dump(), on_head, on_data, timeout);
+  Status transport = client->Stream("POST", "/execute", headers, DumpJson(body), on_head, on_data, timeout);
   if (!transport.ok()) return transport;
   if (status != 200) return HttpError(status, error_body);
   if (!out.completed) return Unavailable("the execution stream ended before end_of_execution");
@@ -127,7 +128,7 @@ Result<CodeContext> CodeClient::CreateContext(const std::string& language, const
   http::Headers headers;
   headers.Set("Content-Type", "application/json");
   PooledClient client(*pool_);
-  KILN_ASSIGN_OR_RETURN(http::Response r, client->Do("POST", "/contexts", headers, body.dump(), 30'000));
+  KILN_ASSIGN_OR_RETURN(http::Response r, client->Do("POST", "/contexts", headers, DumpJson(body), 30'000));
   if (r.status != 200) return HttpError(r.status, r.body);
   Json j = Json::parse(r.body, nullptr, false);
   if (!j.is_object()) return Internal("bad /contexts reply: " + r.body);

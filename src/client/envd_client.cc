@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "connection_pool.h"
+#include "kiln/base/json.h"
 #include "kiln/base/strings.h"
 #include "kiln/protocol/connect.h"
 #include "kiln/protocol/http_client.h"
@@ -182,14 +183,14 @@ Result<ProcessExit> EnvdClient::Start(const ProcessConfig& config, const StartOp
   if (config.cwd) process["cwd"] = *config.cwd;
   Json request = {{"process", process}, {"stdin", options.stdin}};
   if (options.tag) request["tag"] = *options.tag;
-  return Stream("process.Process/Start", request.dump(), options.timeout_ms, options.keepalive_seconds,
+  return Stream("process.Process/Start", DumpJson(request), options.timeout_ms, options.keepalive_seconds,
                 options.user ? options.user : user_, callbacks);
 }
 
 Result<ProcessExit> EnvdClient::Connect(uint32_t pid, const ProcessCallbacks& callbacks,
                                         int64_t timeout_ms) const {
   Json request = {{"process", {{"pid", pid}}}};
-  return Stream("process.Process/Connect", request.dump(), timeout_ms, 0, user_, callbacks);
+  return Stream("process.Process/Connect", DumpJson(request), timeout_ms, 0, user_, callbacks);
 }
 
 Result<std::vector<ProcessInfo>> EnvdClient::List() const {
@@ -212,7 +213,7 @@ Result<std::vector<ProcessInfo>> EnvdClient::List() const {
 
 Status EnvdClient::SendInput(uint32_t pid, std::string_view bytes) const {
   Json request = {{"process", {{"pid", pid}}}, {"input", {{"stdin", Base64Encode(bytes)}}}};
-  return Unary("process.Process/SendInput", request.dump(), user_).status();
+  return Unary("process.Process/SendInput", DumpJson(request), user_).status();
 }
 
 Status EnvdClient::CloseStdin(uint32_t pid) const {
@@ -222,7 +223,7 @@ Status EnvdClient::CloseStdin(uint32_t pid) const {
 Status EnvdClient::SendSignal(uint32_t pid, int signal) const {
   Json sig = signal == 9 ? Json("SIGNAL_SIGKILL") : signal == 15 ? Json("SIGNAL_SIGTERM") : Json(signal);
   Json request = {{"process", {{"pid", pid}}}, {"signal", sig}};
-  return Unary("process.Process/SendSignal", request.dump(), user_).status();
+  return Unary("process.Process/SendSignal", DumpJson(request), user_).status();
 }
 
 Status EnvdClient::Write(const std::string& path, std::string_view bytes) const {
@@ -246,14 +247,14 @@ Result<std::string> EnvdClient::Read(const std::string& path) const {
 
 Result<EntryInfo> EnvdClient::Stat(const std::string& path) const {
   KILN_ASSIGN_OR_RETURN(std::string body,
-                        Unary("filesystem.Filesystem/Stat", Json{{"path", path}}.dump(), user_));
+                        Unary("filesystem.Filesystem/Stat", DumpJson(Json{{"path", path}}), user_));
   KILN_ASSIGN_OR_RETURN(Json j, ParseJson(body));
   return EntryFromJson(j.value("entry", Json::object()));
 }
 
 Result<std::vector<EntryInfo>> EnvdClient::ListDir(const std::string& path, int depth) const {
   Json request = {{"path", path}, {"depth", depth}};
-  KILN_ASSIGN_OR_RETURN(std::string body, Unary("filesystem.Filesystem/ListDir", request.dump(), user_));
+  KILN_ASSIGN_OR_RETURN(std::string body, Unary("filesystem.Filesystem/ListDir", DumpJson(request), user_));
   KILN_ASSIGN_OR_RETURN(Json j, ParseJson(body));
   std::vector<EntryInfo> out;
   for (const Json& e : j.value("entries", Json::array())) out.push_back(EntryFromJson(e));
@@ -261,7 +262,7 @@ Result<std::vector<EntryInfo>> EnvdClient::ListDir(const std::string& path, int 
 }
 
 Result<bool> EnvdClient::MakeDir(const std::string& path) const {
-  auto r = Unary("filesystem.Filesystem/MakeDir", Json{{"path", path}}.dump(), user_);
+  auto r = Unary("filesystem.Filesystem/MakeDir", DumpJson(Json{{"path", path}}), user_);
   if (r.ok()) return true;
   if (r.status().code() == Code::kAlreadyExists) return false;
   return r.status();
@@ -269,11 +270,11 @@ Result<bool> EnvdClient::MakeDir(const std::string& path) const {
 
 Status EnvdClient::Move(const std::string& source, const std::string& destination) const {
   Json request = {{"source", source}, {"destination", destination}};
-  return Unary("filesystem.Filesystem/Move", request.dump(), user_).status();
+  return Unary("filesystem.Filesystem/Move", DumpJson(request), user_).status();
 }
 
 Status EnvdClient::Remove(const std::string& path) const {
-  return Unary("filesystem.Filesystem/Remove", Json{{"path", path}}.dump(), user_).status();
+  return Unary("filesystem.Filesystem/Remove", DumpJson(Json{{"path", path}}), user_).status();
 }
 
 }  // namespace kiln::client

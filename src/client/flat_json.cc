@@ -54,12 +54,38 @@ bool UnicodeEscape(std::string_view s, size_t* i, std::string* out) {
   return true;
 }
 
+// Strict UTF-8 (RFC 3629: no overlong forms, no surrogates, nothing above U+10FFFF), as nlohmann::json
+// requires: bytes it would refuse must not enter a json value by the fast path, or dumping it later throws.
+bool ValidUtf8(std::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    auto byte = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
+    unsigned char c = byte(i);
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    size_t length = c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3 : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
+    if (length == 0 || i + length > s.size()) return false;
+    unsigned char second = byte(i + 1);
+    unsigned char low = c == 0xE0 ? 0xA0 : c == 0xF0 ? 0x90 : 0x80;
+    unsigned char high = c == 0xED ? 0x9F : c == 0xF4 ? 0x8F : 0xBF;
+    if (second < low || second > high) return false;
+    for (size_t k = 2; k < length; ++k)
+      if ((byte(i + k) & 0xC0) != 0x80) return false;
+    i += length;
+  }
+  return true;
+}
+
 // Decodes the JSON string whose opening quote precedes s[*i]; leaves *i past the closing quote.
 bool String(std::string_view s, size_t* i, std::string* out) {
   for (;;) {
     size_t run = *i;
     while (*i < s.size() && s[*i] != '"' && s[*i] != '\\' && static_cast<unsigned char>(s[*i]) >= 0x20) ++*i;
-    out->append(s.substr(run, *i - run));
+    std::string_view plain = s.substr(run, *i - run);
+    if (!ValidUtf8(plain)) return false;
+    out->append(plain);
     if (*i >= s.size() || static_cast<unsigned char>(s[*i]) < 0x20) return false;
     if (s[(*i)++] == '"') return true;
     if (*i >= s.size()) return false;

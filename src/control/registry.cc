@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "kiln/base/json.h"
+
 namespace kiln::control::registry {
 namespace {
 
@@ -10,7 +12,7 @@ constexpr char kColumns[] =
     "state, ended_ms, end_reason, socket_path";
 
 std::string ToJson(const std::map<std::string, std::string>& map) {
-  return nlohmann::json(map).dump();
+  return DumpJson(nlohmann::json(map));
 }
 
 // The column was written by ToJson; anything else (a hand-edited database) reads as empty.

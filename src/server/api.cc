@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "kiln/base/clock.h"
+#include "kiln/base/json.h"
 #include "kiln/base/strings.h"
 #include "query.h"
 
@@ -35,7 +36,7 @@ std::string Rfc3339Ms(int64_t ms) {
 }
 
 ApiResponse JsonResponse(int status, const Json& body) {
-  return ApiResponse{status, body.dump(), {}};
+  return ApiResponse{status, DumpJson(body), {}};
 }
 
 ApiResponse FromStatus(const Status& status) {
@@ -399,7 +400,7 @@ int HttpStatus(Code code) {
 }
 
 ApiResponse ErrorResponse(int status, const std::string& message) {
-  return ApiResponse{status, Json{{"code", status}, {"message", message}}.dump(), {}};
+  return ApiResponse{status, DumpJson(Json{{"code", status}, {"message", message}}), {}};
 }
 
 ApiResponse HandleApi(control::Control& control, Metrics& metrics, const ApiRequest& request) {

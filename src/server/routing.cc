@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "kiln/base/json.h"
+
 namespace kiln::server {
 namespace {
 
@@ -41,8 +43,8 @@ std::optional<DataPlaneTarget> FindDataPlane(std::string_view id_header, std::st
 }
 
 std::string SandboxNotFoundBody(const std::string& sandbox_id) {
-  return nlohmann::json{{"sandboxId", sandbox_id}, {"message", "The sandbox was not found"}, {"code", 502}}
-      .dump();
+  return DumpJson(
+      nlohmann::json{{"sandboxId", sandbox_id}, {"message", "The sandbox was not found"}, {"code", 502}});
 }
 
 }  // namespace kiln::server

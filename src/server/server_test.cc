@@ -171,6 +171,22 @@ TEST_F(ServerTest, ErrorPathsAnswerJsonWithTheRightStatus) {
   EXPECT_EQ(Call("GET", "/sandboxes/" + id, alice_).status, 200);  // still there
 }
 
+// Found by the server_routing fuzz target: the 502 body echoed a sandbox id that was not UTF-8, the JSON
+// writer threw, and one unauthenticated request took the whole server down.
+TEST_F(ServerTest, BytesThatAreNotUtf8AnswerAndTheServerLives) {
+  http::Headers bad_id;
+  bad_id.Set("E2b-Sandbox-Id", "ab\xff");
+  http::Response routed = Call("GET", "/health", "", "", bad_id);
+  EXPECT_EQ(routed.status, 502);
+  EXPECT_TRUE(Body(routed).is_object()) << routed.body;
+  http::Response state = Call("GET", "/v2/sandboxes?state=fr%FFozen", alice_);
+  EXPECT_EQ(state.status, 400);
+  EXPECT_TRUE(Body(state).is_object()) << state.body;
+  EXPECT_EQ(Call("GET", "/sandboxes/ab%FF", alice_).status, 404);
+  EXPECT_EQ(Call("POST", "/v2/sandboxes", alice_, "{\"templateID\":\"\xff\"}").status, 400);
+  EXPECT_EQ(Call("GET", "/v2/sandboxes", alice_).status, 200);  // still serving
+}
+
 TEST_F(ServerTest, ListPagesWithNextToken) {
   std::vector<std::string> ids;
   for (int i = 0; i < 3; ++i) ids.push_back(Create(alice_)["sandboxID"]);

@@ -7,6 +7,7 @@
 
 #include "api.h"
 #include "kiln/base/clock.h"
+#include "kiln/base/json.h"
 #include "routing.h"
 
 namespace kiln::server {
@@ -84,7 +85,7 @@ void Session::DataPlane(const std::string& sandbox_id, int port) {
                                            " is not forwarded: Kiln serves envd (49983) and the code "
                                            "interpreter (49999) only"},
                            {"code", 502}};
-    return Reply(502, body.dump(), keep);
+    return Reply(502, DumpJson(body), keep);
   }
   Result<control::Route> route = shared_->control->Resolve(sandbox_id);
   if (!route.ok()) return Reply(502, SandboxNotFoundBody(sandbox_id), keep);
@@ -167,7 +168,7 @@ void Session::LogRequest(int status, uint64_t bytes, bool cut) {
                          {"ms", static_cast<double>(MonotonicNanos() - log_.start_ns) / 1e6}};
   if (!log_.sandbox.empty()) line["sandbox"] = log_.sandbox;
   if (cut) line["cut"] = true;
-  std::string text = line.dump() + "\n";
+  std::string text = DumpJson(line) + "\n";
   // One write per line, so that lines from different threads never interleave.
   (void)!write(STDERR_FILENO, text.data(), text.size());
 }
