@@ -20,6 +20,7 @@
 #include "cgroup.h"
 #include "child.h"
 #include "clone_vfork.h"
+#include "idmap.h"
 #include "kiln/base/ids.h"
 #include "kiln/sandbox/sandbox.h"
 
@@ -38,6 +39,13 @@ constexpr char kInitOomScoreAdj[] = "-999";
 uid_t IdBase() {
   const char* env = std::getenv("KILN_UID_BASE");
   return env ? static_cast<uid_t>(std::strtoul(env, nullptr, 10)) : kDefaultIdBase;
+}
+
+// The sandbox's ids when Kiln is root: its root and its user, far from the host's real users.
+std::string PrivilegedIdMap() {
+  uid_t base = IdBase();
+  return "0 " + std::to_string(base) + " 1\n" + std::to_string(kSandboxUid) + " " +
+         std::to_string(base + kSandboxUid) + " 1\n";
 }
 
 std::string RuntimeDir(bool privileged) {
@@ -131,8 +139,11 @@ struct LaunchState;
 
 class NamespaceBackend final : public Backend {
  public:
-  NamespaceBackend(Os& os, Capabilities caps, CgroupConfig cgroups)
-      : os_(os), caps_(std::move(caps)), cgroups_(std::move(cgroups)) {}
+  NamespaceBackend(Os& os, Capabilities caps, CgroupConfig cgroups, UniqueFd idmap_userns)
+      : os_(os),
+        caps_(std::move(caps)),
+        cgroups_(std::move(cgroups)),
+        idmap_userns_(std::move(idmap_userns)) {}
 
   const Capabilities& capabilities() const override { return caps_; }
 
@@ -149,15 +160,14 @@ class NamespaceBackend final : public Backend {
   Os& os_;
   Capabilities caps_;
   CgroupConfig cgroups_;
+  UniqueFd idmap_userns_;  // privileged only: lends the sandbox's id map to idmapped lower layers
   std::atomic<bool> may_lower_oom_score_{true};  // false once the host refused (no CAP_SYS_RESOURCE)
 };
 
 Status NamespaceBackend::WriteIdMaps(pid_t pid) {
   std::string proc = "/proc/" + std::to_string(pid);
   if (caps_.privileged) {
-    uid_t base = IdBase();
-    std::string map = "0 " + std::to_string(base) + " 1\n" + std::to_string(kSandboxUid) + " " +
-                      std::to_string(base + kSandboxUid) + " 1\n";
+    std::string map = PrivilegedIdMap();
     KILN_RETURN_IF_ERROR(os_.WriteFile(proc + "/uid_map", map));
     return os_.WriteFile(proc + "/gid_map", map);
   }
@@ -174,6 +184,7 @@ Result<ChildPlan> NamespaceBackend::MakePlan(const SandboxSpec& spec, const Laun
   plan.os = &os_;
   Identity identity;
   if (!caps_.privileged) identity.root_uid = kSandboxUid;
+  identity.idmap_userns_fd = idmap_userns_.get();
   KILN_ASSIGN_OR_RETURN(plan.mounts, BuildMountPlan(spec, new_root, identity, os_, caps_.privileged));
   KILN_ASSIGN_OR_RETURN(plan.seccomp, DefaultSeccompProgram());
   plan.hostname = spec.hostname;
@@ -357,8 +368,18 @@ Result<std::unique_ptr<Backend>> MakeNamespaceBackend(Os& os) {
   CgroupConfig cgroups = ProbeCgroups(os);
   (void)SweepStaleCgroups(os, cgroups, kStaleCgroupSeconds);
   Capabilities caps = ProbeCapabilities(cgroups);
+  UniqueFd idmap_userns;
+  if (caps.privileged) {
+    // Without it the sandbox's root sees the host's /usr owned by nobody and cannot change its own copy.
+    Result<UniqueFd> ns = MakeIdmapNamespace(PrivilegedIdMap());
+    if (ns.ok()) {
+      idmap_userns = std::move(*ns);
+    } else {
+      caps.warnings.push_back(ns.status().ToString() + ": the sandbox's root cannot change /usr");
+    }
+  }
   return std::unique_ptr<Backend>(
-      std::make_unique<NamespaceBackend>(os, std::move(caps), std::move(cgroups)));
+      std::make_unique<NamespaceBackend>(os, std::move(caps), std::move(cgroups), std::move(idmap_userns)));
 }
 
 }  // namespace kiln::sandbox
