@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 seconds="${1:-60}"
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(http_request connect_envelope multipart paths jupyter_wire)
+[ ${#targets[@]} -gt 0 ] || targets=(http_request connect_envelope multipart paths jupyter_wire sse)
 if ! command -v clang++ >/dev/null; then
   echo "fuzz: needs clang (apt-get install clang libclang-rt-dev or clang-16)" >&2
   exit 2

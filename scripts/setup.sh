@@ -16,7 +16,7 @@ PACKAGES=(
   build-essential cmake ninja-build pkg-config git ca-certificates
   libgtest-dev libgmock-dev libbenchmark-dev
   libseccomp-dev nlohmann-json3-dev libcli11-dev libcurl4-openssl-dev libsqlite3-dev libarchive-dev zlib1g-dev
-  libcpp-httplib-dev libedit-dev
+  libcpp-httplib-dev libedit-dev libyaml-cpp-dev
   python3 python3-numpy python3-matplotlib python3-pandas python3-ipython
   nodejs bubblewrap hyperfine iproute2 procps ccache dpkg-dev file
   cppzmq-dev libzmq3-dev libssl-dev python3-ipykernel python3-jupyter-client
@@ -56,8 +56,11 @@ if command -v ccache >/dev/null; then
   # Paths relative to the checkout: a clone elsewhere (CI's) reuses what an earlier build compiled.
   export CCACHE_BASEDIR="$PWD" CCACHE_NOHASHDIR=1
 fi
-mkdir -p build
+# KILN_BUILD_DIR and KILN_CMAKE_ARGS: scripts/test.sh --sanitize builds elsewhere with other flags.
+BUILD_DIR="${KILN_BUILD_DIR:-build}"
+read -r -a EXTRA_CMAKE_ARGS <<<"${KILN_CMAKE_ARGS:-}"
+mkdir -p "$BUILD_DIR"
 # Private, like a clone in /root: the sandbox's root must never need to traverse where Kiln lives.
-chmod 0700 build
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE="$BUILD_TYPE" "${LAUNCHER[@]}" >/dev/null
-cmake --build build -j"$(nproc)"
+chmod 0700 "$BUILD_DIR"
+cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE="$BUILD_TYPE" "${LAUNCHER[@]}" "${EXTRA_CMAKE_ARGS[@]}" >/dev/null
+cmake --build "$BUILD_DIR" -j"$(nproc)"

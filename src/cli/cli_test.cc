@@ -38,6 +38,17 @@ TEST(KilnRunCli, JsonReportsEveryField) {
   EXPECT_NE(o.exit_code, 0);
 }
 
+// A flood on stderr alone is cut at the per-stream cap (16 MiB) and reported, like one on stdout.
+TEST(KilnRunCli, StderrFloodIsCappedAndReported) {
+  Outcome o = Shell(kKiln +
+                    " run --json -c 'import sys\nfor _ in range(40): sys.stderr.write(\"e\" * (1 << 20))' "
+                    "2>/dev/null");
+  nlohmann::json j = nlohmann::json::parse(o.out);
+  EXPECT_TRUE(j["truncated"].get<bool>());
+  EXPECT_EQ(j["stderr"].get<std::string>().size(), 16u << 20);
+  EXPECT_EQ(j["exit_code"], 0);
+}
+
 TEST(KilnRunCli, ArgumentsStdinAndEnvReachTheProgram) {
   Outcome o = Shell(
       "echo piped | " + kKiln +

@@ -6,6 +6,8 @@
 
 #include "commands.h"
 #include "kiln/base/install_paths.h"
+#include "kiln/runtime/run.h"
+#include "signals.h"
 #include "suggest.h"
 #ifdef KILN_HAVE_AGENT
 #include "kiln/agent/cli_commands.h"
@@ -42,6 +44,10 @@ int main(int argc, char** argv) {
     std::cerr << *unknown << "\n";
     return kiln::cli::kKilnError;
   }
+  // Commands whose sandboxes are one-shot runs take them down, cgroups included, when told to stop (repl and
+  // notebook run own long-lived sandboxes and install their own cleanup).
+  if (own_argc > 1 && kiln::cli::OwnsOneShotSandboxes(argv[1]))
+    kiln::cli::ExitCleanlyOnSignals([] { (void)kiln::runtime::StopAllRuns(3000); });
   try {
     app.parse(own_argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -56,5 +62,6 @@ int main(int argc, char** argv) {
     int rc = app.exit(e);
     return rc == 0 ? 0 : kiln::cli::kKilnError;
   }
+  kiln::cli::AwaitStopInProgress();
   return exit_code;
 }

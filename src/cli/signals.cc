@@ -31,6 +31,14 @@ void WaitAndExit(sigset_t set) {
 
 }  // namespace
 
+void AwaitStopInProgress() {
+  std::lock_guard<std::mutex> lock(cleanup_mu);
+}
+
+bool OwnsOneShotSandboxes(std::string_view command) {
+  return command == "run" || command == "agent" || command == "bench";
+}
+
 void ExitCleanlyOnSignals(std::function<void()> cleanup) {
   static std::once_flag started;
   std::call_once(started, [] {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <functional>
+#include <string_view>
 
 namespace kiln::cli {
 
@@ -12,6 +13,15 @@ namespace kiln::cli {
 // creates threads of its own (the runtime's reaper, watches). `cleanup` replaces any earlier one; it runs
 // on the signal thread, once, while the rest of the process may still run.
 void ExitCleanlyOnSignals(std::function<void()> cleanup);
+
+// True for the commands whose sandboxes are one-shot runs (runtime::Run), which main() stops with
+// runtime::StopAllRuns: run, agent, bench.
+bool OwnsOneShotSandboxes(std::string_view command);
+
+// Returns at once unless a stop signal's cleanup is running; then it waits for it, and the process ends with
+// 128+signal. main() calls it last, so that a command its cleanup cut short cannot exit with its own code
+// first.
+void AwaitStopInProgress();
 
 // While it lives, a stop signal runs `cleanup`; once it is gone, `after` (which may be empty). Declare it
 // after the objects `cleanup` uses, so that it goes first and no signal reaches them half destroyed. If a

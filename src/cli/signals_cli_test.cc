@@ -91,6 +91,18 @@ void ExpectNothingLeft(const std::string& id, bool socket_too) {
     EXPECT_FALSE(std::filesystem::exists(parent + id)) << parent << id;
 }
 
+// Sends `sig` to the command `s` started and checks that it exits with 128+sig and that its sandbox's init is
+// gone with it.
+void ExpectStoppedBy(Started& s, int sig, const std::string& what) {
+  kill(s.repl, sig);
+  int status = 0;
+  ASSERT_EQ(waitpid(s.repl, &status, 0), s.repl);
+  close(s.input);
+  ASSERT_TRUE(WIFEXITED(status)) << "killed by signal " << (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+  EXPECT_EQ(WEXITSTATUS(status), 128 + sig);
+  EXPECT_TRUE(Gone(s.envd)) << "kiln-envd " << s.envd << " outlived " << what;
+}
+
 class StopSignalTest : public testing::TestWithParam<int> {};
 
 TEST_P(StopSignalTest, ReplTakesItsSandboxDown) {
@@ -100,13 +112,7 @@ TEST_P(StopSignalTest, ReplTakesItsSandboxDown) {
   ASSERT_NE(s.envd, 0) << "no sandbox appeared";
   ASSERT_FALSE(s.id.empty());
   EXPECT_TRUE(std::filesystem::exists("/run/kiln/sockets/" + s.id + ".sock"));
-  kill(s.repl, sig);
-  int status = 0;
-  ASSERT_EQ(waitpid(s.repl, &status, 0), s.repl);
-  close(s.input);
-  ASSERT_TRUE(WIFEXITED(status)) << "killed by signal " << (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
-  EXPECT_EQ(WEXITSTATUS(status), 128 + sig);
-  EXPECT_TRUE(Gone(s.envd)) << "kiln-envd " << s.envd << " outlived kiln repl";
+  ExpectStoppedBy(s, sig, "kiln repl");
   ExpectNothingLeft(s.id, /*socket_too=*/true);
 }
 
@@ -114,6 +120,30 @@ INSTANTIATE_TEST_SUITE_P(Signals, StopSignalTest, testing::Values(SIGINT, SIGTER
                          [](const testing::TestParamInfo<int>& info) {
                            return std::string(sigabbrev_np(info.param));
                          });
+
+// One-shot sandboxes (kiln run, and each attempt of kiln agent and kiln bench) go down with their command,
+// cgroups included, whichever stop signal it gets, and the command exits with 128+signal.
+TEST_P(StopSignalTest, RunTakesItsSandboxDown) {
+  if (geteuid() != 0) GTEST_SKIP() << "checks root's cgroup paths";
+  const int sig = GetParam();
+  Started s = StartRepl({"run", "-c", "import time; time.sleep(60)"});
+  ASSERT_NE(s.envd, 0) << "no sandbox appeared";
+  ASSERT_FALSE(s.id.empty());
+  ExpectStoppedBy(s, sig, "kiln run");
+  ExpectNothingLeft(s.id, /*socket_too=*/false);
+}
+
+TEST_P(StopSignalTest, AgentTakesItsAttemptsSandboxDown) {
+  if (geteuid() != 0) GTEST_SKIP() << "checks root's cgroup paths";
+  const int sig = GetParam();
+  std::string script = testing::TempDir() + "/kiln-signal-agent-" + std::to_string(getpid()) + ".script";
+  std::ofstream(script) << "```python\nimport time\ntime.sleep(60)\n```\n";
+  Started s = StartRepl({"agent", "sleep a minute", "--model", "script:" + script, "--max-attempts", "1"});
+  ASSERT_NE(s.envd, 0) << "no sandbox appeared";
+  ExpectStoppedBy(s, sig, "kiln agent");
+  ExpectNothingLeft(s.id, /*socket_too=*/false);
+  std::remove(script.c_str());
+}
 
 TEST(StopSignalTest, NotebookRunTakesItsSandboxDownOnSigterm) {
   if (geteuid() != 0) GTEST_SKIP() << "checks root's socket and cgroup paths";

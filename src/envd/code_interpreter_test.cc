@@ -123,6 +123,49 @@ TEST_F(CodeInterpreterTest, MatplotlibAndPandas) {
   EXPECT_EQ(Json::parse(nan.results[0].Get("data")), Json::parse(R"({"a":[1.5,null]})"));
 }
 
+// What the first cells of real notebooks do, as under ipykernel: %matplotlib inline (which raised
+// NotImplementedError from IPython's enable_gui), figures left open at the end of a cell as PNG results,
+// the everyday magics, IPython.display and PIL's Image.show() as results.
+TEST_F(CodeInterpreterTest, NotebookMagicsAndInlineFigures) {
+  auto ctx = Client().CreateContext("python");
+  ASSERT_TRUE(ctx.ok());
+  ExecuteOptions o;
+  o.context_id = ctx->id;
+  Execution inline_fig = Run("%matplotlib inline\nimport matplotlib.pyplot as plt\nplt.plot([1, 2, 3]);", o);
+  ASSERT_FALSE(inline_fig.error) << inline_fig.error->value << inline_fig.error->traceback;
+  ASSERT_EQ(inline_fig.results.size(), 1u);  // the open figure, shown once the cell ends
+  std::string png;
+  ASSERT_TRUE(Base64Decode(inline_fig.results[0].Get("png"), &png));
+  EXPECT_EQ(png.substr(0, 8), std::string("\x89PNG\r\n\x1a\n", 8));
+  EXPECT_EQ(Run("plt.plot([2, 1]); plt.show()", o).results.size(), 1u);
+  EXPECT_EQ(Run("plt.plot([3]); 1 / 0", o).results.size(), 1u);  // shown after the error, as ipykernel does
+  Execution timed = Run("x = 41\n%time y = x + 1\n%timeit -n1 -r1 sum(range(x))", o);
+  ASSERT_FALSE(timed.error) << timed.error->value;
+  EXPECT_NE(timed.Stdout().find("Wall time"), std::string::npos);
+  EXPECT_NE(timed.Stdout().find("per loop"), std::string::npos);
+  Execution who = Run("%who", o);
+  EXPECT_NE(who.Stdout().find("x\t"), std::string::npos) << who.Stdout();
+  EXPECT_EQ(who.Stdout().find("self"), std::string::npos) << who.Stdout();  // the cell's names, not kiln's
+  Execution write = Run("%%writefile /tmp/kiln_magic.txt\nwritten\n", o);
+  EXPECT_NE(write.Stdout().find("Writing /tmp/kiln_magic.txt"), std::string::npos);
+  EXPECT_EQ(Run("open('/tmp/kiln_magic.txt').read()", o).Text(), "written\\n");
+  EXPECT_NE(Run("len?", o).Stdout().find("Return the number of items"), std::string::npos);
+  EXPECT_EQ(Run("%cd /tmp\n%pwd", o).Text(), "/tmp");
+  EXPECT_EQ(Run("%env KILN_MAGIC=yes\nimport os; os.environ['KILN_MAGIC']", o).Text(), "yes");
+  EXPECT_EQ(Run("!echo shell-$((1+1))", o).Stdout(), "shell-2\n");
+  Execution pylab = Run("%pylab inline\nplot(arange(3));", o);
+  ASSERT_FALSE(pylab.error) << pylab.error->value << pylab.error->traceback;
+  EXPECT_EQ(pylab.results.size(), 1u);
+  Execution html = Run("from IPython.display import display, HTML\ndisplay(HTML('<b>h</b>'))", o);
+  ASSERT_EQ(html.results.size(), 1u);
+  EXPECT_EQ(html.results[0].Get("html"), "<b>h</b>");
+  Execution pil = Run("from PIL import Image\nImage.new('RGB', (4, 4)).show()", o);
+  ASSERT_FALSE(pil.error) << pil.error->value << pil.error->traceback;
+  ASSERT_EQ(pil.results.size(), 1u);
+  ASSERT_TRUE(Base64Decode(pil.results[0].Get("png"), &png));
+  EXPECT_EQ(png.substr(1, 3), "PNG");
+}
+
 // Output goes out while the cell runs, whole and in order, however it is written.
 TEST_F(CodeInterpreterTest, OutputIsLiveWholeAndOrdered) {
   auto ctx = Client().CreateContext("python");

@@ -1,6 +1,7 @@
 // HttpTransport over libcurl: one easy handle per request (handles are cheap; no shared state to lock).
 // libcurl is reached through the CurlApi table (loaded with dlopen on first use), not linked.
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -15,8 +16,28 @@ namespace {
 using EasyPtr = std::unique_ptr<CURL, decltype(CurlApi::easy_cleanup)>;
 using SlistPtr = std::unique_ptr<curl_slist, decltype(CurlApi::slist_free_all)>;
 
+// Where body bytes go: a 2xx response to a streaming request goes to the chunk callback, anything else is
+// collected (error bodies are small and read whole).
+struct BodySink {
+  const CurlApi* curl = nullptr;
+  CURL* easy = nullptr;
+  const std::function<bool(std::string_view)>* on_chunk = nullptr;
+  std::string* body = nullptr;
+  bool aborted = false;
+};
+
 size_t OnBody(char* data, size_t size, size_t n, void* user) {
-  static_cast<std::string*>(user)->append(data, size * n);
+  auto* sink = static_cast<BodySink*>(user);
+  if (sink->on_chunk != nullptr && *sink->on_chunk) {
+    long status = 0;
+    sink->curl->easy_getinfo(sink->easy, CURLINFO_RESPONSE_CODE, &status);
+    if (status >= 200 && status < 300) {
+      if ((*sink->on_chunk)(std::string_view(data, size * n))) return size * n;
+      sink->aborted = true;
+      return 0;  // makes libcurl stop with CURLE_WRITE_ERROR
+    }
+  }
+  sink->body->append(data, size * n);
   return size * n;
 }
 
@@ -75,8 +96,10 @@ class CurlTransport final : public HttpTransport {
     HttpResponse resp;
     char err[CURL_ERROR_SIZE] = {0};
     CURL* c = easy.get();
-    SetOptions(c, req, headers.get(), err, &resp);
+    BodySink sink{&curl_, c, &req.on_body_chunk, &resp.body, false};
+    SetOptions(c, req, headers.get(), err, &sink, &resp);
     CURLcode rc = curl_.easy_perform(c);
+    if (sink.aborted) return Internal("POST " + req.url + ": response stream aborted by the receiver");
     if (rc != CURLE_OK) return CurlStatus(curl_, rc, req.url, err);
     long status = 0;
     curl_.easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
@@ -87,7 +110,8 @@ class CurlTransport final : public HttpTransport {
  private:
   // Arguments go through the variadic easy_setopt with the types libcurl reads them as: long for numbers,
   // curl_off_t for *_LARGE, pointers otherwise.
-  void SetOptions(CURL* c, const HttpRequest& req, curl_slist* headers, char* err, HttpResponse* resp) const {
+  void SetOptions(CURL* c, const HttpRequest& req, curl_slist* headers, char* err, BodySink* sink,
+                  HttpResponse* resp) const {
     curl_.easy_setopt(c, CURLOPT_URL, req.url.c_str());
     curl_.easy_setopt(c, CURLOPT_CUSTOMREQUEST, req.method.c_str());
     if (req.method == "POST") {
@@ -102,7 +126,7 @@ class CurlTransport final : public HttpTransport {
     curl_.easy_setopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(req.total_timeout.count()));
     curl_.easy_setopt(c, CURLOPT_ERRORBUFFER, err);
     curl_.easy_setopt(c, CURLOPT_WRITEFUNCTION, &OnBody);
-    curl_.easy_setopt(c, CURLOPT_WRITEDATA, &resp->body);
+    curl_.easy_setopt(c, CURLOPT_WRITEDATA, sink);
     curl_.easy_setopt(c, CURLOPT_HEADERFUNCTION, &OnHeader);
     curl_.easy_setopt(c, CURLOPT_HEADERDATA, &resp->headers);
   }

@@ -4,6 +4,7 @@
 
 #include <httplib.h>
 
+#include <algorithm>
 #include <chrono>
 #include <deque>
 #include <map>
@@ -24,7 +25,29 @@ struct Canned {
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;
   std::chrono::milliseconds delay{0};  // sleep before answering (timeout tests)
+  std::string content_type = "application/json";
 };
+
+// A text/event-stream body: each entry of `events` is one event's "event:"/"data:" lines without the
+// blank line that ends it. A line starting with neither continues the one before (so tests can wrap JSON).
+inline Canned SseCanned(const std::vector<std::string>& events) {
+  Canned c;
+  for (const std::string& e : events) {
+    std::string joined;
+    size_t start = 0;
+    while (start <= e.size()) {
+      size_t end = std::min(e.find('\n', start), e.size());
+      std::string line = e.substr(start, end - start);
+      bool field = line.rfind("event:", 0) == 0 || line.rfind("data:", 0) == 0;
+      if (!joined.empty()) joined += field ? "\n" : "";
+      joined += field ? line : line.substr(std::min(line.find_first_not_of(' '), line.size()));
+      start = end + 1;
+    }
+    c.body += joined + "\n\n";
+  }
+  c.content_type = "text/event-stream";
+  return c;
+}
 
 struct Recorded {
   std::string path;
@@ -36,6 +59,7 @@ struct Recorded {
     return it == headers.end() ? "" : it->second;
   }
   bool has_header(const std::string& lower_name) const { return headers.count(lower_name) > 0; }
+  std::map<std::string, std::string> params;  // query parameters
 };
 
 class FakeServer {
@@ -73,6 +97,7 @@ class FakeServer {
       for (char ch : k) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
       r.headers[lower] = v;
     }
+    for (const auto& [k, v] : req.params) r.params[k] = v;
     std::optional<Canned> c;
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -86,7 +111,7 @@ class FakeServer {
     if (c->delay.count() > 0) std::this_thread::sleep_for(c->delay);
     res.status = c->status;
     for (const auto& [k, v] : c->headers) res.set_header(k, v);
-    res.set_content(c->body, "application/json");
+    res.set_content(c->body, c->content_type.c_str());
   }
 
   httplib::Server server_;

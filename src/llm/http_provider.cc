@@ -81,18 +81,75 @@ class HttpProvider final : public Provider {
  private:
   Result<ChatResponse> ChatUnredacted(const ChatRequest& request, CallInfo& info) {
     KILN_ASSIGN_OR_RETURN(json body, wire_->BuildBody(config_.model, request));
+    const bool streamed = static_cast<bool>(request.on_text);
+    if (streamed) wire_->EnableStreaming(body);
     HttpRequest http;
-    http.url = url_;
-    http.headers = {{"Content-Type", "application/json"}, {"Accept", "application/json"}};
+    http.url = streamed ? wire_->StreamUrl(config_.base_url, config_.model) : url_;
+    http.headers = {{"Content-Type", "application/json"},
+                    {"Accept", streamed ? "text/event-stream" : "application/json"}};
     wire_->AddHeaders(config_.api_key, http.headers);
     http.body = body.dump(-1, ' ', false, json::error_handler_t::replace);
     http.connect_timeout = config_.options.connect_timeout;
     http.total_timeout = config_.options.total_timeout;
-    KILN_ASSIGN_OR_RETURN(HttpResponse response, SendWithRetries(http, info));
-    return Parse(response, info);
+    if (!streamed) {
+      KILN_ASSIGN_OR_RETURN(HttpResponse response, SendWithRetries(http, info, nullptr));
+      return Parse(response, info);
+    }
+    return Stream(http, request.on_text, info);
   }
 
-  Result<HttpResponse> SendWithRetries(const HttpRequest& http, CallInfo& info) {
+  // One streamed call: SSE bytes -> events -> the wire's reader. The first error (bad event, error event)
+  // aborts the transfer and is what the call returns.
+  Result<ChatResponse> Stream(HttpRequest& http, const TextSink& on_text, CallInfo& info) {
+    SseParser parser;
+    std::unique_ptr<StreamReader> reader = wire_->NewStreamReader();
+    Status stream_status;
+    bool started = false;
+    auto feed = [&](const std::vector<SseEvent>& events) {
+      for (const SseEvent& e : events) {
+        stream_status = ReadEvent(*reader, e, on_text);
+        if (!stream_status.ok()) return false;
+      }
+      return true;
+    };
+    http.on_body_chunk = [&](std::string_view chunk) {
+      started = true;
+      std::vector<SseEvent> events;
+      stream_status = parser.Feed(chunk, events);
+      return stream_status.ok() && feed(events);
+    };
+    Result<HttpResponse> sent = SendWithRetries(http, info, &started);
+    if (!stream_status.ok()) return StreamFailure(stream_status, http.url, info);
+    if (!sent.ok()) return sent.status();
+    if (!feed(parser.Finish())) return StreamFailure(stream_status, http.url, info);
+    Result<ChatResponse> r = reader->Finish();
+    if (!r.ok()) return StreamFailure(r.status(), http.url, info);
+    return r;
+  }
+
+  static Status ReadEvent(StreamReader& reader, const SseEvent& e, const TextSink& on_text) {
+    try {
+      return reader.OnEvent(e, on_text);
+    } catch (const json::exception& ex) {
+      return Internal(std::string("unexpected event shape: ") + ex.what() +
+                      "; event data starts: " + e.data.substr(0, 200));
+    } catch (const MalformedResponse& ex) {
+      return Internal(std::string("unexpected event shape: ") + ex.what());
+    }
+  }
+
+  Status StreamFailure(const Status& s, const std::string& url, CallInfo& info) {
+    if (s.code() == Code::kInternal) {
+      info.error_type = "malformed_response";
+      return Internal(config_.label + ": malformed event stream from " + url + ": " + s.message());
+    }
+    info.error_type = s.code() == Code::kResourceExhausted ? "stream_too_large" : "stream_error";
+    return s.WithContext(config_.label);
+  }
+
+  // `started` (streamed calls): set once response body arrived; such a call is not retried, since its text
+  // has already been handed out.
+  Result<HttpResponse> SendWithRetries(const HttpRequest& http, CallInfo& info, const bool* started) {
     const RetryPolicy& policy = config_.options.retry;
     for (int retries = 0;; ++retries) {
       info.attempts = retries + 1;
@@ -100,6 +157,10 @@ class HttpProvider final : public Provider {
       const HttpResponse* resp = r.ok() ? &r.value() : nullptr;
       if (resp) info.http_status = resp->status;
       if (resp && resp->status >= 200 && resp->status < 300) return r;
+      if (started != nullptr && *started && resp == nullptr) {
+        info.error_type = r.status().code() == Code::kDeadlineExceeded ? "timeout" : "connection_error";
+        return Status(r.status().code(), config_.label + ": stream broke off: " + r.status().message());
+      }
       RetryDecision d = DecideRetry(policy, retries, resp, r.status());
       if (!d.retry || retries >= policy.max_retries) return Failure(r, d, info);
       log::Info(Redact(config_.label + ": " + Describe(r) + "; retry " + std::to_string(retries + 1) + "/" +

@@ -90,7 +90,24 @@ class ScriptProvider final : public Provider {
       : Provider("script", "script:" + path, "script:" + path), responses_(std::move(responses)) {}
 
  protected:
-  Result<ChatResponse> ChatImpl(const ChatRequest&, CallInfo& info) override {
+  Result<ChatResponse> ChatImpl(const ChatRequest& request, CallInfo& info) override {
+    Result<ChatResponse> r = Next(info);
+    if (r.ok() && request.on_text) StreamWords(r->text, request.on_text);
+    return r;
+  }
+
+ private:
+  // Streams scripted text a word at a time (each piece keeps its trailing space), as a model would.
+  static void StreamWords(std::string_view text, const TextSink& on_text) {
+    while (!text.empty()) {
+      size_t end = text.find(' ');
+      end = end == std::string_view::npos ? text.size() : end + 1;
+      on_text(text.substr(0, end));
+      text.remove_prefix(end);
+    }
+  }
+
+  Result<ChatResponse> Next(CallInfo& info) {
     info.attempts = 1;
     std::lock_guard<std::mutex> lock(mu_);
     if (next_ >= responses_.size()) {
@@ -105,7 +122,6 @@ class ScriptProvider final : public Provider {
     return r;
   }
 
- private:
   std::mutex mu_;
   std::vector<ChatResponse> responses_;
   size_t next_ = 0;

@@ -9,8 +9,20 @@
 #include <nlohmann/json.hpp>
 
 #include "kiln/llm/provider.h"
+#include "sse.h"
 
 namespace kiln::llm {
+
+// Reads one streamed response, event by event, into the ChatResponse the non-streamed call would return.
+class StreamReader {
+ public:
+  virtual ~StreamReader() = default;
+  // One event; text deltas go to `on_text` as they come. Thrown nlohmann::json exceptions and
+  // MalformedResponse mean a malformed stream; a returned error (e.g. an "error" event) ends the call.
+  virtual Status OnEvent(const SseEvent& event, const TextSink& on_text) = 0;
+  // After the last event: the assembled response, or kInternal if the stream ended early.
+  virtual Result<ChatResponse> Finish() = 0;
+};
 
 // One provider's request/response JSON shapes. Implementations are stateless apart from configuration.
 class WireFormat {
@@ -25,6 +37,13 @@ class WireFormat {
   // as a malformed response; other codes pass through.
   virtual Result<ChatResponse> ParseBody(const nlohmann::json& body) const = 0;
   virtual std::string_view operation_name() const { return "chat"; }
+
+  // Streaming: the endpoint, the body changes that ask for server-sent events, and a reader for them.
+  virtual std::string StreamUrl(const std::string& base_url, const std::string& model) const {
+    return Url(base_url, model);
+  }
+  virtual void EnableStreaming(nlohmann::json& body) const { body["stream"] = true; }
+  virtual std::unique_ptr<StreamReader> NewStreamReader() const = 0;
 };
 
 std::unique_ptr<WireFormat> MakeOpenAiChatWire(

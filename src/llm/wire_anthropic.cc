@@ -1,4 +1,5 @@
 // Anthropic Messages: POST {base}/v1/messages with x-api-key and anthropic-version.
+#include <map>
 #include <string>
 #include <utility>
 
@@ -61,6 +62,79 @@ Usage AnthropicUsage(const json& body) {
   return u;
 }
 
+// Streamed Messages: message_start, content_block_start/delta/stop (text_delta, input_json_delta),
+// message_delta (stop_reason, final usage), message_stop; "error" events end the call.
+class AnthropicStreamReader final : public StreamReader {
+ public:
+  Status OnEvent(const SseEvent& e, const TextSink& on_text) override {
+    json ev = json::parse(e.data);
+    std::string type = StrOr(ev, "type");
+    if (type == "message_start") {
+      const json& msg = ev.at("message");
+      r_.response_id = StrOr(msg, "id");
+      r_.response_model = StrOr(msg, "model");
+      usage_ = msg.value("usage", json::object());
+    } else if (type == "content_block_start") {
+      const json& block = ev.at("content_block");
+      Block& b = blocks_[ev.value("index", 0)];
+      b.type = StrOr(block, "type");
+      b.call.id = StrOr(block, "id");
+      b.call.name = StrOr(block, "name");
+    } else if (type == "content_block_delta") {
+      Delta(ev, on_text);
+    } else if (type == "message_delta") {
+      if (std::string stop = StrOr(ev.value("delta", json::object()), "stop_reason"); !stop.empty()) {
+        r_.finish_reason = stop;
+      }
+      const json usage = ev.value("usage", json::object());
+      for (const auto& [k, v] : usage.items()) usage_[k] = v;  // cumulative counts replace earlier ones
+    } else if (type == "message_stop") {
+      stopped_ = true;
+    } else if (type == "error") {
+      const json err = ev.value("error", json::object());
+      std::string kind = StrOr(err, "type");
+      Code code = kind == "invalid_request_error" ? Code::kInvalidArgument : Code::kUnavailable;
+      return Status(code, "stream error: " + kind + ": " + StrOr(err, "message"));
+    }
+    return Status::Ok();
+  }
+
+  Result<ChatResponse> Finish() override {
+    if (!stopped_) return Internal("stream ended before message_stop");
+    for (auto& [index, b] : blocks_) {
+      if (b.type != "tool_use") continue;
+      if (b.call.arguments_json.empty()) b.call.arguments_json = "{}";
+      r_.tool_calls.push_back(std::move(b.call));
+    }
+    r_.usage = AnthropicUsage(json{{"usage", usage_}});
+    r_.finish = NormalizeFinish(r_.finish_reason, !r_.tool_calls.empty());
+    return std::move(r_);
+  }
+
+ private:
+  struct Block {
+    std::string type;
+    ToolCall call;
+  };
+
+  void Delta(const json& ev, const TextSink& on_text) {
+    const json& delta = ev.at("delta");
+    std::string dtype = StrOr(delta, "type");
+    if (dtype == "text_delta") {
+      std::string text = StrOr(delta, "text");
+      r_.text += text;
+      if (on_text) on_text(text);
+    } else if (dtype == "input_json_delta") {
+      blocks_[ev.value("index", 0)].call.arguments_json += StrOr(delta, "partial_json");
+    }
+  }
+
+  ChatResponse r_;
+  json usage_ = json::object();
+  std::map<int, Block> blocks_;
+  bool stopped_ = false;
+};
+
 class AnthropicWire final : public WireFormat {
  public:
   explicit AnthropicWire(std::string version) : version_(std::move(version)) {}
@@ -85,7 +159,14 @@ class AnthropicWire final : public WireFormat {
           {{"name", t.name}, {"description", t.description}, {"input_schema", ToolSchema(t)}});
     }
     if (req.temperature) body["temperature"] = *req.temperature;
+    if (req.parallel_tool_calls && !req.tools.empty()) {
+      body["tool_choice"] = {{"type", "auto"}, {"disable_parallel_tool_use", !*req.parallel_tool_calls}};
+    }
     return body;
+  }
+
+  std::unique_ptr<StreamReader> NewStreamReader() const override {
+    return std::make_unique<AnthropicStreamReader>();
   }
 
   Result<ChatResponse> ParseBody(const json& body) const override {

@@ -76,6 +76,45 @@ void ReadPart(const json& part, ChatResponse& r) {
   }
 }
 
+// Streamed generateContent (?alt=sse): every event is a whole GenerateContentResponse holding the next piece;
+// text parts are deltas, function calls come whole, usageMetadata and finishReason arrive with the last.
+class GeminiStreamReader final : public StreamReader {
+ public:
+  Status OnEvent(const SseEvent& e, const TextSink& on_text) override {
+    json chunk = json::parse(e.data);
+    if (chunk.contains("error") && chunk["error"].is_object()) {
+      const json& err = chunk["error"];
+      return Unavailable("stream error: " + StrOr(err, "status") + ": " + StrOr(err, "message"));
+    }
+    if (chunk.contains("usageMetadata")) r_.usage = GeminiUsage(chunk);
+    if (std::string id = StrOr(chunk, "responseId"); !id.empty()) r_.response_id = id;
+    if (std::string m = StrOr(chunk, "modelVersion"); !m.empty()) r_.response_model = m;
+    const json candidates = chunk.value("candidates", json::array());
+    if (candidates.empty()) {
+      std::string blocked = StrOr(chunk.value("promptFeedback", json::object()), "blockReason");
+      if (!blocked.empty()) r_.finish_reason = blocked;
+      return Status::Ok();
+    }
+    const json& cand = candidates.at(0);
+    for (const json& part : cand.value("content", json::object()).value("parts", json::array())) {
+      size_t before = r_.text.size();
+      ReadPart(part, r_);
+      if (on_text && r_.text.size() > before) on_text(std::string_view(r_.text).substr(before));
+    }
+    if (std::string f = StrOr(cand, "finishReason"); !f.empty()) r_.finish_reason = f;
+    return Status::Ok();
+  }
+
+  Result<ChatResponse> Finish() override {
+    if (r_.finish_reason.empty()) return Internal("stream ended before a finishReason");
+    r_.finish = NormalizeFinish(r_.finish_reason, !r_.tool_calls.empty());
+    return std::move(r_);
+  }
+
+ private:
+  ChatResponse r_;
+};
+
 class GeminiWire final : public WireFormat {
  public:
   std::string_view operation_name() const override { return "generate_content"; }
@@ -88,6 +127,15 @@ class GeminiWire final : public WireFormat {
 
   void AddHeaders(const std::string& key, HttpHeaders& headers) const override {
     if (!key.empty()) headers.emplace_back("x-goog-api-key", key);
+  }
+
+  std::string StreamUrl(const std::string& base, const std::string& model) const override {
+    std::string url = Url(base, model);
+    return url.substr(0, url.rfind(':')) + ":streamGenerateContent?alt=sse";
+  }
+  void EnableStreaming(json&) const override {}  // the endpoint, not the body, asks for a stream
+  std::unique_ptr<StreamReader> NewStreamReader() const override {
+    return std::make_unique<GeminiStreamReader>();
   }
 
   Result<json> BuildBody(const std::string&, const ChatRequest& req) const override {

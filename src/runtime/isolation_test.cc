@@ -44,6 +44,25 @@ TEST(IsolationTest, RunsAsUnprivilegedUserWithoutCapabilities) {
   EXPECT_NE(r.stdout_data.find("Seccomp:\t2"), std::string::npos) << r.stdout_data;
 }
 
+// The sandbox's PID 1 (kiln-envd) is the most privileged process inside: it keeps only the capabilities it
+// needs to drop to `user` and manage files (CHOWN, DAC_OVERRIDE, DAC_READ_SEARCH, FOWNER, KILL, SETGID,
+// SETUID, SETPCAP = 0x1ef), bounded so nothing it starts can regain more, with no_new_privs and seccomp.
+// Checked from inside, as hostile code would look.
+TEST(IsolationTest, SandboxInitKeepsOnlyItsBoundedCapabilities) {
+  if (geteuid() != 0) GTEST_SKIP() << "without root the sandbox has no uid 0 for its init";
+  RunResult r = RunPython(
+      "status = open('/proc/1/status').read()\n"
+      "for l in status.splitlines():\n"
+      "    if l.startswith(('Cap', 'NoNewPrivs', 'Seccomp:')): print(l.replace('\\t', ' '))\n");
+  EXPECT_EQ(r.exit_code, 0) << r.stderr_data;
+  for (const char* line :
+       {"CapInh: 0000000000000000", "CapPrm: 00000000000001ef", "CapEff: 00000000000001ef",
+        "CapBnd: 00000000000001ef", "CapAmb: 0000000000000000", "NoNewPrivs: 1", "Seccomp: 2"}) {
+    EXPECT_NE(r.stdout_data.find(std::string(line) + "\n"), std::string::npos) << line << " in\n"
+                                                                               << r.stdout_data;
+  }
+}
+
 TEST(IsolationTest, HostSecretsAreInvisible) {
   std::string planted = "/tmp/kiln-planted-" + RandomHex(8);
   std::ofstream(planted) << "host secret";

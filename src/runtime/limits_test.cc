@@ -71,6 +71,18 @@ TEST(LimitsTest, HugeOutputIsCappedAndReportedAsTruncated) {
   EXPECT_EQ(r->exit_code, 0);
 }
 
+// stderr has its own cap: a program that floods only stderr is cut at the same bound and reported.
+TEST(LimitsTest, HugeStderrIsCappedAndReportedAsTruncated) {
+  Result<RunResult> r = RunCommand(
+      {"python3", "-c", "import sys\nfor _ in range(40): sys.stderr.write('e' * (1 << 20))\nprint('done')"},
+      [](RunRequest& q) { q.spec.limits.max_output_bytes = 1 << 20; });
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_TRUE(r->truncated);
+  EXPECT_EQ(r->stderr_data.size(), 1u << 20);
+  EXPECT_EQ(r->stdout_data, "done\n");
+  EXPECT_EQ(r->exit_code, 0);
+}
+
 // The sandbox's /tmp is its own size-limited tmpfs: filling it is ENOSPC after about its size, and nothing
 // reaches the host's /tmp. (Measured inside, not by the host's free space, which other processes change.)
 TEST(LimitsTest, FillingTmpHitsEnospcInsideOnly) {

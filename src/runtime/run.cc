@@ -2,12 +2,16 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
+#include <condition_variable>
 #include <csignal>
 #include <cstdlib>
 #include <mutex>
+#include <set>
 
 #include "kiln/base/clock.h"
 #include "kiln/base/fd.h"
@@ -75,6 +79,52 @@ void ParseStatusLine(const std::string& line, RunResult& result) {
   result.exit_code = result.signal ? 128 + result.signal : std::atoi(f[1].c_str());
 }
 
+// The one-shot sandboxes this process is running, so that StopAllRuns can take them down. Leaked on
+// purpose: a signal thread may use it while static destructors run.
+struct ActiveRuns {
+  std::mutex mu;
+  std::condition_variable gone;
+  std::set<sandbox::Sandbox*> live;
+  bool stopping = false;
+};
+// SIGKILL to the sandbox's init (the kernel then kills its whole PID namespace) without reaping it: the
+// sandbox belongs to its Run's thread, which reaps and destroys it as when the program ends.
+void SendKill(sandbox::Sandbox* sb) {
+  (void)syscall(SYS_pidfd_send_signal, sb->pidfd(), SIGKILL, nullptr, 0);
+}
+
+ActiveRuns& Active() {
+  static ActiveRuns* runs = new ActiveRuns;
+  return *runs;
+}
+
+// Lists one sandbox in ActiveRuns from Track until it is destroyed: declared before the sandbox's owner,
+// it goes after it, once the sandbox's processes and cgroups are gone.
+class ActiveRunScope {
+ public:
+  ActiveRunScope() = default;
+  ActiveRunScope(const ActiveRunScope&) = delete;
+  ActiveRunScope& operator=(const ActiveRunScope&) = delete;
+  ~ActiveRunScope() {
+    if (!tracked_) return;
+    ActiveRuns& runs = Active();
+    std::lock_guard lock(runs.mu);
+    runs.live.erase(tracked_);
+    runs.gone.notify_all();
+  }
+  // Lists the sandbox; one launched while StopAllRuns runs is killed at once.
+  void Track(sandbox::Sandbox* sb) {
+    ActiveRuns& runs = Active();
+    std::lock_guard lock(runs.mu);
+    tracked_ = sb;
+    runs.live.insert(sb);
+    if (runs.stopping) SendKill(sb);
+  }
+
+ private:
+  sandbox::Sandbox* tracked_ = nullptr;
+};
+
 class OneShot {
  public:
   OneShot(const RunRequest& request, const OutputCallback& on_output)
@@ -94,7 +144,9 @@ class OneShot {
     options.fds = {{stdin_fd, 0}, {out.write.get(), 1}, {err.write.get(), 2}, {status.write.get(), 3}};
     options.die_with_parent = true;  // this thread waits for the run: if it dies, so does the sandbox
     int64_t start = MonotonicNanos();
+    ActiveRunScope active;
     KILN_ASSIGN_OR_RETURN(std::unique_ptr<sandbox::Sandbox> sb, backend->Launch(req_.spec, options));
+    active.Track(sb.get());
     out.write.reset(), err.write.reset(), status.write.reset(), in.read.reset();
     result_.sandbox_id = sb->id();
     stdin_ = std::move(in.write);
@@ -175,6 +227,15 @@ class OneShot {
 };
 
 }  // namespace
+
+int StopAllRuns(int64_t timeout_ms) {
+  ActiveRuns& runs = Active();
+  std::unique_lock lock(runs.mu);
+  runs.stopping = true;
+  for (sandbox::Sandbox* sb : runs.live) SendKill(sb);
+  runs.gone.wait_for(lock, std::chrono::milliseconds(timeout_ms), [&] { return runs.live.empty(); });
+  return static_cast<int>(runs.live.size());
+}
 
 Result<RunResult> Run(const RunRequest& request, const OutputCallback& on_output) {
   if (request.argv.empty()) return InvalidArgument("run: no program given");

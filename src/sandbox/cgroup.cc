@@ -213,6 +213,11 @@ class CgroupV1 final : public Cgroup {
       KILN_RETURN_IF_ERROR(os_.WriteFile(dir + "/cgroup.procs", std::to_string(pid)));
     return Status::Ok();
   }
+  std::vector<std::string> SelfJoinFiles() const override {
+    std::vector<std::string> files;
+    for (const auto& [ctrl, dir] : dirs_) files.push_back(dir + "/tasks");
+    return files;
+  }
   bool OomKilled() override {
     std::string mem = Dir("memory");
     return !mem.empty() && ReadCounter(os_, mem + "/memory.oom_control", "oom_kill") > 0;

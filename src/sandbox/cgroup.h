@@ -51,6 +51,11 @@ class Cgroup {
   // The directory a new process can be born in (clone3 CLONE_INTO_CGROUP, cgroup v2), or "" when the
   // cgroup must be joined with Attach after the clone (v1).
   virtual std::string CloneIntoDir() const { return ""; }
+  // Files a new single-threaded process may write "0" to, through descriptors its launcher opened, to join
+  // the cgroup(s) itself (v1 `tasks`), or none (v2, which has CloneIntoDir). Moving the writing thread
+  // itself is the one migration for which the kernel skips its global threadgroup lock, whose write side
+  // waits for an RCU grace period (about 10 ms); writing another pid to cgroup.procs (Attach) takes it.
+  virtual std::vector<std::string> SelfJoinFiles() const { return {}; }
   // True when the kernel OOM killer killed a process of this cgroup.
   virtual bool OomKilled() = 0;
   virtual int64_t PeakMemoryBytes() = 0;

@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <map>
@@ -158,6 +159,44 @@ TEST(CgroupTest, V2OnTheRealKernel) {
   EXPECT_FALSE(std::filesystem::exists(dir));
   close(o.init_binary_fd);
   rmdir(root.c_str());
+}
+
+// On v1 the sandbox's first process joins its cgroups itself (writing "0" to each controller's tasks file
+// through descriptors the launcher opened), so the launch writes no cgroup.procs and every process the
+// sandbox starts is inside each controller's cgroup.
+TEST(CgroupTest, V1SandboxJoinsItsCgroupsItself) {
+  if (geteuid() != 0 || !std::filesystem::exists("/sys/fs/cgroup/memory/cgroup.procs")) {
+    GTEST_SKIP() << "no cgroup v1 memory controller at /sys/fs/cgroup/memory";
+  }
+  setenv("KILN_CGROUP", "v1", 1);
+  ProcsWriteCountingOs os;
+  Result<std::unique_ptr<Backend>> backend = MakeNamespaceBackend(os);
+  unsetenv("KILN_CGROUP");
+  ASSERT_TRUE(backend.ok()) << backend.status().ToString();
+  ASSERT_EQ((*backend)->capabilities().cgroup_mode, "v1");
+  LaunchOptions o;
+  o.init_binary_fd = open("/bin/sh", O_PATH | O_CLOEXEC);
+  o.argv = {"sh", "-c", "sleep 100 & sleep 100 & wait"};
+  Result<std::unique_ptr<Sandbox>> sb = (*backend)->Launch(SandboxSpec(), o);
+  ASSERT_TRUE(sb.ok()) << sb.status().ToString();
+  const std::string root = (*backend)->capabilities().cgroup_root;
+  for (const char* ctrl : {"memory", "pids", "cpu"}) {
+    std::string dir = root + "/" + ctrl + "/kiln/" + (*sb)->id();
+    if (!std::filesystem::exists(dir)) continue;  // a controller this host lacks
+    Result<std::string> procs = Os::Real().ReadFile(dir + "/cgroup.procs");
+    for (int i = 0; i < 100; ++i) {  // the two sleeps start after the launch returns
+      procs = Os::Real().ReadFile(dir + "/cgroup.procs");
+      if (procs.ok() && std::count(procs->begin(), procs->end(), '\n') >= 3) break;
+      usleep(20'000);
+    }
+    ASSERT_TRUE(procs.ok()) << procs.status().ToString();
+    EXPECT_NE(procs->find(std::to_string((*sb)->init_pid()) + "\n"), std::string::npos)
+        << ctrl << ": " << *procs;
+    EXPECT_EQ(std::count(procs->begin(), procs->end(), '\n'), 3) << ctrl << ": " << *procs;
+  }
+  EXPECT_EQ(os.procs_writes, 0);
+  EXPECT_TRUE((*sb)->Destroy().ok());
+  close(o.init_binary_fd);
 }
 
 // A Kiln process killed by SIGKILL leaves its sandboxes' empty cgroups behind; the next one removes them,

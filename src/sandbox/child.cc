@@ -49,6 +49,19 @@ void WaitForParent(int sync_fd) {
   if (n != 1 || go != kGo) _exit(125);  // the parent reports why
 }
 
+// Still single-threaded and with the host's credentials: "0" moves this thread, hence the whole process,
+// without the kernel's global threadgroup lock (see Cgroup::SelfJoinFiles).
+Status JoinCgroups(const ChildPlan& plan) {
+  for (int fd : plan.cgroup_join_fds) {
+    ssize_t n;
+    do n = write(fd, "0", 1);
+    while (n < 0 && errno == EINTR);
+    if (n != 1) return ErrnoStatus("joining the sandbox's cgroup (write 0 to tasks)", n < 0 ? errno : EIO);
+    close(fd);
+  }
+  return Status::Ok();
+}
+
 // After the switch to the namespace's root: a change of credentials clears the parent-death signal. The
 // launching thread waits in Launch until we exec, holding the other end of the channel open; if that end
 // is gone, the parent died before the signal was armed. getppid() cannot tell: the parent is outside our
@@ -156,6 +169,7 @@ Status RestrictCapabilities() {
 // The checklist. Order matters: the filesystem needs CAP_SYS_ADMIN (dropped later), the fds must be
 // arranged before RLIMIT_NOFILE shrinks, and seccomp comes last so it cannot block our own setup.
 Status Contain(const ChildPlan& plan, OwnFds& own) {
+  KILN_RETURN_IF_ERROR(JoinCgroups(plan));
   WaitForParent(own.sync);
   KILN_RETURN_IF_ERROR(BecomeNamespaceRoot(plan));
   KILN_RETURN_IF_ERROR(ArmParentDeathSignal(plan, own.sync));

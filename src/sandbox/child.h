@@ -32,6 +32,9 @@ struct ChildPlan {
   int64_t max_processes = 0;  // RLIMIT_NPROC, the fork-bomb bound when no pids cgroup is available
   const SeccompProgram* seccomp = nullptr;
   int init_fd = -1;
+  // Cgroup v1 `tasks` files opened by the parent (Cgroup::SelfJoinFiles): the child writes "0" to each
+  // before anything else, joining its cgroups while it is the only thread. Close-on-exec.
+  std::vector<int> cgroup_join_fds;
   std::vector<char*> argv, envp;  // null-terminated, pointing into strings owned by the parent's frame
 };
 

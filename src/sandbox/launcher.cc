@@ -217,8 +217,9 @@ Result<bool> ReceiveFromChild(int sync_fd) {
 
 // Between clone() and the child's release; shared by the launching thread and the releasing one.
 struct LaunchState {
-  pid_t pid = 0;                       // written by the kernel (CLONE_PARENT_SETTID) before the child runs
-  std::atomic<bool> in_cgroup{false};  // born in its cgroup (CLONE_INTO_CGROUP): no Attach
+  pid_t pid = 0;  // written by the kernel (CLONE_PARENT_SETTID) before the child runs
+  // Born in its cgroup (CLONE_INTO_CGROUP) or joining it itself (v1 tasks files): no Attach.
+  std::atomic<bool> in_cgroup{false};
   Cgroup* cgroup = nullptr;
   bool released = false;  // the child said hello and was sent go
   Status status;
@@ -250,6 +251,19 @@ void NamespaceBackend::ReleaseChild(int sync_fd, LaunchState& launch) {
   if (!s.ok()) shutdown(sync_fd, SHUT_RDWR);  // the waiting child sees the end and exits
   launch.released = s.ok();
   launch.status = s;
+}
+
+// The v1 files the child writes "0" to (Cgroup::SelfJoinFiles), or none: then the releaser Attaches it,
+// which is slower but needs nothing open. All or nothing, so a cgroup is never half joined.
+std::vector<UniqueFd> OpenSelfJoinFiles(Cgroup* cgroup) {
+  std::vector<UniqueFd> fds;
+  if (!cgroup) return fds;
+  for (const std::string& path : cgroup->SelfJoinFiles()) {
+    UniqueFd fd(open(path.c_str(), O_WRONLY | O_CLOEXEC));
+    if (!fd) return {};
+    fds.push_back(std::move(fd));
+  }
+  return fds;
 }
 
 // Born in its cgroup, the child skips the cgroup.procs write of Attach. That write takes the kernel's
@@ -304,6 +318,9 @@ Result<std::unique_ptr<Sandbox>> NamespaceBackend::Launch(const SandboxSpec& spe
   if (!spec.network) flags |= CLONE_NEWNET;
   LaunchState launch;
   launch.cgroup = cgroup.get();
+  std::vector<UniqueFd> join_fds = OpenSelfJoinFiles(cgroup.get());
+  for (const UniqueFd& fd : join_fds) plan.cgroup_join_fds.push_back(fd.get());
+  launch.in_cgroup = !join_fds.empty();
   std::thread releaser;
   try {
     releaser = std::thread([&] { ReleaseChild(parent_end.get(), launch); });

@@ -363,7 +363,73 @@ class _BackendFinder:
 
 
 sys.meta_path.append(_BackendFinder())
-os.environ["MPLBACKEND"] = "module://kiln_mpl_backend"
+_BACKEND = "module://kiln_mpl_backend"
+os.environ["MPLBACKEND"] = _BACKEND
+
+
+# ---- hooks run once a module has been imported ---------------------------------------------------
+
+
+class _AfterImport:
+    """Runs a hook right after the named module is first imported (it is never imported for nothing)."""
+
+    def __init__(self, hooks):
+        self.hooks = hooks
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname not in self.hooks:
+            return None
+        import importlib.machinery
+        spec = importlib.machinery.PathFinder.find_spec(fullname, path)
+        if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
+            return spec
+        loader, hook = spec.loader, self.hooks[fullname]
+
+        class Loader:
+            def create_module(self, spec):
+                return loader.create_module(spec)
+
+            def exec_module(self, module):
+                loader.exec_module(module)
+                try:
+                    hook(module)
+                except Exception:  # a hook that fails leaves the module as it was
+                    pass
+
+        spec.loader = Loader()
+        return spec
+
+
+def _hook_ipython_display(module):
+    # IPython.display.display() prints a repr unless a shell exists: make one, so rich output is a result.
+    original = module.display
+
+    def display(*objs, **kwargs):
+        _SHELL._shell()
+        return original(*objs, **kwargs)
+
+    display.__doc__ = original.__doc__
+    module.display = display
+
+
+def _hook_pil_show(module):
+    # Image.show() opens a viewer program; here it becomes a PNG result, as on E2B.
+    class ResultViewer(module.Viewer):
+        format = "PNG"
+
+        def show(self, image, **options):
+            buf = io.BytesIO()
+            image.save(buf, format="PNG")
+            sys.stdout.flush()
+            _send({"type": "result", "png": base64.b64encode(buf.getvalue()).decode("ascii"),
+                   "text": repr(image), "is_main_result": False, "extra": {}})
+            return 1
+
+    module.register(ResultViewer, 0)
+
+
+sys.meta_path.insert(0, _AfterImport({"IPython.core.display_functions": _hook_ipython_display,
+                                      "PIL.ImageShow": _hook_pil_show}))
 
 
 # ---- IPython syntax: !cmd and %magic ------------------------------------------------------------
@@ -392,10 +458,11 @@ class _Shell:
     def run_line_magic(self, name, line, _stack_depth=1):
         if name == "pip":
             return self.system("%s -m pip %s" % (sys.executable, line))
-        if name == "cd":
-            os.chdir(os.path.expanduser(line.strip() or "~"))
-            return None
-        return self._shell().run_line_magic(name, line)
+        if name == "matplotlib":
+            return _use_inline_backend(line)
+        # One frame more than the caller's: magics that read the caller's variables (%time, %timeit, $x)
+        # must see the cell's, not this method's.
+        return self._shell().run_line_magic(name, line, _stack_depth + 1)
 
     def run_cell_magic(self, name, line, cell):
         return self._shell().run_cell_magic(name, line, cell)
@@ -403,15 +470,59 @@ class _Shell:
     def _shell(self):
         if _Shell._real is None:
             from IPython.core.interactiveshell import InteractiveShell
-            _Shell._real = InteractiveShell.instance(user_ns=_MAIN_NS)
+
+            class KilnShell(InteractiveShell):
+                # The base class raises NotImplementedError; figures here always go out as PNG results
+                # (ipykernel's inline backend does the same), so there is no GUI event loop to start.
+                def enable_gui(self, gui=None):
+                    pass
+
+                def enable_matplotlib(self, gui=None):
+                    _use_inline_backend("inline")
+                    return "inline", _BACKEND
+
+            _Shell._real = KilnShell.instance(user_ns=_MAIN_NS)
+            # The shell installs its own get_ipython() and display() as builtins: cells keep kiln's.
+            # It puts them in the cell namespace too (hidden from %who).
+            builtins.get_ipython = _MAIN_NS["get_ipython"] = lambda: _SHELL
+            builtins.display = display
+            _Shell._real.display_pub.publish = _publish_bundle
         return _Shell._real
+
+
+def _use_inline_backend(line):
+    """%matplotlib [inline|agg|...]: every backend a notebook asks for becomes kiln's inline one, whose
+    figures are results; GUI toolkits cannot open a window in a sandbox anyway."""
+    args = line.split()
+    if "-l" in args or "--list" in args:
+        print("Available matplotlib backends: ['inline']")
+        return None
+    import matplotlib
+    matplotlib.use(_BACKEND)
+    if "matplotlib.pyplot" in sys.modules:
+        sys.modules["matplotlib.pyplot"].switch_backend(_BACKEND)
+    if not [a for a in args if not a.startswith("-")]:
+        print("Using matplotlib backend: inline")
+    return None
+
+
+def _publish_bundle(data, metadata=None, source=None, *, transient=None, update=False, **kwargs):
+    """IPython's display() (from IPython.display, a shell's display_pub) as a kiln result."""
+    sys.stdout.flush()
+    item = {"type": "result"}
+    for mime, value in (data or {}).items():
+        if mime in _MIME:
+            item[_MIME[mime]] = _encode(_MIME[mime], value)
+    item["is_main_result"] = False
+    item["extra"] = {}
+    _send(item)
 
 
 _SHELL = _Shell()
 
 
 def _transform(code):
-    if not any(l.lstrip().startswith(("!", "%")) for l in code.splitlines()):
+    if not any(l.lstrip().startswith(("!", "%")) or l.rstrip().endswith("?") for l in code.splitlines()):
         return code
     try:
         from IPython.core.inputtransformer2 import TransformerManager
@@ -494,6 +605,16 @@ def _execute(code):
         if isinstance(exc, SystemExit) and exc.code in (None, 0):
             return
         _send_error(exc)
+        if os.getpid() == _RUNNER_PID:
+            _flush_figures_quietly()
+
+
+def _flush_figures_quietly():
+    # ipykernel shows the figures of a cell that raised too (after its traceback).
+    try:
+        _flush_figures()
+    except Exception:
+        pass
 
 
 def _with_env(env_vars, fn):

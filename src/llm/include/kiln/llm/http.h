@@ -6,6 +6,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -25,6 +26,10 @@ struct HttpRequest {
   std::string body;
   std::chrono::milliseconds connect_timeout{5'000};
   std::chrono::milliseconds total_timeout{600'000};
+  // When set and the response status is 2xx, the body is handed over chunk by chunk as it arrives instead
+  // of being collected in HttpResponse::body (which then stays empty); non-2xx bodies are still collected.
+  // Returning false aborts the transfer (Send fails with kInternal "aborted by the receiver").
+  std::function<bool(std::string_view chunk)> on_body_chunk;
 };
 
 struct HttpResponse {

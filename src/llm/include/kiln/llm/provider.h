@@ -72,10 +72,20 @@ struct ToolSpec {
   nlohmann::json parameters = nlohmann::json::object();
 };
 
+// Receives assistant text as it is generated (streamed calls). Called on the calling thread, in order.
+using TextSink = std::function<void(std::string_view delta)>;
+
 struct ChatRequest {
   std::string system;  // system instructions; may be empty
   std::vector<Message> messages;
   std::vector<ToolSpec> tools;
+  // Whether the model may ask for several tool calls in one turn (OpenAI parallel_tool_calls, Anthropic
+  // disable_parallel_tool_use); unset: the provider's default (allowed). Gemini has no switch and ignores it.
+  std::optional<bool> parallel_tool_calls;
+  // When set, the call is streamed (server-sent events) and on_text receives each text delta; the returned
+  // ChatResponse is the same as without streaming (text, tool calls assembled from their deltas, usage).
+  // A streamed call is retried only if it fails before its first byte of response body arrives.
+  TextSink on_text;
   int max_output_tokens = 0;  // 0: provider default (Anthropic requires one: 4096 is sent)
   std::optional<double> temperature;
 };

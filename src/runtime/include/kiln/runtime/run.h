@@ -42,4 +42,11 @@ using OutputCallback = std::function<void(int stream, std::string_view data)>;
 // RunResult.
 Result<RunResult> Run(const RunRequest& request, const OutputCallback& on_output = {});
 
+// For a process told to stop (a signal thread): kills every sandbox a Run of this process has running, and
+// every one launched from now on, then waits up to `timeout_ms` for their Runs to finish taking them down
+// (processes reaped, cgroups removed); those Runs return as if the program had been killed. Returns how many
+// were still up when the wait ended. Without it, a killed process's sandboxes die with it (the parent-death
+// signal) but leave their empty cgroups for the next Kiln to sweep.
+int StopAllRuns(int64_t timeout_ms);
+
 }  // namespace kiln::runtime
