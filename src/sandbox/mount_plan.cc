@@ -209,11 +209,9 @@ void AddEtc(const SandboxSpec& spec, PlanBuilder& plan) {
   plan.WriteFile("/etc/hostname", spec.hostname + "\n", 0644, r, r);
   plan.WriteFile("/etc/hosts", "127.0.0.1 localhost " + spec.hostname + "\n::1 localhost ip6-localhost\n",
                  0644, r, r);
-  if (spec.network && access("/etc/resolv.conf", R_OK) == 0) {
-    plan.BindReadOnly("/etc/resolv.conf", "/etc/resolv.conf", false);
-  } else {
-    plan.WriteFile("/etc/resolv.conf", "# no network in this sandbox\n", 0644, r, r);
-  }
+  // slirp4netns answers DNS on its own address and forwards to the host's resolvers, loopback ones included.
+  plan.WriteFile("/etc/resolv.conf",
+                 spec.network ? "nameserver 10.0.2.3\n" : "# no network in this sandbox\n", 0644, r, r);
 }
 
 void AddDev(PlanBuilder& plan) {

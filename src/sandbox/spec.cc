@@ -1,6 +1,7 @@
 #include "kiln/sandbox/spec.h"
 
 #include "kiln/base/strings.h"
+#include "network.h"
 
 namespace kiln::sandbox {
 
@@ -91,6 +92,12 @@ Status SandboxSpec::Validate() const {
     if (!StartsWith(path, "/home/user/") && !StartsWith(path, "/tmp/")) {
       return InvalidArgument("files: '" + path + "' must be under /home/user/ or /tmp/");
     }
+  }
+  for (const auto* list : {&network_rules.allow_out, &network_rules.deny_out}) {
+    const char* field = list == &network_rules.allow_out ? "network.allow_out" : "network.deny_out";
+    for (size_t i = 0; i < list->size(); ++i)
+      KILN_RETURN_IF_ERROR(
+          ParseIpv4Cidr(std::string(field) + "[" + std::to_string(i) + "]", (*list)[i]).status());
   }
   KILN_RETURN_IF_ERROR(CheckSandboxPath("workdir", workdir));
   if (hostname.empty() || hostname.size() > 64)

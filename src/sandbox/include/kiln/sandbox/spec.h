@@ -41,6 +41,16 @@ struct Limits {
       16ll << 20;  // per stream (stdout, stderr) captured by the host; past it: truncated
 };
 
+// Egress rules for a sandbox with network (E2B's network.allowOut / denyOut), IPv4 CIDRs ("10.1.0.0/16",
+// or an address for /32). Unless allowed, the host's own addresses, RFC 1918, carrier-grade NAT, link-local
+// (the cloud metadata address 169.254.169.254), multicast and "this network" are unreachable; the host's
+// loopback always is. A destination matching both lists is allowed when its allow entry is at least as
+// specific (longest prefix wins, allow wins a tie). The sandbox has no IPv6.
+struct NetworkRules {
+  std::vector<std::string> allow_out;
+  std::vector<std::string> deny_out;
+};
+
 struct SandboxSpec {
   // Host directories shared read-only: what Python, bash, coreutils and node need. /etc is NOT shared
   // whole (it holds secrets such as /etc/shadow): only `etc_files` are, and passwd/group/hosts are generated.
@@ -54,7 +64,11 @@ struct SandboxSpec {
   // True: the root and the layered system directories (/usr) are writable copy-on-write layers over the
   // host's read-only files, discarded with the sandbox. False: a read-only root (the old behaviour).
   bool writable_root = true;
-  bool network = false;  // false: a private network namespace with loopback only
+  // false: a private network namespace with loopback only. true: the same namespace plus a user-mode
+  // network stack (slirp4netns, a process of the host user: no host network configuration is touched)
+  // through which the sandbox reaches the outside; see NetworkRules for what stays unreachable.
+  bool network = false;
+  NetworkRules network_rules;
   std::string hostname = "sandbox";
   // Environment of the program; PATH, HOME, USER, LOGNAME and LANG are provided when absent.
   std::map<std::string, std::string> env;
