@@ -4,6 +4,8 @@
 //   build/bin/kiln_sandbox_bench --limits-breakdown [--iterations N]
 //   build/bin/kiln_sandbox_bench --writable-root [--iterations N]
 //     (kiln run /bin/true with the writable root and with spec.writable_root=false, interleaved)
+//   build/bin/kiln_sandbox_bench --network [--iterations N]
+//     (kiln run /bin/true with network on and off, interleaved)
 //   build/bin/kiln_sandbox_bench --cycles-only [--cycle-true] [--cycle-seconds S]
 //     (figure 4 alone, e.g. under perf; --cycle-true runs /bin/true instead of python to show Kiln's share)
 //
@@ -124,11 +126,12 @@ bool SpawnAndWait(const std::vector<std::string>& argv) {
 }
 
 bool KilnRun(const std::vector<std::string>& argv, const sandbox::Limits& limits = {},
-             bool writable_root = true) {
+             bool writable_root = true, bool network = false) {
   runtime::RunRequest req;
   req.argv = argv;
   req.spec.limits = limits;
   req.spec.writable_root = writable_root;
+  req.spec.network = network;
   Result<runtime::RunResult> r = runtime::Run(req);
   return r.ok() && r->exit_code == 0;
 }
@@ -210,6 +213,29 @@ void WritableRootCost(int iterations) {
   std::printf("   writable_root=true  p50 %7.2f ms p99 %7.2f ms\n", p(layered, 50), p(layered, 99));
   std::printf("   writable_root=false p50 %7.2f ms p99 %7.2f ms\n", p(readonly, 50), p(readonly, 99));
   std::printf("   cost of the writable root: p50 %+.2f ms\n", p(layered, 50) - p(readonly, 50));
+}
+
+// The start-up cost of the network on request (slirp4netns started and configured, egress routes
+// installed) against no network, interleaved so both see the same load.
+void NetworkCost(int iterations) {
+  std::vector<double> on, off;
+  for (int i = 0; i < iterations; ++i) {
+    for (bool network : {true, false}) {
+      int64_t t0 = MonotonicNanos();
+      if (!KilnRun({"/bin/true"}, {}, true, network))
+        std::fprintf(stderr, "network=%d: run failed\n", network);
+      (network ? on : off).push_back((MonotonicNanos() - t0) / 1e6);
+    }
+  }
+  std::sort(on.begin(), on.end());
+  std::sort(off.begin(), off.end());
+  auto p = [](const std::vector<double>& v, int pct) {
+    return v[std::min(v.size() - 1, v.size() * pct / 100)];
+  };
+  std::printf("kiln run /bin/true, %d runs each\n", iterations);
+  std::printf("   network=true  p50 %7.2f ms p99 %7.2f ms\n", p(on, 50), p(on, 99));
+  std::printf("   network=false p50 %7.2f ms p99 %7.2f ms\n", p(off, 50), p(off, 99));
+  std::printf("   cost of the network: p50 %+.2f ms\n", p(on, 50) - p(off, 50));
 }
 
 // Where the time of a python run goes: launch until python's code runs (the program prints its monotonic
@@ -392,7 +418,7 @@ int main(int argc, char** argv) {
   using namespace kiln::bench;
   int iterations = 200;
   double cycle_seconds = 30;
-  bool breakdown = false, cycles_only = false, writable_root = false;
+  bool breakdown = false, cycles_only = false, writable_root = false, network = false;
   double start_loop_seconds = 0;
   std::vector<std::string> cycle_program = {"python3", "-c", "print(1)"};
   for (int i = 1; i < argc; ++i) {
@@ -400,6 +426,7 @@ int main(int argc, char** argv) {
     if (!std::strcmp(argv[i], "--cycles-only")) cycles_only = true;
     if (!std::strcmp(argv[i], "--cycle-true")) cycle_program = {"/bin/true"};
     if (!std::strcmp(argv[i], "--writable-root")) writable_root = true;
+    if (!std::strcmp(argv[i], "--network")) network = true;
     if (i + 1 == argc) break;
     if (!std::strcmp(argv[i], "--iterations")) iterations = std::atoi(argv[i + 1]);
     if (!std::strcmp(argv[i], "--cycle-seconds")) cycle_seconds = std::atof(argv[i + 1]);
@@ -408,6 +435,10 @@ int main(int argc, char** argv) {
   KilnRun({"/bin/true"});  // warm-up: probes, seccomp compilation
   if (writable_root) {
     WritableRootCost(iterations);
+    return 0;
+  }
+  if (network) {
+    NetworkCost(iterations);
     return 0;
   }
   if (breakdown) {

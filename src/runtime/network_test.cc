@@ -283,20 +283,21 @@ class HostIndex {
     close(out[1]);
     char buf[16] = {};
     pollfd p{out[0], POLLIN, 0};
-    if (poll(&p, 1, 20'000) > 0 && read(out[0], buf, sizeof buf - 1) > 0) port_ = std::atoi(buf);
-    close(out[0]);
+    if (poll(&p, 1, 60'000) > 0 && read(out[0], buf, sizeof buf - 1) > 0) port_ = std::atoi(buf);
+    out_ = out[0];  // open until the server is gone: it never writes into a closed pipe
   }
   ~HostIndex() {
     if (pid_ > 0) {
       kill(pid_, SIGKILL);
       waitpid(pid_, nullptr, 0);
     }
+    if (out_ >= 0) close(out_);
   }
   int port() const { return port_; }
 
  private:
   pid_t pid_ = -1;
-  int port_ = 0;
+  int port_ = 0, out_ = -1;
 };
 
 // What E2B code does first with network: root installs a package. pip reaches an index the test serves on

@@ -60,5 +60,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
 
 server = http.server.ThreadingHTTPServer((sys.argv[1], 0), Handler)
-print(server.server_address[1], flush=True)
+# One write, so a reader that has the number may close the pipe without the server dying of a broken one.
+sys.stdout.write(f"{server.server_address[1]}\n")
+sys.stdout.flush()
 server.serve_forever()
