@@ -20,11 +20,11 @@ PACKAGES=(
   python3 python3-numpy python3-matplotlib python3-pandas python3-ipython
   nodejs bubblewrap hyperfine iproute2 procps ccache dpkg-dev file
   cppzmq-dev libzmq3-dev libssl-dev python3-ipykernel python3-jupyter-client
-  libboost1.81-dev libexpat1-dev
+  libboost1.81-dev libexpat1-dev slirp4netns
 )
 # Needed by tests only: the R kernel (IRkernel contexts, optional at run time) and systemd-analyze (the
-# package test checks the unit with it).
-TEST_PACKAGES=(r-cran-irkernel systemd)
+# package test checks the unit with it) and pip (a network test installs a wheel from an index it serves).
+TEST_PACKAGES=(r-cran-irkernel systemd python3-pip)
 if [ "$WITH_TEST_DEPS" = 1 ]; then PACKAGES+=("${TEST_PACKAGES[@]}"); fi
 
 SUDO=""

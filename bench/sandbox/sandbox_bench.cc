@@ -2,6 +2,10 @@
 //
 //   build/bin/kiln_sandbox_bench [--iterations N] [--cycle-seconds S]
 //   build/bin/kiln_sandbox_bench --limits-breakdown [--iterations N]
+//   build/bin/kiln_sandbox_bench --writable-root [--iterations N]
+//     (kiln run /bin/true with the writable root and with spec.writable_root=false, interleaved)
+//   build/bin/kiln_sandbox_bench --network [--iterations N]
+//     (kiln run /bin/true with network on and off, interleaved)
 //   build/bin/kiln_sandbox_bench --cycles-only [--cycle-true] [--cycle-seconds S]
 //     (figure 4 alone, e.g. under perf; --cycle-true runs /bin/true instead of python to show Kiln's share)
 //
@@ -121,10 +125,13 @@ bool SpawnAndWait(const std::vector<std::string>& argv) {
   return WIFEXITED(status) && WEXITSTATUS(status) == 0;
 }
 
-bool KilnRun(const std::vector<std::string>& argv, const sandbox::Limits& limits = {}) {
+bool KilnRun(const std::vector<std::string>& argv, const sandbox::Limits& limits = {},
+             bool writable_root = true, bool network = false) {
   runtime::RunRequest req;
   req.argv = argv;
   req.spec.limits = limits;
+  req.spec.writable_root = writable_root;
+  req.spec.network = network;
   Result<runtime::RunResult> r = runtime::Run(req);
   return r.ok() && r->exit_code == 0;
 }
@@ -183,6 +190,52 @@ void LimitsBreakdown(int iterations, const std::vector<std::string>& argv) {
     std::printf("   %-24s p50 %7.2f ms p99 %7.2f ms\n", v.name, v.ms[v.ms.size() / 2],
                 v.ms[std::min(v.ms.size() - 1, v.ms.size() * 99 / 100)]);
   }
+}
+
+// The start-up cost of the writable root (root tmpfs as disk, /usr as an overlay over an idmapped copy),
+// against the read-only root, interleaved so both see the same load.
+void WritableRootCost(int iterations) {
+  std::vector<double> layered, readonly;
+  for (int i = 0; i < iterations; ++i) {
+    for (bool writable : {true, false}) {
+      int64_t t0 = MonotonicNanos();
+      if (!KilnRun({"/bin/true"}, {}, writable))
+        std::fprintf(stderr, "writable_root=%d: run failed\n", writable);
+      (writable ? layered : readonly).push_back((MonotonicNanos() - t0) / 1e6);
+    }
+  }
+  std::sort(layered.begin(), layered.end());
+  std::sort(readonly.begin(), readonly.end());
+  auto p = [](const std::vector<double>& v, int pct) {
+    return v[std::min(v.size() - 1, v.size() * pct / 100)];
+  };
+  std::printf("kiln run /bin/true, %d runs each\n", iterations);
+  std::printf("   writable_root=true  p50 %7.2f ms p99 %7.2f ms\n", p(layered, 50), p(layered, 99));
+  std::printf("   writable_root=false p50 %7.2f ms p99 %7.2f ms\n", p(readonly, 50), p(readonly, 99));
+  std::printf("   cost of the writable root: p50 %+.2f ms\n", p(layered, 50) - p(readonly, 50));
+}
+
+// The start-up cost of the network on request (slirp4netns started and configured, egress routes
+// installed) against no network, interleaved so both see the same load.
+void NetworkCost(int iterations) {
+  std::vector<double> on, off;
+  for (int i = 0; i < iterations; ++i) {
+    for (bool network : {true, false}) {
+      int64_t t0 = MonotonicNanos();
+      if (!KilnRun({"/bin/true"}, {}, true, network))
+        std::fprintf(stderr, "network=%d: run failed\n", network);
+      (network ? on : off).push_back((MonotonicNanos() - t0) / 1e6);
+    }
+  }
+  std::sort(on.begin(), on.end());
+  std::sort(off.begin(), off.end());
+  auto p = [](const std::vector<double>& v, int pct) {
+    return v[std::min(v.size() - 1, v.size() * pct / 100)];
+  };
+  std::printf("kiln run /bin/true, %d runs each\n", iterations);
+  std::printf("   network=true  p50 %7.2f ms p99 %7.2f ms\n", p(on, 50), p(on, 99));
+  std::printf("   network=false p50 %7.2f ms p99 %7.2f ms\n", p(off, 50), p(off, 99));
+  std::printf("   cost of the network: p50 %+.2f ms\n", p(on, 50) - p(off, 50));
 }
 
 // Where the time of a python run goes: launch until python's code runs (the program prints its monotonic
@@ -365,19 +418,29 @@ int main(int argc, char** argv) {
   using namespace kiln::bench;
   int iterations = 200;
   double cycle_seconds = 30;
-  bool breakdown = false, cycles_only = false;
+  bool breakdown = false, cycles_only = false, writable_root = false, network = false;
   double start_loop_seconds = 0;
   std::vector<std::string> cycle_program = {"python3", "-c", "print(1)"};
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--limits-breakdown")) breakdown = true;
     if (!std::strcmp(argv[i], "--cycles-only")) cycles_only = true;
     if (!std::strcmp(argv[i], "--cycle-true")) cycle_program = {"/bin/true"};
+    if (!std::strcmp(argv[i], "--writable-root")) writable_root = true;
+    if (!std::strcmp(argv[i], "--network")) network = true;
     if (i + 1 == argc) break;
     if (!std::strcmp(argv[i], "--iterations")) iterations = std::atoi(argv[i + 1]);
     if (!std::strcmp(argv[i], "--cycle-seconds")) cycle_seconds = std::atof(argv[i + 1]);
     if (!std::strcmp(argv[i], "--start-loop")) start_loop_seconds = std::atof(argv[i + 1]);
   }
   KilnRun({"/bin/true"});  // warm-up: probes, seccomp compilation
+  if (writable_root) {
+    WritableRootCost(iterations);
+    return 0;
+  }
+  if (network) {
+    NetworkCost(iterations);
+    return 0;
+  }
   if (breakdown) {
     std::printf("python3 -c 'print(1)' in a fresh sandbox, by cgroup limit (%d runs each)\n", iterations);
     LimitsBreakdown(iterations, {"python3", "-c", "print(1)"});

@@ -16,7 +16,8 @@ namespace {
 // From <linux/mount.h>, which clashes with glibc's <sys/mount.h>.
 constexpr unsigned kOpenTreeClone = 1;
 constexpr unsigned kMoveMountFromEmptyPath = 0x4;
-constexpr unsigned kAtRecursive = 0x8000;  // <linux/fcntl.h>
+constexpr unsigned kAtRecursive = 0x8000;
+constexpr uint64_t kMountAttrRdonly = 0x1, kMountAttrIdmap = 0x100000;  // <linux/mount.h>  // <linux/fcntl.h>
 
 class RealOs final : public Os {
  public:
@@ -47,6 +48,16 @@ class RealOs final : public Os {
   Status AttachMountTree(int tree_fd, const std::string& target) override {
     if (::syscall(SYS_move_mount, tree_fd, "", AT_FDCWD, target.c_str(), kMoveMountFromEmptyPath) != 0) {
       return ErrnoStatus("move_mount(fd " + std::to_string(tree_fd) + ", " + target + ")", errno);
+    }
+    return Status::Ok();
+  }
+  Status IdmapMountTree(int tree_fd, int userns_fd) override {
+    // <linux/mount.h>'s struct mount_attr; that header clashes with glibc's <sys/mount.h>.
+    struct {
+      uint64_t attr_set, attr_clr, propagation, userns_fd;
+    } attr{kMountAttrIdmap | kMountAttrRdonly, 0, 0, static_cast<uint64_t>(userns_fd)};
+    if (::syscall(SYS_mount_setattr, tree_fd, "", AT_EMPTY_PATH, &attr, sizeof attr) != 0) {
+      return ErrnoStatus("mount_setattr(fd " + std::to_string(tree_fd) + ", MOUNT_ATTR_IDMAP)", errno);
     }
     return Status::Ok();
   }

@@ -20,9 +20,9 @@ namespace {
 
 struct RunFlags {
   std::string file, code, lang, stdin_source, user = "user";
-  std::vector<std::string> env, args;
+  std::vector<std::string> env, args, allow_out, deny_out;
   double timeout_s = 30, memory_mb = 512;
-  bool json = false;
+  bool json = false, network = false;
 };
 
 struct Language {
@@ -93,6 +93,8 @@ Result<runtime::RunRequest> BuildRequest(const RunFlags& f) {
     req.spec.env[kv.substr(0, eq)] = kv.substr(eq + 1);
   }
   if (!(f.timeout_s > 0)) return InvalidArgument("--timeout: must be a positive number of seconds");
+  req.spec.network = f.network || !f.allow_out.empty();
+  req.spec.network_rules = {f.allow_out, f.deny_out};
   req.spec.limits.timeout_ms = static_cast<int64_t>(std::ceil(f.timeout_s * 1000));
   req.spec.limits.memory_bytes = static_cast<int64_t>(f.memory_mb * 1024 * 1024);
   if (f.stdin_source == "-") {
@@ -172,6 +174,12 @@ void AddRunCommand(CLI::App& app, const std::vector<std::string>& program_args, 
   run->add_option("--env", flags->env, "Environment variable KEY=VALUE (repeatable)");
   run->add_option("--timeout", flags->timeout_s, "Wall-clock limit in seconds (default 30)");
   run->add_option("--memory", flags->memory_mb, "Memory limit in MB (default 512)");
+  run->add_flag("--network", flags->network,
+                "Give the sandbox network access through a user-mode stack (default: none; host loopback, "
+                "the host's addresses, private and metadata addresses stay unreachable)");
+  run->add_option("--allow-out", flags->allow_out,
+                  "With --network: also reach this IPv4 CIDR, e.g. a private service (repeatable)");
+  run->add_option("--deny-out", flags->deny_out, "With --network: never reach this IPv4 CIDR (repeatable)");
   run->add_flag("--json", flags->json, "Print one JSON object with the result instead of streaming");
   run->callback([flags, &exit_code] { exit_code = Execute(*flags); });
 }

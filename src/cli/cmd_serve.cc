@@ -37,6 +37,7 @@ struct ServeFlags {
   int64_t max_per_key = 20;
   int64_t max_lifetime_s = 24 * 3600;
   bool access_log = true;
+  bool internet_access = false;
 };
 
 struct KeysFlags {
@@ -107,6 +108,7 @@ int Serve(const ServeFlags& flags) {
   options.max_sandboxes_total = flags.max_sandboxes;
   options.max_sandboxes_per_key = flags.max_per_key;
   options.max_lifetime_s = flags.max_lifetime_s;
+  options.default_internet_access = flags.internet_access;
   auto control = control::Control::Open(options);
   if (!control.ok()) return Fail(control.status());
   if (Status s = FirstKey(**control); !s.ok()) return Fail(s);
@@ -209,6 +211,8 @@ void AddServeCommands(CLI::App& app, int& exit_code) {
   serve->add_option("--max-sandboxes", flags->max_sandboxes, "Concurrent sandboxes on this server (100)");
   serve->add_option("--max-per-key", flags->max_per_key, "Concurrent sandboxes per API key (20)");
   serve->add_option("--max-lifetime", flags->max_lifetime_s, "Longest sandbox lifetime in seconds (86400)");
+  serve->add_flag("--internet-access", flags->internet_access,
+                  "Sandboxes get network when a create omits allowInternetAccess (default: no network)");
   serve->add_flag("--access-log,!--no-access-log", flags->access_log,
                   "One JSON line per request on stderr (default on)");
   serve->callback([flags, &exit_code] { exit_code = Serve(*flags); });

@@ -31,8 +31,11 @@ Status MakeHome(const std::string& home) {
   return Status::Ok();
 }
 
-runtime::CreateOptions RuntimeOptions(const Template& tmpl, const CreateRequest& request, int64_t timeout_s) {
+runtime::CreateOptions RuntimeOptions(const Template& tmpl, const CreateRequest& request, int64_t timeout_s,
+                                      bool default_internet_access) {
   runtime::CreateOptions o;
+  o.spec.network = request.allow_internet_access.value_or(default_internet_access);
+  o.spec.network_rules = request.network_rules;
   o.spec.limits.timeout_ms = timeout_s * 1000;
   o.env_vars = request.env_vars;
   o.access_token = RandomHex(24);
@@ -203,6 +206,9 @@ Result<SandboxRecord> Control::Create(const Principal& caller, const CreateReque
   if (timeout_s > options_.max_lifetime_s)
     return InvalidArgument("timeout: " + std::to_string(timeout_s) + " s is past the maximum lifetime of " +
                            std::to_string(options_.max_lifetime_s) + " s");
+  sandbox::SandboxSpec rules_only;  // a bad CIDR is the client's error, named before anything starts
+  rules_only.network_rules = request.network_rules;
+  KILN_RETURN_IF_ERROR(rules_only.Validate());
   KILN_RETURN_IF_ERROR(Reserve(caller));
   Result<SandboxRecord> started = Start(caller, request, tmpl);
   Unreserve(caller);
@@ -212,7 +218,7 @@ Result<SandboxRecord> Control::Create(const Principal& caller, const CreateReque
 Result<SandboxRecord> Control::Start(const Principal& caller, const CreateRequest& request,
                                      const Template& tmpl) {
   int64_t timeout_s = request.timeout_s.value_or(options_.default_timeout_s);
-  runtime::CreateOptions create = RuntimeOptions(tmpl, request, timeout_s);
+  runtime::CreateOptions create = RuntimeOptions(tmpl, request, timeout_s, options_.default_internet_access);
   const sandbox::Limits& limits = create.spec.limits;
   SandboxRecord r;
   r.id = create.id;

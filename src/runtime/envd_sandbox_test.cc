@@ -121,7 +121,11 @@ TEST_F(EnvdInSandboxTest, FilesRoundTripAndStayInsideTheSandbox) {
   EXPECT_EQ(Sh("cat ~/notes/a.txt"), "hello");
   EXPECT_EQ(client_->Read("/etc/shadow").status().code(), Code::kNotFound);
   EXPECT_EQ(client_->Read("../../../../etc/shadow").status().code(), Code::kNotFound);
-  EXPECT_FALSE(client_->Write("/usr/bin/evil", "x").ok());
+  // The files API writes as envd (as E2B's does), so /usr is writable: into the sandbox's own layer only.
+  std::string planted = "/usr/bin/kiln-planted-" + info_.id;
+  ASSERT_TRUE(client_->Write(planted, "x").ok());
+  EXPECT_EQ(*client_->Read(planted), "x");
+  EXPECT_FALSE(std::filesystem::exists(planted)) << planted << " reached the host";
   Result<bool> made = client_->MakeDir("deep/er/dir");
   ASSERT_TRUE(made.ok());
   EXPECT_TRUE(*made);

@@ -132,21 +132,46 @@ TEST_P(IsolationTest, HostProcessesAreInvisible) {
   EXPECT_EQ(r.stdout_data.find("isolation_test"), std::string::npos);
 }
 
+// `user` may write only its home and /tmp. Root may write the system directories too (E2B's root installs
+// packages), but only into its sandbox's private layer: nothing reaches the host or another sandbox, and
+// the kernel's tunables stay out of reach for both.
 TEST_P(IsolationTest, CannotWriteOutsideHomeAndTmp) {
+  const std::string mark = "evil-" + RandomHex(8);
+  const std::string paths =
+      "['/usr/" + mark + "', '/etc/" + mark + "', '/" + mark + "', '/bin/" + mark + "']";
   RunResult r = Attack(
       "import errno\n"
-      "for p in ['/usr/evil', '/etc/evil', '/evil', '/bin/evil', '/proc/sys/kernel/hostname', '/dev/evil']:\n"
+      "for p in " +
+      paths +
+      ":\n"
       "    try:\n"
-      "        open(p, 'w').write('x'); print(p, 'WROTE')\n"
+      "        open(p, 'w').write('x'); print(p, 'WROTE', open(p).read())\n"
+      "    except OSError as e:\n"
+      "        print(p, errno.errorcode[e.errno])\n"
+      "for p in ['/proc/sys/kernel/hostname', '/sys/kernel/" +
+      mark +
+      "']:\n"
+      "    try:\n"
+      "        open(p, 'w').write('x'); print(p, 'KERNEL WRITTEN')\n"
       "    except OSError as e:\n"
       "        print(p, errno.errorcode[e.errno])\n"
       "open('/home/user/ok', 'w').write('fine'); open('/tmp/ok', 'w').write('fine'); print('home ok')\n");
   EXPECT_EQ(r.exit_code, 0) << r.stderr_data;
-  EXPECT_EQ(r.stdout_data.find("WROTE"), std::string::npos) << r.stdout_data;
   EXPECT_NE(r.stdout_data.find("home ok"), std::string::npos);
-  struct stat st {};
-  EXPECT_NE(stat("/usr/evil", &st), 0);
-  EXPECT_NE(stat("/evil", &st), 0);
+  EXPECT_EQ(r.stdout_data.find("KERNEL WRITTEN"), std::string::npos) << r.stdout_data;
+  if (root()) {
+    EXPECT_NE(r.stdout_data.find("/usr/" + mark + " WROTE x"), std::string::npos) << r.stdout_data;
+    EXPECT_NE(r.stdout_data.find("/etc/" + mark + " WROTE x"), std::string::npos) << r.stdout_data;
+  } else {
+    EXPECT_EQ(r.stdout_data.find("WROTE"), std::string::npos) << r.stdout_data;
+  }
+  for (const char* dir : {"/usr/", "/etc/", "/", "/bin/"}) {
+    struct stat st {};
+    EXPECT_NE(stat((dir + mark).c_str(), &st), 0) << dir << mark << " reached the host";
+  }
+  RunResult other = Attack("import os\nprint([os.path.exists(p) for p in " + paths + "])\n");
+  EXPECT_EQ(other.exit_code, 0) << other.stderr_data;
+  EXPECT_NE(other.stdout_data.find("[False, False, False, False]"), std::string::npos) << other.stdout_data;
 }
 
 TEST_P(IsolationTest, CannotReachHostLoopback) {

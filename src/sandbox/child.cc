@@ -114,6 +114,9 @@ Status ArrangeFds(const ChildPlan& plan, OwnFds& own) {
     *fd = moved;
   }
   int highest = 2;
+  int staged_hold = -1;
+  if (plan.network_hold_fd >= 0 && (staged_hold = fcntl(plan.network_hold_fd, F_DUPFD_CLOEXEC, 100)) < 0)
+    return ErrnoStatus("fcntl(F_DUPFD_CLOEXEC)", errno);
   int staged[kMaxMappedFds];
   const size_t count = std::min(plan.fds.size(), kMaxMappedFds);  // the parent has checked the bound
   for (size_t i = 0; i < count; ++i) {
@@ -124,6 +127,7 @@ Status ArrangeFds(const ChildPlan& plan, OwnFds& own) {
   for (size_t i = 0; i < count; ++i) {
     if (dup2(staged[i], plan.fds[i].second) < 0) return ErrnoStatus("dup2", errno);
   }
+  if (staged_hold >= 0 && dup2(staged_hold, ++highest) < 0) return ErrnoStatus("dup2(network hold)", errno);
   if (syscall(SYS_close_range, highest + 1, ~0U, 4 /* CLOSE_RANGE_CLOEXEC */) != 0) {
     return ErrnoStatus("close_range(CLOEXEC)", errno);
   }
@@ -179,6 +183,8 @@ Status Contain(const ChildPlan& plan, OwnFds& own) {
   KILN_RETURN_IF_ERROR(plan.os->SetHostname(plan.hostname));
   KILN_RETURN_IF_ERROR(RunMountPlan(plan.mounts.steps, *plan.os));
   if (plan.setup_loopback) KILN_RETURN_IF_ERROR(BringUpLoopback());
+  if (plan.egress_route_count > 0)
+    KILN_RETURN_IF_ERROR(InstallEgressRoutes(plan.egress_routes, plan.egress_route_count));
   KILN_RETURN_IF_ERROR(ArrangeFds(plan, own));
   KILN_RETURN_IF_ERROR(ApplyRlimits(plan));
   KILN_RETURN_IF_ERROR(RestrictCapabilities());

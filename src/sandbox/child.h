@@ -9,6 +9,7 @@
 
 #include "kiln/base/os.h"
 #include "mount_plan.h"
+#include "network.h"
 #include "seccomp_filter.h"
 
 namespace kiln::sandbox {
@@ -32,6 +33,11 @@ struct ChildPlan {
   int64_t max_processes = 0;  // RLIMIT_NPROC, the fork-bomb bound when no pids cgroup is available
   const SeccompProgram* seccomp = nullptr;
   int init_fd = -1;
+  // Network on: the write end of the user-mode stack's exit pipe, which init keeps open (not close-on-exec)
+  // just above the mapped fds, and the egress routes to install (see network.h).
+  int network_hold_fd = -1;
+  const EgressRoute* egress_routes = nullptr;
+  size_t egress_route_count = 0;
   // Cgroup v1 `tasks` files opened by the parent (Cgroup::SelfJoinFiles): the child writes "0" to each
   // before anything else, joining its cgroups while it is the only thread. Close-on-exec.
   std::vector<int> cgroup_join_fds;

@@ -22,8 +22,10 @@
 #include "cgrouped_sandbox.h"
 #include "child.h"
 #include "clone_vfork.h"
+#include "idmap.h"
 #include "kiln/base/ids.h"
 #include "kiln/sandbox/sandbox.h"
+#include "network.h"
 
 namespace kiln::sandbox {
 namespace {
@@ -42,6 +44,13 @@ uid_t IdBase() {
   return env ? static_cast<uid_t>(std::strtoul(env, nullptr, 10)) : kDefaultIdBase;
 }
 
+// The sandbox's ids when Kiln is root: its root and its user, far from the host's real users.
+std::string PrivilegedIdMap() {
+  uid_t base = IdBase();
+  return "0 " + std::to_string(base) + " 1\n" + std::to_string(kSandboxUid) + " " +
+         std::to_string(base + kSandboxUid) + " 1\n";
+}
+
 std::string RuntimeDir(bool privileged) {
   if (privileged) return "/run/kiln";
   const char* xdg = std::getenv("XDG_RUNTIME_DIR");
@@ -53,6 +62,8 @@ class NamespaceSandbox final : public CgroupedSandbox {
  public:
   using CgroupedSandbox::CgroupedSandbox;
   ~NamespaceSandbox() override { (void)Destroy(); }
+
+  void set_network(UserNetwork network) { network_ = std::move(network); }
 
   Result<ExitInfo> Wait(int64_t timeout_ms) override {
     if (init_gone_) return exit_;
@@ -82,6 +93,7 @@ class NamespaceSandbox final : public CgroupedSandbox {
     while (got < 0 && errno == EINTR);
     if (got < 0) return ErrnoStatus("waitpid(sandbox init " + std::to_string(pid_) + ")", errno);
     init_gone_ = true;
+    network_.Stop();  // its namespace is empty now
     if (WIFSIGNALED(status)) {
       exit_.signal = WTERMSIG(status);
       exit_.exit_code = 128 + exit_.signal;
@@ -93,6 +105,7 @@ class NamespaceSandbox final : public CgroupedSandbox {
   }
 
   ExitInfo exit_;
+  UserNetwork network_;
 };
 
 Status UserNamespaceError(int err) {
@@ -108,8 +121,11 @@ struct LaunchState;
 
 class NamespaceBackend final : public Backend {
  public:
-  NamespaceBackend(Os& os, Capabilities caps, CgroupConfig cgroups)
-      : os_(os), caps_(std::move(caps)), cgroups_(std::move(cgroups)) {}
+  NamespaceBackend(Os& os, Capabilities caps, CgroupConfig cgroups, UniqueFd idmap_userns)
+      : os_(os),
+        caps_(std::move(caps)),
+        cgroups_(std::move(cgroups)),
+        idmap_userns_(std::move(idmap_userns)) {}
 
   const Capabilities& capabilities() const override { return caps_; }
 
@@ -124,20 +140,19 @@ class NamespaceBackend final : public Backend {
   pid_t Clone(ChildPlan& plan, uint64_t flags, const std::string& cgroup_dir, LaunchState& launch,
               int* pidfd);
   Result<ChildPlan> MakePlan(const SandboxSpec& spec, const LaunchOptions& options,
-                             const std::string& new_root);
+                             const std::string& new_root, const std::vector<EgressRoute>& routes);
 
   Os& os_;
   Capabilities caps_;
   CgroupConfig cgroups_;
+  UniqueFd idmap_userns_;  // privileged only: lends the sandbox's id map to idmapped lower layers
   std::atomic<bool> may_lower_oom_score_{true};  // false once the host refused (no CAP_SYS_RESOURCE)
 };
 
 Status NamespaceBackend::WriteIdMaps(pid_t pid) {
   std::string proc = "/proc/" + std::to_string(pid);
   if (caps_.privileged) {
-    uid_t base = IdBase();
-    std::string map = "0 " + std::to_string(base) + " 1\n" + std::to_string(kSandboxUid) + " " +
-                      std::to_string(base + kSandboxUid) + " 1\n";
+    std::string map = PrivilegedIdMap();
     KILN_RETURN_IF_ERROR(os_.WriteFile(proc + "/uid_map", map));
     return os_.WriteFile(proc + "/gid_map", map);
   }
@@ -149,15 +164,19 @@ Status NamespaceBackend::WriteIdMaps(pid_t pid) {
 }
 
 Result<ChildPlan> NamespaceBackend::MakePlan(const SandboxSpec& spec, const LaunchOptions& options,
-                                             const std::string& new_root) {
+                                             const std::string& new_root,
+                                             const std::vector<EgressRoute>& routes) {
   ChildPlan plan;
   plan.os = &os_;
   Identity identity;
   if (!caps_.privileged) identity.root_uid = kSandboxUid;
+  identity.idmap_userns_fd = idmap_userns_.get();
   KILN_ASSIGN_OR_RETURN(plan.mounts, BuildMountPlan(spec, new_root, identity, os_, caps_.privileged));
   KILN_ASSIGN_OR_RETURN(plan.seccomp, DefaultSeccompProgram());
   plan.hostname = spec.hostname;
-  plan.setup_loopback = !spec.network;
+  plan.setup_loopback = true;
+  plan.egress_routes = routes.data();
+  plan.egress_route_count = routes.size();
   plan.new_cgroup_namespace = true;
   plan.die_with_parent = options.die_with_parent;
   plan.become_root = caps_.privileged;
@@ -190,7 +209,8 @@ struct LaunchState {
   // Born in its cgroup (CLONE_INTO_CGROUP) or joining it itself (v1 tasks files): no Attach.
   std::atomic<bool> in_cgroup{false};
   Cgroup* cgroup = nullptr;
-  bool released = false;  // the child said hello and was sent go
+  bool released = false;           // the child said hello and was sent go
+  UserNetwork* network = nullptr;  // started once the id maps are written, before go
   Status status;
 };
 
@@ -214,6 +234,8 @@ void NamespaceBackend::ReleaseChild(int sync_fd, LaunchState& launch) {
     if (lowered.code() == Code::kPermissionDenied)
       may_lower_oom_score_.store(false, std::memory_order_relaxed);
   }
+  if (s.ok() && launch.network)
+    s = launch.network->Start(pid, !caps_.privileged).WithContext("starting the sandbox's network");
   if (s.ok() && launch.cgroup && !launch.in_cgroup.load())
     s = launch.cgroup->Attach(pid).WithContext("joining the sandbox's cgroup");
   if (s.ok() && send(sync_fd, &kGo, 1, MSG_NOSIGNAL) != 1) s = ErrnoStatus("send(go to sandbox)", errno);
@@ -266,7 +288,14 @@ Result<std::unique_ptr<Sandbox>> NamespaceBackend::Launch(const SandboxSpec& spe
     return InvalidArgument("launch: more than " + std::to_string(kMaxMappedFds) + " fds to pass in");
   std::string id = options.id.empty() ? RandomId() : options.id;
   std::string new_root = RuntimeDir(caps_.privileged);
-  KILN_ASSIGN_OR_RETURN(ChildPlan plan, MakePlan(spec, options, new_root));
+  std::vector<EgressRoute> routes;
+  UserNetwork network;
+  if (spec.network) {
+    KILN_ASSIGN_OR_RETURN(routes, PlanEgressRoutes(spec.network_rules));
+    KILN_ASSIGN_OR_RETURN(network, UserNetwork::Prepare());
+  }
+  KILN_ASSIGN_OR_RETURN(ChildPlan plan, MakePlan(spec, options, new_root, routes));
+  plan.network_hold_fd = network.hold_fd();
   std::vector<std::string> argv = options.argv, envp = options.envp;
   for (auto& a : argv) plan.argv.push_back(a.data());
   plan.argv.push_back(nullptr);
@@ -283,10 +312,10 @@ Result<std::unique_ptr<Sandbox>> NamespaceBackend::Launch(const SandboxSpec& spe
   plan.sync_fd = child_end.get();
   plan.parent_sync_fd = parent_end.get();
 
-  uint64_t flags = CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS;
-  if (!spec.network) flags |= CLONE_NEWNET;
+  uint64_t flags = CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWNET;
   LaunchState launch;
   launch.cgroup = cgroup.get();
+  if (spec.network) launch.network = &network;
   std::vector<UniqueFd> join_fds = OpenSelfJoinFiles(cgroup.get());
   for (const UniqueFd& fd : join_fds) plan.cgroup_join_fds.push_back(fd.get());
   launch.in_cgroup = !join_fds.empty();
@@ -307,6 +336,7 @@ Result<std::unique_ptr<Sandbox>> NamespaceBackend::Launch(const SandboxSpec& spe
     return UserNamespaceError(-pid);
   }
   auto sandbox = std::make_unique<NamespaceSandbox>(id, pid, UniqueFd(pidfd), std::move(cgroup));
+  sandbox->set_network(std::move(network));
   // From here the sandbox object owns the child: an early return destroys it (kill, reap, cgroup removal).
   Status s = launch.status;
   if (s.ok() && !launch.released) s = Internal("the sandbox's first process died before it was released");
@@ -354,8 +384,18 @@ Result<std::unique_ptr<Backend>> MakeNamespaceBackend(Os& os) {
   CgroupConfig cgroups = ProbeCgroups(os);
   (void)SweepStaleCgroups(os, cgroups, kStaleCgroupSeconds);
   Capabilities caps = ProbeCapabilities(cgroups);
+  UniqueFd idmap_userns;
+  if (caps.privileged) {
+    // Without it the sandbox's root sees the host's /usr owned by nobody and cannot change its own copy.
+    Result<UniqueFd> ns = MakeIdmapNamespace(PrivilegedIdMap());
+    if (ns.ok()) {
+      idmap_userns = std::move(*ns);
+    } else {
+      caps.warnings.push_back(ns.status().ToString() + ": the sandbox's root cannot change /usr");
+    }
+  }
   return std::unique_ptr<Backend>(
-      std::make_unique<NamespaceBackend>(os, std::move(caps), std::move(cgroups)));
+      std::make_unique<NamespaceBackend>(os, std::move(caps), std::move(cgroups), std::move(idmap_userns)));
 }
 
 }  // namespace kiln::sandbox

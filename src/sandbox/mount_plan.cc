@@ -98,8 +98,49 @@ Result<int> DetachedCopy(const BindMount& m, Os& os, bool host_root_parent, Moun
   return *fd;
 }
 
+// Overlay options are comma-separated and lowerdir lists colon-separated; such paths would be misread.
+Status CheckOverlayPath(const std::string& path) {
+  if (path.find_first_of(",:\\") != std::string::npos)
+    return InvalidArgument("layered mount path '" + path + "' contains ',', ':' or '\\'");
+  return Status::Ok();
+}
+
+// `source` (a host directory) at `target` as an overlay: the read-only lower layer is the host directory
+// (an idmapped copy when the caller is root), the upper and work directories are on the sandbox's root
+// tmpfs, i.e. its bounded disk.
+Status AddLayeredMount(const std::string& source, const std::string& target, PlanBuilder& plan, Os& os,
+                       MountPlan& out, const std::string& new_root) {
+  KILN_RETURN_IF_ERROR(CheckOverlayPath(new_root + target));
+  KILN_RETURN_IF_ERROR(CheckOverlayPath(source));
+  const Identity& id = plan.id();
+  if (out.layers == 0) plan.Mkdir(kLayersDir, 0700, id.root_uid, id.root_uid);
+  std::string layer = std::string(kLayersDir) + "/" + std::to_string(out.layers++);
+  plan.Mkdir(layer, 0700, id.root_uid, id.root_uid);
+  for (const char* part : {"/upper", "/work"}) plan.Mkdir(layer + part, 0755, id.root_uid, id.root_uid);
+  std::string lower = source;
+  // A filesystem without idmapped mounts (older kernels) keeps the host's owners: /usr stays the host
+  // root's, unchangeable by the sandbox's root, but the rest of the root is still writable.
+  if (id.idmap_userns_fd >= 0) {
+    Result<int> fd = os.CloneMountTree(source, /*recursive=*/false);
+    if (!fd.ok()) return fd.status().WithContext("copying " + source + " for its writable layer");
+    UniqueFd tree(*fd);
+    if (os.IdmapMountTree(tree.get(), id.idmap_userns_fd).ok()) {
+      plan.Mkdir(layer + "/lower", 0755, id.root_uid, id.root_uid);
+      plan.BindOrAttach(source, layer + "/lower", tree.get(), /*recursive=*/false);
+      out.trees.push_back(std::move(tree));
+      lower = new_root + layer + "/lower";
+    }
+  }
+  plan.Parents(target);
+  plan.SystemDir(target);
+  plan.Mount("overlay", target, "overlay", kHardening,
+             "lowerdir=" + lower + ",upperdir=" + new_root + layer + "/upper,workdir=" + new_root + layer +
+                 "/work,userxattr");
+  return Status::Ok();
+}
+
 Status AddSystemMounts(const SandboxSpec& spec, PlanBuilder& plan, Os& os, bool host_root_parent,
-                       MountPlan& out) {
+                       MountPlan& out, const std::string& new_root) {
   for (const BindMount& m : spec.mounts) {
     std::string target = m.target.empty() ? m.source : m.target;
     struct stat st {};
@@ -112,6 +153,10 @@ Status AddSystemMounts(const SandboxSpec& spec, PlanBuilder& plan, Os& os, bool 
       ssize_t n = readlink(m.source.c_str(), buf, sizeof buf - 1);
       if (n <= 0) return ErrnoStatus("readlink(" + m.source + ")", errno);
       plan.Symlink(std::string(buf, static_cast<size_t>(n)), target);
+      continue;
+    }
+    if (m.layered && spec.writable_root && !m.writable && S_ISDIR(st.st_mode)) {
+      KILN_RETURN_IF_ERROR(AddLayeredMount(m.source, target, plan, os, out, new_root));
       continue;
     }
     KILN_ASSIGN_OR_RETURN(int tree_fd, DetachedCopy(m, os, host_root_parent, out));
@@ -164,11 +209,9 @@ void AddEtc(const SandboxSpec& spec, PlanBuilder& plan) {
   plan.WriteFile("/etc/hostname", spec.hostname + "\n", 0644, r, r);
   plan.WriteFile("/etc/hosts", "127.0.0.1 localhost " + spec.hostname + "\n::1 localhost ip6-localhost\n",
                  0644, r, r);
-  if (spec.network && access("/etc/resolv.conf", R_OK) == 0) {
-    plan.BindReadOnly("/etc/resolv.conf", "/etc/resolv.conf", false);
-  } else {
-    plan.WriteFile("/etc/resolv.conf", "# no network in this sandbox\n", 0644, r, r);
-  }
+  // slirp4netns answers DNS on its own address and forwards to the host's resolvers, loopback ones included.
+  plan.WriteFile("/etc/resolv.conf",
+                 spec.network ? "nameserver 10.0.2.3\n" : "# no network in this sandbox\n", 0644, r, r);
 }
 
 void AddDev(PlanBuilder& plan) {
@@ -235,10 +278,17 @@ Result<MountPlan> BuildMountPlan(const SandboxSpec& spec, const std::string& new
   PlanBuilder plan(new_root, identity);
   // Nothing we mount may propagate back to the host.
   plan.Raw({MountStep::kMount, "", "/", "", MS_REC | MS_PRIVATE, ""});
+  // A read-only root needs only room for mount points and the generated /etc files.
+  int64_t root_bytes = spec.writable_root ? spec.limits.disk_bytes : 16ll << 20;
   plan.Raw({MountStep::kMount, "tmpfs", new_root, "tmpfs", kHardening,
-            "size=16m,nr_inodes=4096,mode=0755,uid=" + std::to_string(identity.root_uid) +
+            "size=" + std::to_string(root_bytes) + ",nr_inodes=" + std::to_string(TmpfsInodes(root_bytes)) +
+                ",mode=0755,uid=" + std::to_string(identity.root_uid) +
                 ",gid=" + std::to_string(identity.root_uid)});
-  KILN_RETURN_IF_ERROR(AddSystemMounts(spec, plan, os, host_root_parent, out));
+  KILN_RETURN_IF_ERROR(AddSystemMounts(spec, plan, os, host_root_parent, out, new_root));
+  if (out.layers > 0) {
+    plan.Mount("tmpfs", kLayersDir, "tmpfs", kHardening | MS_NOEXEC | MS_RDONLY,
+               "size=4k,nr_inodes=1,mode=0");
+  }
   AddEtc(spec, plan);
   AddDev(plan);
   plan.SystemDir("/home");
@@ -256,7 +306,8 @@ Result<MountPlan> BuildMountPlan(const SandboxSpec& spec, const std::string& new
   plan.Mount("", "/proc/sys", "", MS_REMOUNT | MS_BIND | MS_RDONLY | kHardening | MS_NOEXEC, "");
   plan.Raw({MountStep::kPivotRoot, new_root, new_root});
   plan.Raw({MountStep::kUmount, "/", "/"});
-  plan.Raw({MountStep::kMount, "", "/", "", MS_REMOUNT | MS_BIND | MS_RDONLY | kHardening, ""});
+  if (!spec.writable_root)
+    plan.Raw({MountStep::kMount, "", "/", "", MS_REMOUNT | MS_BIND | MS_RDONLY | kHardening, ""});
   out.steps = plan.Take();
   return out;
 }

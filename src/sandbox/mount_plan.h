@@ -35,6 +35,10 @@ struct Identity {
   uid_t root_uid = 0;  // uid (inside) that owns system files: 0, or the user's own uid when unprivileged
   uid_t user_uid = kSandboxUid;
   gid_t user_gid = kSandboxGid;
+  // When the caller is the host's root: a user namespace with the sandbox's id map (idmap.h). Lower layers
+  // of layered mounts are idmapped copies through it, so the sandbox's root owns the files it sees. -1:
+  // lower layers are the host paths as they are.
+  int idmap_userns_fd = -1;
 };
 
 struct MountPlan {
@@ -43,7 +47,12 @@ struct MountPlan {
   // directory (Kiln's helpers in a clone under /root, mode 0700). Made by the privileged parent, attached
   // by the child. They must stay open until the child has run its steps.
   std::vector<UniqueFd> trees;
+  int layers = 0;  // copy-on-write layers (overlay mounts) in the plan
 };
+
+// Where a sandbox's copy-on-write layers live, inside its root: covered by an empty read-only tmpfs once
+// the layers are mounted, so the sandbox cannot reach (and confuse) the upper directories behind them.
+inline constexpr char kLayersDir[] = "/.kiln-layers";
 
 // Builds the steps that create the sandbox's root at `new_root` (an existing empty host directory used as
 // a mount point inside the sandbox's private mount namespace) and switch to it. `os` makes the detached

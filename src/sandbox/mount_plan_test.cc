@@ -60,7 +60,9 @@ TEST(MountPlanTest, NoHostSecretsAreMounted) {
 }
 
 TEST(MountPlanTest, StartsPrivateAndEndsReadOnlyInTheNewRoot) {
-  std::vector<MountStep> steps = Plan();
+  SandboxSpec read_only;  // the plain root, without copy-on-write layers
+  read_only.writable_root = false;
+  std::vector<MountStep> steps = Plan(read_only);
   ASSERT_GE(steps.size(), 4u);
   EXPECT_EQ(steps[0].kind, MountStep::kMount);
   EXPECT_EQ(steps[0].flags, static_cast<unsigned long>(MS_REC | MS_PRIVATE));
@@ -71,7 +73,9 @@ TEST(MountPlanTest, StartsPrivateAndEndsReadOnlyInTheNewRoot) {
 }
 
 TEST(MountPlanTest, SystemBindsAreReadOnlyNosuid) {
-  std::vector<MountStep> steps = Plan();
+  SandboxSpec read_only;  // the plain root, without copy-on-write layers
+  read_only.writable_root = false;
+  std::vector<MountStep> steps = Plan(read_only);
   bool usr_remounted = false;
   for (const MountStep& s : steps) {
     if (s.kind == MountStep::kMount && s.b == "/run/kiln/usr" && (s.flags & MS_REMOUNT)) {

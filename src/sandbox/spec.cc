@@ -1,6 +1,7 @@
 #include "kiln/sandbox/spec.h"
 
 #include "kiln/base/strings.h"
+#include "network.h"
 
 namespace kiln::sandbox {
 
@@ -8,9 +9,10 @@ std::vector<BindMount> SandboxSpec::DefaultSystemMounts() {
   // Debian 12 merges /bin, /lib, /lib64 and /sbin into /usr (they are symlinks); the launcher mirrors a
   // symlink as a symlink and binds a directory, so the same list works on unmerged hosts.
   return {
-      {"/usr", "", false, false},   {"/bin", "", false, true},   {"/sbin", "", false, true},
-      {"/lib", "", false, true},    {"/lib64", "", false, true}, {"/lib32", "", false, true},
-      {"/libx32", "", false, true},
+      {"/usr", "", false, false, true},   {"/bin", "", false, true, true},
+      {"/sbin", "", false, true, true},   {"/lib", "", false, true, true},
+      {"/lib64", "", false, true, true},  {"/lib32", "", false, true, true},
+      {"/libx32", "", false, true, true},
   };
 }
 
@@ -57,6 +59,11 @@ Status ValidateLimits(const Limits& l) {
   KILN_RETURN_IF_ERROR(CheckRange("limits.timeout_ms", l.timeout_ms, 1, 7 * 24 * 3600 * 1000ll, "ms"));
   KILN_RETURN_IF_ERROR(CheckRange("limits.tmpfs_home_bytes", l.tmpfs_home_bytes, kMiB, 1ll << 40, "bytes"));
   KILN_RETURN_IF_ERROR(CheckRange("limits.tmpfs_tmp_bytes", l.tmpfs_tmp_bytes, kMiB, 1ll << 40, "bytes"));
+  // No "0 = unlimited" here: a tmpfs of size 0 has no bound at all.
+  if (l.disk_bytes < 16 * kMiB || l.disk_bytes > (1ll << 40)) {
+    return InvalidArgument("limits.disk_bytes: must be between 16 MiB and 1 TiB, got " +
+                           std::to_string(l.disk_bytes));
+  }
   KILN_RETURN_IF_ERROR(CheckRange("limits.max_file_bytes", l.max_file_bytes, 1024, 1ll << 40, "bytes"));
   if (l.max_open_files < 16 || l.max_open_files > (1 << 20)) {
     return InvalidArgument("limits.max_open_files: must be between 16 and 1048576, got " +
@@ -85,6 +92,12 @@ Status SandboxSpec::Validate() const {
     if (!StartsWith(path, "/home/user/") && !StartsWith(path, "/tmp/")) {
       return InvalidArgument("files: '" + path + "' must be under /home/user/ or /tmp/");
     }
+  }
+  for (const auto* list : {&network_rules.allow_out, &network_rules.deny_out}) {
+    const char* field = list == &network_rules.allow_out ? "network.allow_out" : "network.deny_out";
+    for (size_t i = 0; i < list->size(); ++i)
+      KILN_RETURN_IF_ERROR(
+          ParseIpv4Cidr(std::string(field) + "[" + std::to_string(i) + "]", (*list)[i]).status());
   }
   KILN_RETURN_IF_ERROR(CheckSandboxPath("workdir", workdir));
   if (hostname.empty() || hostname.size() > 64)

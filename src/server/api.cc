@@ -98,6 +98,32 @@ Result<std::optional<int64_t>> Seconds(const Json& body, const char* field) {
   return std::optional<int64_t>(v.get<int64_t>());
 }
 
+Result<std::vector<std::string>> NetworkList(const Json& object, const char* field) {
+  std::vector<std::string> list;
+  if (!object.contains(field) || object[field].is_null()) return list;
+  if (!object[field].is_array())
+    return InvalidArgument(std::string("network.") + field + ": must be an array");
+  for (const Json& v : object[field]) {
+    if (!v.is_string()) return InvalidArgument(std::string("network.") + field + ": entries must be strings");
+    list.push_back(v.get<std::string>());
+  }
+  return list;
+}
+
+// allowInternetAccess (bool) and network {allowOut, denyOut}; the CIDRs are checked with the spec.
+Status ParseNetwork(const Json& body, control::CreateRequest& request) {
+  if (body.contains("allowInternetAccess") && !body["allowInternetAccess"].is_null()) {
+    if (!body["allowInternetAccess"].is_boolean())
+      return InvalidArgument("allowInternetAccess: must be a boolean");
+    request.allow_internet_access = body["allowInternetAccess"].get<bool>();
+  }
+  if (!body.contains("network") || body["network"].is_null()) return Status::Ok();
+  if (!body["network"].is_object()) return InvalidArgument("network: must be an object");
+  KILN_ASSIGN_OR_RETURN(request.network_rules.allow_out, NetworkList(body["network"], "allowOut"));
+  KILN_ASSIGN_OR_RETURN(request.network_rules.deny_out, NetworkList(body["network"], "denyOut"));
+  return Status::Ok();
+}
+
 ApiResponse Create(const Call& call) {
   Result<Json> body = ParseObject(call.body);
   if (!body.ok()) return FromStatus(body.status());
@@ -109,7 +135,9 @@ ApiResponse Create(const Call& call) {
   auto timeout = Seconds(*body, "timeout");
   auto metadata = StringMap(*body, "metadata");
   auto env = StringMap(*body, "envVars");
-  for (const Status* s : {&timeout.status(), &metadata.status(), &env.status()})
+  Status network = ParseNetwork(*body, request);
+  for (const Status* s :
+       std::initializer_list<const Status*>{&timeout.status(), &metadata.status(), &env.status(), &network})
     if (!s->ok()) return FromStatus(*s);
   request.timeout_s = *timeout;
   request.metadata = std::move(*metadata);

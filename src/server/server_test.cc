@@ -135,6 +135,29 @@ TEST_F(ServerTest, CreateListGetTimeoutKill) {
   EXPECT_EQ(Body(dead), Json({{"sandboxId", id}, {"message", "The sandbox was not found"}, {"code", 502}}));
 }
 
+// Network is off unless a create asks (allowInternetAccess, unlike E2B's default); network.allowOut /
+// denyOut are checked before anything starts. The sandbox's resolver file tells which it got.
+TEST_F(ServerTest, NetworkOnlyWhenAllowInternetAccessIsTrue) {
+  if (access("/usr/bin/slirp4netns", X_OK) != 0) GTEST_SKIP() << "slirp4netns is not installed";
+  auto resolver = [&](const Json& sandbox) {
+    return Envd("GET", "/files?path=/etc/resolv.conf", sandbox).body;
+  };
+  EXPECT_NE(resolver(Create(alice_)).find("no network"), std::string::npos);
+  Json on = Create(
+      alice_, R"({"templateID":"base","allowInternetAccess":true,"network":{"denyOut":["1.2.3.0/24"]}})");
+  EXPECT_NE(resolver(on).find("nameserver 10.0.2.3"), std::string::npos);
+  Json off = Create(alice_, R"({"templateID":"base","allowInternetAccess":false})");
+  EXPECT_NE(resolver(off).find("no network"), std::string::npos);
+  http::Response bad_flag = Call("POST", "/v2/sandboxes", alice_, R"({"allowInternetAccess":"yes"})");
+  EXPECT_EQ(bad_flag.status, 400) << bad_flag.body;
+  EXPECT_NE(bad_flag.body.find("allowInternetAccess"), std::string::npos);
+  http::Response bad_cidr = Call("POST", "/v2/sandboxes", alice_,
+                                 R"({"allowInternetAccess":true,"network":{"allowOut":["example.com"]}})");
+  EXPECT_EQ(bad_cidr.status, 400) << bad_cidr.body;
+  EXPECT_NE(bad_cidr.body.find("network.allow_out[0]"), std::string::npos) << bad_cidr.body;
+  EXPECT_EQ(Body(Call("GET", "/v2/sandboxes?state=running", alice_)).size(), 3u);
+}
+
 TEST_F(ServerTest, ErrorPathsAnswerJsonWithTheRightStatus) {
   auto expect = [&](const http::Response& r, int status, const std::string& fragment) {
     EXPECT_EQ(r.status, status) << r.body;

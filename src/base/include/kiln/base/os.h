@@ -38,6 +38,10 @@ class Os {
   virtual Result<int> CloneMountTree(const std::string& path, bool recursive) = 0;
   // Attaches a detached mount tree (from CloneMountTree) at `target` (move_mount).
   virtual Status AttachMountTree(int tree_fd, const std::string& target) = 0;
+  // Makes the detached tree read-only and idmapped through the user namespace `userns_fd`: a file owned by
+  // uid N on disk appears owned by whatever host uid that namespace maps N to
+  // (mount_setattr(MOUNT_ATTR_IDMAP)).
+  virtual Status IdmapMountTree(int tree_fd, int userns_fd) = 0;
   // mkdir(2); an existing directory is an AlreadyExists error the caller may ignore.
   virtual Status MakeDir(const std::string& path, mode_t mode) = 0;
   virtual Status RemoveDir(const std::string& path) = 0;
@@ -69,6 +73,7 @@ class ForwardingOs : public Os {
   Status PivotRoot(const std::string& n, const std::string& p) override { return target_->PivotRoot(n, p); }
   Result<int> CloneMountTree(const std::string& p, bool r) override { return target_->CloneMountTree(p, r); }
   Status AttachMountTree(int fd, const std::string& t) override { return target_->AttachMountTree(fd, t); }
+  Status IdmapMountTree(int fd, int userns) override { return target_->IdmapMountTree(fd, userns); }
   Status MakeDir(const std::string& p, mode_t m) override { return target_->MakeDir(p, m); }
   Status RemoveDir(const std::string& p) override { return target_->RemoveDir(p); }
   Status Touch(const std::string& p, mode_t m) override { return target_->Touch(p, m); }

@@ -40,6 +40,8 @@ struct ControlOptions {
   int64_t max_sandboxes_total = 100;   // running at once on this server
   int64_t max_lifetime_s = 24 * 3600;  // from start to end, however often the timeout is extended
   int64_t default_timeout_s = 300;     // E2B's default when a create names none
+  // Whether a create that does not say gets network (`kiln serve --internet-access`). Off, unlike E2B.
+  bool default_internet_access = false;
 };
 
 // One entry of the template catalog.
@@ -74,6 +76,9 @@ struct CreateRequest {
   std::optional<int64_t> timeout_s;  // default ControlOptions::default_timeout_s
   std::map<std::string, std::string> metadata;
   std::map<std::string, std::string> env_vars;
+  // E2B's allowInternetAccess; unset: ControlOptions::default_internet_access.
+  std::optional<bool> allow_internet_access;
+  sandbox::NetworkRules network_rules;  // E2B's network.allowOut / denyOut (IPv4 CIDRs)
 };
 
 struct ListRequest {

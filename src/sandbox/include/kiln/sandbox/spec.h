@@ -19,6 +19,9 @@ struct BindMount {
   std::string target;     // absolute path inside the sandbox; defaults to `source` when empty
   bool writable = false;  // read-only unless set
   bool optional = false;  // skip silently when `source` is missing on this host
+  // A directory under a private copy-on-write layer instead of a read-only bind, when the spec's
+  // `writable_root` is set: writes land in the sandbox's disk (see Limits::disk_bytes), never on the host.
+  bool layered = false;
 };
 
 struct Limits {
@@ -29,10 +32,23 @@ struct Limits {
   // Sizes of the writable tmpfs mounts; each also holds at most one inode per 4 KiB of its size.
   int64_t tmpfs_home_bytes = 256ll << 20;  // size of the writable /home/user tmpfs
   int64_t tmpfs_tmp_bytes = 256ll << 20;   // size of the writable /tmp tmpfs
-  int64_t max_file_bytes = 256ll << 20;    // RLIMIT_FSIZE: largest file a process may write
-  int64_t max_open_files = 1024;           // RLIMIT_NOFILE
+  // The sandbox's private disk: the root filesystem's writable layer (everything outside /home/user, /tmp
+  // and /dev/shm), in memory, at most this many bytes and one inode per 4 KiB; full, writes fail ENOSPC.
+  int64_t disk_bytes = 512ll << 20;
+  int64_t max_file_bytes = 256ll << 20;  // RLIMIT_FSIZE: largest file a process may write
+  int64_t max_open_files = 1024;         // RLIMIT_NOFILE
   int64_t max_output_bytes =
       16ll << 20;  // per stream (stdout, stderr) captured by the host; past it: truncated
+};
+
+// Egress rules for a sandbox with network (E2B's network.allowOut / denyOut), IPv4 CIDRs ("10.1.0.0/16",
+// or an address for /32). Unless allowed, the host's own addresses, RFC 1918, carrier-grade NAT, link-local
+// (the cloud metadata address 169.254.169.254), multicast and "this network" are unreachable; the host's
+// loopback always is. A destination matching both lists is allowed when its allow entry is at least as
+// specific (longest prefix wins, allow wins a tie). The sandbox has no IPv6.
+struct NetworkRules {
+  std::vector<std::string> allow_out;
+  std::vector<std::string> deny_out;
 };
 
 struct SandboxSpec {
@@ -45,7 +61,14 @@ struct SandboxSpec {
   // must be under /home/user or /tmp; owned by `user`.
   std::map<std::string, std::string> files;
   Limits limits;
-  bool network = false;  // false: a private network namespace with loopback only
+  // True: the root and the layered system directories (/usr) are writable copy-on-write layers over the
+  // host's read-only files, discarded with the sandbox. False: a read-only root (the old behaviour).
+  bool writable_root = true;
+  // false: a private network namespace with loopback only. true: the same namespace plus a user-mode
+  // network stack (slirp4netns, a process of the host user: no host network configuration is touched)
+  // through which the sandbox reaches the outside; see NetworkRules for what stays unreachable.
+  bool network = false;
+  NetworkRules network_rules;
   std::string hostname = "sandbox";
   // Environment of the program; PATH, HOME, USER, LOGNAME and LANG are provided when absent.
   std::map<std::string, std::string> env;
