@@ -18,7 +18,7 @@
 namespace kiln::sandbox {
 
 struct MountStep {
-  enum Kind { kMount, kMkdir, kTouch, kSymlink, kWriteFile, kPivotRoot, kUmount, kAttachTree } kind;
+  enum Kind { kMount, kMkdir, kTouch, kSymlink, kWriteFile, kPivotRoot, kUmount, kAttachTree, kDetach } kind;
   std::string a;  // mount source / path / symlink target
   std::string b;  // mount target / symlink path
   std::string fstype;
@@ -35,6 +35,9 @@ struct Identity {
   uid_t root_uid = 0;  // uid (inside) that owns system files: 0, or the user's own uid when unprivileged
   uid_t user_uid = kSandboxUid;
   gid_t user_gid = kSandboxGid;
+  // The host ids the sandbox's user is: what an overlay's lower layer shows its owner's files as.
+  uid_t host_user_uid = 0;
+  gid_t host_user_gid = 0;
 };
 
 struct MountPlan {
