@@ -39,10 +39,12 @@ TEST(Mbpp, LoaderReadsThe427SanitizedProblemsIntoTheHarnessShape) {
             "# Write a function to find the shared elements from the given two lists.\n"
             "# Your code should pass this test:\n"
             "# assert set(similar_elements((3, 4, 5, 6),(5, 7, 4, 10))) == set((4, 5))\n");
-  EXPECT_NE(first.test.find("def check(candidate):\n    assert set(similar_elements((3, 4, 5, 6)"),
-            std::string::npos)
-      << first.test;
-  EXPECT_NE(first.test.find("\n    assert set(similar_elements((11, 12"), std::string::npos) << first.test;
+  EXPECT_EQ(first.test.find("assert set(similar_elements((3, 4, 5, 6)"), 0u) << first.test;
+  EXPECT_NE(first.test.find("\nassert set(similar_elements((11, 12"), std::string::npos) << first.test;
+  // A solution that defines its own `check` (the harness's name) is still tested by its asserts.
+  ASSERT_NE(Find("Mbpp/56"), nullptr);
+  EXPECT_LT(Find("Mbpp/56")->test.find("assert check(70)"),
+            Find("Mbpp/56")->test.find("def check(candidate)"));
   // A space before the call's parenthesis, an indented def: still found.
   ASSERT_NE(Find("Mbpp/77"), nullptr);
   EXPECT_EQ(Find("Mbpp/77")->entry_point, "is_Diff");
@@ -97,10 +99,10 @@ BenchRun Bench(const std::string& model, int limit, Executor& executor) {
 TEST(Mbpp, TheCanonicalPseudoModelPassesTheFirstProblems) {
   testing::HostPythonExecutor python;
   if (!python.available()) GTEST_SKIP() << "no python3 on this host";
-  BenchRun r = Bench("canonical", 12, python);
+  BenchRun r = Bench("canonical", 16, python);  // through Mbpp/56, which defines `check`
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_NE(r.out.find("MBPP (sanitized): 12 problems, model canonical"), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("pass rate within 1 attempt : 12/12 (100.0%)"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("MBPP (sanitized): 16 problems, model canonical"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("pass rate within 1 attempt : 16/16 (100.0%)"), std::string::npos) << r.out;
 }
 
 // The scripted model (script:FILE) answering with MBPP's reference solutions, except for one deliberately

@@ -17,10 +17,10 @@
 namespace kiln::agent {
 
 // Parses a sanitized-MBPP JSON array (gzip-compressed or not). task_id becomes "Mbpp/N"; prompt is a
-// docstring with the task and the first assert; canonical_solution the reference code; test defines
-// check(candidate) with the imports and asserts; entry_point the function the first assert calls.
-// NotFound if unreadable; InvalidArgument naming the problem (its index and task_id) for a missing field or
-// an assert that calls no function.
+// docstring with the task and the first assert; canonical_solution the reference code; test is the imports
+// and asserts (at module level) and a check(candidate) that does nothing more; entry_point the function the
+// first assert calls. NotFound if unreadable; InvalidArgument naming the problem (its index and task_id) for
+// a missing field or an assert that calls no function.
 Result<std::vector<HumanEvalProblem>> LoadMbpp(const std::string& path);
 
 // Kiln's bundled copy: DataDir()/mbpp/sanitized-mbpp.json.gz (base/install_paths.h).
