@@ -14,6 +14,8 @@ foreach(helper kiln-envd kiln-kernel-bridge)
 endforeach()
 install(FILES testdata/humaneval/HumanEval.jsonl.gz testdata/humaneval/LICENSE
         DESTINATION ${CMAKE_INSTALL_DATADIR}/kiln/humaneval COMPONENT kiln)
+install(FILES testdata/mbpp/sanitized-mbpp.json.gz testdata/mbpp/README.md
+        DESTINATION ${CMAKE_INSTALL_DATADIR}/kiln/mbpp COMPONENT kiln)
 install(FILES data/prices.json DESTINATION ${CMAKE_INSTALL_DATADIR}/kiln COMPONENT kiln)
 install(DIRECTORY examples/ DESTINATION ${CMAKE_INSTALL_DATADIR}/kiln/examples COMPONENT kiln)
 install(FILES README.md DESTINATION ${CMAKE_INSTALL_DOCDIR} COMPONENT kiln)

@@ -118,24 +118,30 @@ CLI::App* FindOrAddBench(CLI::App& app) {
   return bench;
 }
 
-void AddBenchHumanEval(CLI::App& app, const Sink& sink) {
+void AddBenchCommand(CLI::App& app, const Sink& sink, const std::string& benchmark,
+                     const std::string& description, const std::string& data_help) {
   auto opts = std::make_shared<BenchCommandOptions>();
+  opts->benchmark = benchmark;
   auto timeout_s = std::make_shared<double>(opts->timeout_ms / 1000.0);
-  CLI::App* cmd = FindOrAddBench(app)->add_subcommand("humaneval",
-                                                      "Score the coding agent on HumanEval (164 "
-                                                      "problems)");
+  CLI::App* cmd = FindOrAddBench(app)->add_subcommand(benchmark, description);
   cmd->add_option("--model,-m", opts->model, "Model, or 'canonical' for the reference solutions");
   cmd->add_option("--attempts", opts->attempts, "Attempts per problem")->capture_default_str();
   cmd->add_option("--limit", opts->limit, "Only the first N problems (0: all)");
   cmd->add_option("--jobs,-j", opts->jobs, "Problems run in parallel")->capture_default_str();
   cmd->add_option("--out", opts->out_file, "Per-problem results as JSON Lines");
-  cmd->add_option("--data", opts->data_file,
-                  "HumanEval.jsonl[.gz] (default: $KILN_HUMANEVAL or the bundled copy)");
+  cmd->add_option("--data", opts->data_file, data_help);
   cmd->add_option("--timeout", *timeout_s, "Seconds each run may take")->capture_default_str();
   cmd->callback([opts, timeout_s, sink] {
     opts->timeout_ms = ToMillis(*timeout_s);
     sink(RunBenchHumanEvalCommand(*opts));
   });
+}
+
+void AddBenchHumanEval(CLI::App& app, const Sink& sink) {
+  AddBenchCommand(app, sink, "humaneval", "Score the coding agent on HumanEval (164 problems)",
+                  "HumanEval.jsonl[.gz] (default: $KILN_HUMANEVAL or the bundled copy)");
+  AddBenchCommand(app, sink, "mbpp", "Score the coding agent on sanitized MBPP (427 problems)",
+                  "sanitized-mbpp.json[.gz] (default: $KILN_MBPP or the bundled copy)");
 }
 
 void AddAll(CLI::App& app, const Sink& sink) {

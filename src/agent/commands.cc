@@ -10,6 +10,7 @@
 #include "command_util.h"
 #include "kiln/agent/agent.h"
 #include "kiln/agent/humaneval.h"
+#include "kiln/agent/mbpp.h"
 #include "kiln/agent/tracing.h"
 #include "kiln/base/strings.h"
 #include "project.h"
@@ -88,9 +89,9 @@ int RunAgentCommand(const AgentCommandOptions& o) {
 
 namespace {
 
-void PrintBenchSummary(const HumanEvalReport& r, bool scripted, std::ostream& out) {
+void PrintBenchSummary(const std::string& title, const HumanEvalReport& r, bool scripted, std::ostream& out) {
   const std::string note = scripted ? " " + std::string(kScriptedNote) : "";
-  out << "HumanEval: " << r.problems << " problems, model " << r.model << note << ", up to " << r.attempts
+  out << title << ": " << r.problems << " problems, model " << r.model << note << ", up to " << r.attempts
       << " attempt(s)\n";
   for (int k = 1; k <= r.attempts; ++k) {
     out << "  pass rate within " << k << " attempt" << (k == 1 ? " " : "s") << ": " << r.solved_within[k - 1]
@@ -126,9 +127,15 @@ int RunBenchHumanEvalCommand(const BenchCommandOptions& o) {
     own_executor = MakeSandboxExecutor();
     executor = own_executor.get();
   }
+  const bool mbpp = o.benchmark == "mbpp";
+  if (!mbpp && o.benchmark != "humaneval")
+    return Fail(err, "bench", InvalidArgument("unknown benchmark '" + o.benchmark + "'"));
   std::string data = o.data_file;
-  if (data.empty()) data = Env(o.env, "KILN_HUMANEVAL").value_or(DefaultHumanEvalPath());
-  auto problems = LoadHumanEval(data);
+  if (data.empty()) {
+    data = mbpp ? Env(o.env, "KILN_MBPP").value_or(DefaultMbppPath())
+                : Env(o.env, "KILN_HUMANEVAL").value_or(DefaultHumanEvalPath());
+  }
+  auto problems = mbpp ? LoadMbpp(data) : LoadHumanEval(data);
   if (!problems.ok()) return Fail(err, "bench", problems.status());
 
   std::unique_ptr<llm::Provider> provider;
@@ -156,7 +163,7 @@ int RunBenchHumanEvalCommand(const BenchCommandOptions& o) {
   };
   auto report = RunHumanEval(*problems, *provider, *executor, options, progress);
   if (!report.ok()) return Fail(err, "bench", report.status());
-  PrintBenchSummary(*report, scripted, out);
+  PrintBenchSummary(mbpp ? "MBPP (sanitized)" : "HumanEval", *report, scripted, out);
   if (!o.out_file.empty()) {
     if (Status st = WriteJsonl(o.out_file, *report); !st.ok()) return Fail(err, "bench", st);
     err << "kiln bench: wrote " << report->results.size() << " results to " << o.out_file << "\n";

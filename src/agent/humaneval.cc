@@ -15,9 +15,7 @@
 #include "kiln/base/strings.h"
 
 namespace kiln::agent {
-namespace {
 
-// Reads a whole file through zlib, which passes uncompressed input through unchanged.
 Result<std::string> ReadMaybeGzip(const std::string& path) {
   gzFile f = gzopen(path.c_str(), "rb");
   if (f == nullptr) return ErrnoStatus("open " + path, errno ? errno : ENOENT);
@@ -31,6 +29,8 @@ Result<std::string> ReadMaybeGzip(const std::string& path) {
   if (n < 0) return InvalidArgument("read " + path + ": " + err);
   return data;
 }
+
+namespace {
 
 Result<HumanEvalProblem> ParseProblem(const std::string& line, const std::string& where) {
   const nlohmann::json j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);

@@ -2,13 +2,16 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
 
 namespace kiln {
 namespace {
@@ -16,8 +19,72 @@ namespace {
 // From <linux/mount.h>, which clashes with glibc's <sys/mount.h>.
 constexpr unsigned kOpenTreeClone = 1;
 constexpr unsigned kMoveMountFromEmptyPath = 0x4;
-constexpr unsigned kAtRecursive = 0x8000;
-constexpr uint64_t kMountAttrRdonly = 0x1, kMountAttrIdmap = 0x100000;  // <linux/mount.h>  // <linux/fcntl.h>
+constexpr unsigned kAtRecursive = 0x8000;  // <linux/fcntl.h>
+constexpr uint64_t kMountAttrRdonly = 0x1, kMountAttrNosuid = 0x2, kMountAttrNodev = 0x4;
+constexpr uint64_t kMountAttrIdmap = 0x100000;
+struct MountAttr {  // struct mount_attr
+  uint64_t attr_set, attr_clr, propagation, userns_fd;
+};
+
+Status WriteAll(const std::string& path, const std::string& data) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return ErrnoStatus("open(" + path + ")", errno);
+  ssize_t n = ::write(fd, data.data(), data.size());
+  int err = errno;
+  ::close(fd);
+  if (n != static_cast<ssize_t>(data.size())) return ErrnoStatus("write(" + path + ")", n < 0 ? err : EIO);
+  return Status::Ok();
+}
+
+// A user namespace with the single mapping disk id -> shown id (an fd to it), held by a child that waits in
+// it until `release` is closed. The child is forked so that the caller may be multi-threaded.
+class IdmapNamespace {
+ public:
+  ~IdmapNamespace() {
+    if (release_ >= 0) ::close(release_);
+    if (ns_fd_ >= 0) ::close(ns_fd_);
+    if (pid_ > 0) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+    }
+  }
+  Result<int> Open(uid_t disk_uid, gid_t disk_gid, uid_t shown_uid, gid_t shown_gid) {
+    int ready[2], hold[2];
+    if (::pipe2(ready, O_CLOEXEC) != 0) return ErrnoStatus("pipe2", errno);
+    if (::pipe2(hold, O_CLOEXEC) != 0) {
+      ::close(ready[0]), ::close(ready[1]);
+      return ErrnoStatus("pipe2", errno);
+    }
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      ::close(ready[0]), ::close(hold[1]);
+      char ok = ::unshare(CLONE_NEWUSER) == 0 ? 1 : 0;
+      if (::write(ready[1], &ok, 1) == 1 && ok) (void)!::read(hold[0], &ok, 1);
+      ::_exit(0);
+    }
+    int fork_errno = errno;
+    ::close(ready[1]), ::close(hold[0]);
+    release_ = hold[1];
+    char ok = 0;
+    ssize_t n = pid_ > 0 ? ::read(ready[0], &ok, 1) : -1;
+    ::close(ready[0]);
+    if (pid_ < 0) return ErrnoStatus("fork", fork_errno);
+    if (n != 1 || !ok) return FailedPrecondition("unshare(CLONE_NEWUSER) failed for an idmapped mount");
+    std::string proc = "/proc/" + std::to_string(pid_);
+    KILN_RETURN_IF_ERROR(
+        WriteAll(proc + "/uid_map", std::to_string(disk_uid) + " " + std::to_string(shown_uid) + " 1\n"));
+    KILN_RETURN_IF_ERROR(
+        WriteAll(proc + "/gid_map", std::to_string(disk_gid) + " " + std::to_string(shown_gid) + " 1\n"));
+    ns_fd_ = ::open((proc + "/ns/user").c_str(), O_RDONLY | O_CLOEXEC);
+    if (ns_fd_ < 0) return ErrnoStatus("open(" + proc + "/ns/user)", errno);
+    return ns_fd_;
+  }
+
+ private:
+  pid_t pid_ = -1;
+  int release_ = -1;
+  int ns_fd_ = -1;
+};
 
 class RealOs final : public Os {
  public:
@@ -52,13 +119,20 @@ class RealOs final : public Os {
     return Status::Ok();
   }
   Status IdmapMountTree(int tree_fd, int userns_fd) override {
-    // <linux/mount.h>'s struct mount_attr; that header clashes with glibc's <sys/mount.h>.
-    struct {
-      uint64_t attr_set, attr_clr, propagation, userns_fd;
-    } attr{kMountAttrIdmap | kMountAttrRdonly, 0, 0, static_cast<uint64_t>(userns_fd)};
+    MountAttr attr{kMountAttrIdmap | kMountAttrRdonly, 0, 0, static_cast<uint64_t>(userns_fd)};
     if (::syscall(SYS_mount_setattr, tree_fd, "", AT_EMPTY_PATH, &attr, sizeof attr) != 0) {
       return ErrnoStatus("mount_setattr(fd " + std::to_string(tree_fd) + ", MOUNT_ATTR_IDMAP)", errno);
     }
+    return Status::Ok();
+  }
+  Status IdmapMountTree(int tree_fd, uid_t disk_uid, gid_t disk_gid, uid_t shown_uid,
+                        gid_t shown_gid) override {
+    IdmapNamespace ns;
+    KILN_ASSIGN_OR_RETURN(int ns_fd, ns.Open(disk_uid, disk_gid, shown_uid, shown_gid));
+    MountAttr attr{kMountAttrIdmap | kMountAttrRdonly | kMountAttrNosuid | kMountAttrNodev, 0, 0,
+                   static_cast<uint64_t>(ns_fd)};
+    if (::syscall(SYS_mount_setattr, tree_fd, "", AT_EMPTY_PATH, &attr, sizeof attr) != 0)
+      return ErrnoStatus("mount_setattr(fd " + std::to_string(tree_fd) + ", MOUNT_ATTR_IDMAP)", errno);
     return Status::Ok();
   }
   Status MakeDir(const std::string& path, mode_t mode) override {

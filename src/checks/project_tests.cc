@@ -1,7 +1,6 @@
 #include "kiln/checks/project_tests.h"
 
 #include <expat.h>
-#include <sys/stat.h>
 
 #include <filesystem>
 #include <fstream>
@@ -55,10 +54,6 @@ bool NpmHasTestScript(const fs::path& package_json) {
   return scripts != std::string::npos && text.find("\"test\"", scripts) != std::string::npos;
 }
 
-bool IgnoredDirectory(const std::string& name) {
-  return name == ".git" || name == "node_modules" || name == "build" || name == "__pycache__";
-}
-
 }  // namespace
 
 Result<TestCommand> DetectTestCommand(const std::string& dir) {
@@ -85,32 +80,6 @@ Result<TestCommand> DetectTestCommand(const std::string& dir) {
   return NotFound(dir +
                   ": no test command found (looked for package.json scripts.test, pytest configuration, "
                   "CMakeLists.txt, a Makefile test target, test_*.py files); give one with --cmd");
-}
-
-Result<ProjectSnapshot> SnapshotProject(const std::string& dir, int64_t max_bytes) {
-  ProjectSnapshot snap;
-  std::error_code ec;
-  fs::recursive_directory_iterator it(dir, fs::directory_options::none, ec), end;
-  if (ec) return NotFound(dir + ": " + ec.message());
-  for (; it != end; it.increment(ec)) {
-    if (ec) return Unavailable(dir + ": " + ec.message());
-    const fs::directory_entry& e = *it;
-    if (e.is_symlink(ec)) continue;
-    if (e.is_directory(ec)) {
-      if (IgnoredDirectory(e.path().filename().string())) it.disable_recursion_pending();
-      continue;
-    }
-    if (!e.is_regular_file(ec)) continue;
-    std::string rel = fs::relative(e.path(), dir, ec).string();
-    snap.bytes += static_cast<int64_t>(e.file_size(ec));
-    if (snap.bytes > max_bytes || snap.files.size() >= 20000)
-      return ResourceExhausted(dir + ": more than " + std::to_string(max_bytes >> 20) +
-                               " MiB or 20000 files to copy into the sandbox");
-    snap.files[rel] = ReadFile(e.path());
-    if ((e.status(ec).permissions() & fs::perms::owner_exec) != fs::perms::none)
-      snap.executables.push_back(rel);
-  }
-  return snap;
 }
 
 namespace {

@@ -51,24 +51,6 @@ TEST_F(ProjectDir, AMakefileWithoutATestTargetIsNotATestCommand) {
   EXPECT_NE(Runner().find("no test command found"), std::string::npos);
 }
 
-TEST_F(ProjectDir, SnapshotSkipsVcsAndBuildDirsAndNotesExecutables) {
-  Write("a.py", "print(1)\n");
-  Write("sub/b.txt", "b");
-  Write(".git/config", "secret");
-  Write("node_modules/m/index.js", "");
-  Write("run.sh", "#!/bin/sh\n");
-  fs::permissions(dir_ / "run.sh", fs::perms::owner_exec, fs::perm_options::add);
-  fs::create_symlink("/etc/passwd", dir_ / "link");
-  Result<ProjectSnapshot> snap = SnapshotProject(dir_.string(), 1 << 20);
-  ASSERT_TRUE(snap.ok()) << snap.status().ToString();
-  std::vector<std::string> names;
-  for (const auto& [name, content] : snap->files) names.push_back(name);
-  EXPECT_EQ(names, (std::vector<std::string>{"a.py", "run.sh", "sub/b.txt"}));
-  EXPECT_EQ(snap->executables, std::vector<std::string>{"run.sh"});
-  EXPECT_EQ(snap->files["sub/b.txt"], "b");
-  EXPECT_EQ(SnapshotProject(dir_.string(), 4).status().code(), Code::kResourceExhausted);
-}
-
 TEST(Junit, ReadsPytestStyleCasesWithFailuresAndSkips) {
   const char* xml = R"(<?xml version="1.0" encoding="utf-8"?><testsuites><testsuite name="pytest" tests="3">
 <testcase classname="test_m" name="test_ok" file="test_m.py" line="3" time="0.01"/>

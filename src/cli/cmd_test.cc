@@ -1,10 +1,12 @@
-// `kiln test DIR [--cmd CMD]`: runs a project's test suite in a fresh sandbox. The sandbox gets a copy of
-// DIR's files in its own /home/user/project (a tmpfs: whatever the tests write or delete, the checkout is
-// never touched), no network unless --network, and limits; the command is detected when not given
+// `kiln test DIR [--cmd CMD]`: runs a project's test suite in a fresh sandbox. The sandbox sees DIR at
+// /home/user/project as a copy-on-write view (an overlay: DIR read-only below, a bounded tmpfs above;
+// whatever the tests write, delete or chmod, the checkout is never touched), no network unless --network,
+// and limits; the command is detected when not given
 // (checks::DetectTestCommand). Output streams as it comes; the results are the runner's JUnit XML when it
 // wrote $KILN_JUNIT, else its exit status, printed in check-docs' formats. Exit status: 0 when the tests
 // passed, 1 when they failed, 125 when Kiln could not run them.
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 
@@ -27,6 +29,7 @@ struct TestFlags {
   bool network = false;
   double timeout_s = 600;
   int64_t memory_mb = 1024;
+  int64_t disk_mb = 1024;
   double cpus = 2;
 };
 
@@ -36,10 +39,10 @@ std::string ShellQuote(const std::string& s) {
   return out + "'";
 }
 
-// Runs the command in the copy; afterwards the JUnit file, if any, follows a mark on stdout (base64).
-std::string Wrapper(const checks::TestCommand& command, const checks::ProjectSnapshot& snap) {
+// Runs the command in the project's view; afterwards the JUnit file, if any, follows a mark on stdout
+// (base64).
+std::string Wrapper(const checks::TestCommand& command) {
   std::string script = "cd /home/user/project || exit 125\n";
-  for (const std::string& exe : snap.executables) script += "chmod +x -- " + ShellQuote(exe) + "\n";
   script += std::string("export KILN_JUNIT=") + checks::kJunitPath + "\nrm -f \"$KILN_JUNIT\"\nbash -c " +
             ShellQuote(command.command) + "\nrc=$?\n" +
             "if [ -s \"$KILN_JUNIT\" ]; then printf '\\036kiln-test-junit\\036'; base64 -w0 \"$KILN_JUNIT\"; "
@@ -130,15 +133,18 @@ int Test(const TestFlags& flags) {
   request.spec.limits.timeout_ms = static_cast<int64_t>(std::ceil(flags.timeout_s * 1000));
   request.spec.limits.memory_bytes = flags.memory_mb << 20;
   request.spec.limits.cpus = flags.cpus;
-  Result<checks::ProjectSnapshot> snap =
-      checks::SnapshotProject(flags.dir, request.spec.limits.tmpfs_home_bytes / 2);
-  if (!snap.ok()) {
-    std::cerr << "kiln test: " << snap.status().message() << "\n";
+  std::error_code ec;
+  std::string dir = std::filesystem::canonical(flags.dir, ec).string();
+  if (ec || !std::filesystem::is_directory(dir, ec)) {
+    std::cerr << "kiln test: " << flags.dir << ": not a directory\n";
     return kKilnError;
   }
-  for (auto& [rel, content] : snap->files)
-    request.spec.files["/home/user/project/" + rel] = std::move(content);
-  request.argv = {"bash", "-c", Wrapper(*command, *snap)};
+  request.spec.overlays.push_back({dir, "/home/user/project", flags.disk_mb << 20});
+  if (Status valid = request.spec.Validate(); !valid.ok()) {
+    std::cerr << "kiln test: " << valid.message() << "\n";
+    return kKilnError;
+  }
+  request.argv = {"bash", "-c", Wrapper(*command)};
   std::cerr << "kiln test: " << flags.dir << ": " << command->command << "\n";
   StdoutFilter filter;
   Result<runtime::RunResult> run = runtime::Run(request, [&](int stream, std::string_view data) {
@@ -175,7 +181,8 @@ int Test(const TestFlags& flags) {
 
 void AddTestCommand(CLI::App& app, int& exit_code) {
   auto flags = std::make_shared<TestFlags>();
-  CLI::App* cmd = app.add_subcommand("test", "Run a project's tests in a fresh sandbox over a copy of DIR");
+  CLI::App* cmd =
+      app.add_subcommand("test", "Run a project's tests in a fresh sandbox over a copy-on-write view of DIR");
   cmd->add_option("dir", flags->dir, "The project's directory (never modified)")->required();
   cmd->add_option("--cmd", flags->cmd, "Test command (bash), instead of the detected one");
   cmd->add_option("--format", flags->format, "text (default), junit or github");
@@ -184,6 +191,8 @@ void AddTestCommand(CLI::App& app, int& exit_code) {
   cmd->add_option("--timeout", flags->timeout_s, "Wall-clock limit in seconds (default 600)");
   cmd->add_option("--memory", flags->memory_mb, "Memory limit in MB (default 1024)");
   cmd->add_option("--cpus", flags->cpus, "CPU limit in cores (default 2)");
+  cmd->add_option("--disk", flags->disk_mb,
+                  "What the tests may write over the project, in MB (default 1024; a tmpfs)");
   cmd->callback([flags, &exit_code] { exit_code = Test(*flags); });
 }
 

@@ -171,6 +171,8 @@ Result<ChildPlan> NamespaceBackend::MakePlan(const SandboxSpec& spec, const Laun
   Identity identity;
   if (!caps_.privileged) identity.root_uid = kSandboxUid;
   identity.idmap_userns_fd = idmap_userns_.get();
+  identity.host_user_uid = caps_.privileged ? IdBase() + kSandboxUid : geteuid();
+  identity.host_user_gid = caps_.privileged ? IdBase() + kSandboxGid : getegid();
   KILN_ASSIGN_OR_RETURN(plan.mounts, BuildMountPlan(spec, new_root, identity, os_, caps_.privileged));
   KILN_ASSIGN_OR_RETURN(plan.seccomp, DefaultSeccompProgram());
   plan.hostname = spec.hostname;

@@ -76,6 +76,8 @@ class PlanBuilder {
     Mount("", target, "", MS_REMOUNT | MS_BIND | MS_RDONLY | kHardening | locked, "");
   }
   void Raw(MountStep step) { steps_.push_back(std::move(step)); }
+  void Detach(const std::string& path) { steps_.push_back({MountStep::kDetach, root_ + path}); }
+  const std::string& root() const { return root_; }
   std::vector<MountStep> Take() { return std::move(steps_); }
   const Identity& id() const { return id_; }
 
@@ -261,6 +263,60 @@ void AddSeedFiles(const SandboxSpec& spec, PlanBuilder& plan) {
   }
 }
 
+// The lower layer at `lower`: privileged, a detached copy of the directory made read-only and idmapped so
+// that its owner's files show as the sandbox's user's; unprivileged (the sandbox's user is the caller), a
+// read-only bind.
+Status AddOverlayLower(const OverlayMount& o, const std::string& lower, PlanBuilder& plan, Os& os,
+                       bool host_root_parent, MountPlan& out) {
+  struct stat st {};
+  if (stat(o.source.c_str(), &st) != 0) return ErrnoStatus("overlay source " + o.source, errno);
+  if (!S_ISDIR(st.st_mode)) return FailedPrecondition("overlay source " + o.source + " is not a directory");
+  if (!host_root_parent) {
+    plan.Mount(o.source, lower, "", MS_BIND, "");
+    plan.Mount("", lower, "", MS_REMOUNT | MS_BIND | MS_RDONLY | kHardening, "");
+    return Status::Ok();
+  }
+  KILN_ASSIGN_OR_RETURN(int fd, os.CloneMountTree(o.source, /*recursive=*/false));
+  out.trees.emplace_back(fd);
+  const Identity& id = plan.id();
+  KILN_RETURN_IF_ERROR(os.IdmapMountTree(fd, st.st_uid, st.st_gid, id.host_user_uid, id.host_user_gid)
+                           .WithContext("overlay source " + o.source));
+  MountStep attach{MountStep::kAttachTree, o.source, plan.root() + lower};
+  attach.tree_fd = fd;
+  plan.Raw(attach);
+  plan.Mount("", lower, "", MS_PRIVATE, "");
+  return Status::Ok();
+}
+
+// Each overlay is staged on its own tmpfs (the upper layer and overlayfs' work directory, bounded by
+// upper_bytes) and the stage is detached once the overlay is mounted: overlayfs keeps private references
+// to its layers, and the sandbox cannot reach the lower layer by another path.
+Status AddOverlays(const SandboxSpec& spec, PlanBuilder& plan, Os& os, bool host_root_parent,
+                   MountPlan& out) {
+  const Identity& id = plan.id();
+  for (size_t i = 0; i < spec.overlays.size(); ++i) {
+    const OverlayMount& o = spec.overlays[i];
+    std::string stage = "/.kiln-overlay-" + std::to_string(i);
+    plan.SystemDir(stage);
+    plan.Mount("tmpfs", stage, "tmpfs", kHardening, TmpfsOptions(o.upper_bytes, "0700", id, false));
+    plan.SystemDir(stage + "/lower");
+    plan.Mkdir(stage + "/upper", 0755, id.user_uid, id.user_gid);
+    plan.SystemDir(stage + "/work");
+    KILN_RETURN_IF_ERROR(AddOverlayLower(o, stage + "/lower", plan, os, host_root_parent, out));
+    std::string dir = StartsWith(o.target, "/tmp/") ? "/tmp" : kSandboxHome;
+    for (const std::string& part : Split(o.target.substr(dir.size() + 1), '/')) {
+      if (part.empty() || part == ".") continue;
+      dir += "/" + part;
+      plan.Mkdir(dir, 0755, id.user_uid, id.user_gid);
+    }
+    std::string s = plan.root() + stage;
+    plan.Mount("overlay", o.target, "overlay", kHardening,
+               "lowerdir=" + s + "/lower,upperdir=" + s + "/upper,workdir=" + s + "/work");
+    plan.Detach(stage);
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 bool ReachableByOthers(const std::string& path) {
@@ -299,6 +355,7 @@ Result<MountPlan> BuildMountPlan(const SandboxSpec& spec, const std::string& new
   plan.Mount("tmpfs", "/tmp", "tmpfs", kHardening,
              TmpfsOptions(spec.limits.tmpfs_tmp_bytes, "1777", identity, false));
   AddSeedFiles(spec, plan);
+  KILN_RETURN_IF_ERROR(AddOverlays(spec, plan, os, host_root_parent, out));
   // procfs can only be mounted while the host's /proc is still visible in this mount namespace.
   plan.SystemDir("/proc");
   plan.Mount("proc", "/proc", "proc", kHardening | MS_NOEXEC, "");
@@ -340,6 +397,9 @@ Status RunMountPlan(const std::vector<MountStep>& steps, Os& os) {
         break;
       case MountStep::kAttachTree:
         st = os.AttachMountTree(s.tree_fd, s.b);
+        break;
+      case MountStep::kDetach:
+        st = os.Umount(s.a, MNT_DETACH);
         break;
       case MountStep::kUmount:
         st = os.Umount(".", MNT_DETACH);

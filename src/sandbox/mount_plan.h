@@ -18,7 +18,7 @@
 namespace kiln::sandbox {
 
 struct MountStep {
-  enum Kind { kMount, kMkdir, kTouch, kSymlink, kWriteFile, kPivotRoot, kUmount, kAttachTree } kind;
+  enum Kind { kMount, kMkdir, kTouch, kSymlink, kWriteFile, kPivotRoot, kUmount, kAttachTree, kDetach } kind;
   std::string a;  // mount source / path / symlink target
   std::string b;  // mount target / symlink path
   std::string fstype;
@@ -39,6 +39,9 @@ struct Identity {
   // of layered mounts are idmapped copies through it, so the sandbox's root owns the files it sees. -1:
   // lower layers are the host paths as they are.
   int idmap_userns_fd = -1;
+  // The host ids the sandbox's user is: what an overlay's lower layer shows its owner's files as.
+  uid_t host_user_uid = 0;
+  gid_t host_user_gid = 0;
 };
 
 struct MountPlan {

@@ -27,7 +27,13 @@ class RecordingOs : public ForwardingOs {
     cloned.push_back(path + (recursive ? " (recursive)" : ""));
     return open("/dev/null", O_RDONLY | O_CLOEXEC);
   }
+  Status IdmapMountTree(int, uid_t disk_uid, gid_t disk_gid, uid_t shown_uid, gid_t shown_gid) override {
+    idmaps.push_back(std::to_string(disk_uid) + ":" + std::to_string(disk_gid) + "->" +
+                     std::to_string(shown_uid) + ":" + std::to_string(shown_gid));
+    return Status::Ok();
+  }
   std::vector<std::string> cloned;
+  std::vector<std::string> idmaps;
 };
 
 // A file in a fresh 0700 directory, like a checkout under /root.
@@ -174,6 +180,72 @@ TEST(MountPlanTest, AnUnprivilegedCallerBindsByPath) {
   ASSERT_TRUE(plan.ok());
   EXPECT_TRUE(os.cloned.empty());
   EXPECT_TRUE(plan->trees.empty());
+}
+
+TEST(MountPlanTest, AnOverlayStacksATmpfsUpperOverAnIdmappedReadOnlyCopyAndDetachesItsStage) {
+  PrivateFile file;
+  SandboxSpec spec;
+  spec.overlays.push_back({file.dir, "/home/user/project", 8 << 20});
+  RecordingOs os;
+  Identity id;
+  id.host_user_uid = 5000, id.host_user_gid = 6000;
+  Result<MountPlan> plan = BuildMountPlan(spec, "/run/kiln", id, os, /*host_root_parent=*/true);
+  ASSERT_TRUE(plan.ok()) << plan.status().ToString();
+  ASSERT_EQ(os.cloned, std::vector<std::string>{file.dir});
+  struct stat st {};
+  ASSERT_EQ(stat(file.dir.c_str(), &st), 0);
+  EXPECT_EQ(os.idmaps, std::vector<std::string>{std::to_string(st.st_uid) + ":" + std::to_string(st.st_gid) +
+                                                "->5000:6000"});
+  int upper_tmpfs = -1, attach = -1, overlay = -1, detach = -1, pivot = -1;
+  for (int i = 0; i < static_cast<int>(plan->steps.size()); ++i) {
+    const MountStep& s = plan->steps[i];
+    if (s.kind == MountStep::kMount && s.fstype == "tmpfs" && s.b == "/run/kiln/.kiln-overlay-0") {
+      upper_tmpfs = i;
+      EXPECT_NE(s.data.find("size=8388608"), std::string::npos) << s.data;
+    }
+    if (s.kind == MountStep::kAttachTree && s.b == "/run/kiln/.kiln-overlay-0/lower") attach = i;
+    if (s.kind == MountStep::kMount && s.fstype == "overlay") {
+      overlay = i;
+      EXPECT_EQ(s.b, "/run/kiln/home/user/project");
+      EXPECT_EQ(s.data,
+                "lowerdir=/run/kiln/.kiln-overlay-0/lower,upperdir=/run/kiln/.kiln-overlay-0/upper,"
+                "workdir=/run/kiln/.kiln-overlay-0/work");
+      EXPECT_TRUE((s.flags & MS_NOSUID) && (s.flags & MS_NODEV));
+    }
+    if (s.kind == MountStep::kDetach && s.a == "/run/kiln/.kiln-overlay-0") detach = i;
+    if (s.kind == MountStep::kPivotRoot) pivot = i;
+  }
+  EXPECT_TRUE(upper_tmpfs >= 0 && upper_tmpfs < attach && attach < overlay && overlay < detach &&
+              detach < pivot)
+      << upper_tmpfs << " " << attach << " " << overlay << " " << detach << " " << pivot;
+  EXPECT_FALSE(Mentions(plan->steps, "/home/user/project/"));
+}
+
+TEST(MountPlanTest, AnUnprivilegedOverlayBindsItsLowerLayerReadOnlyByPath) {
+  PrivateFile file;
+  SandboxSpec spec;
+  spec.overlays.push_back({file.dir, "/tmp/view", 8 << 20});
+  RecordingOs os;
+  Result<MountPlan> plan = BuildMountPlan(spec, "/run/kiln", Identity{}, os, /*host_root_parent=*/false);
+  ASSERT_TRUE(plan.ok()) << plan.status().ToString();
+  EXPECT_TRUE(os.cloned.empty() && os.idmaps.empty());
+  bool bound = false, read_only = false;
+  for (const MountStep& s : plan->steps) {
+    if (s.kind == MountStep::kMount && s.a == file.dir) bound = s.b == "/run/kiln/.kiln-overlay-0/lower";
+    if (s.kind == MountStep::kMount && s.b == "/run/kiln/.kiln-overlay-0/lower" && (s.flags & MS_REMOUNT))
+      read_only = s.flags & MS_RDONLY;
+  }
+  EXPECT_TRUE(bound);
+  EXPECT_TRUE(read_only);
+}
+
+TEST(MountPlanTest, AnOverlayOfAMissingDirectoryIsNamed) {
+  SandboxSpec spec;
+  spec.overlays.push_back({"/nonexistent/kiln-project", "/home/user/p", 8 << 20});
+  RecordingOs os;
+  Result<MountPlan> plan = BuildMountPlan(spec, "/run/kiln", Identity{}, os, true);
+  ASSERT_FALSE(plan.ok());
+  EXPECT_NE(plan.status().message().find("/nonexistent/kiln-project"), std::string::npos);
 }
 
 }  // namespace

@@ -99,6 +99,20 @@ Status SandboxSpec::Validate() const {
       KILN_RETURN_IF_ERROR(
           ParseIpv4Cidr(std::string(field) + "[" + std::to_string(i) + "]", (*list)[i]).status());
   }
+  for (size_t i = 0; i < overlays.size(); ++i) {
+    std::string field = "overlays[" + std::to_string(i) + "]";
+    const OverlayMount& o = overlays[i];
+    KILN_RETURN_IF_ERROR(CheckSandboxPath(field + ".source", o.source));
+    KILN_RETURN_IF_ERROR(CheckSandboxPath(field + ".target", o.target));
+    if (!StartsWith(o.target, "/home/user/") && !StartsWith(o.target, "/tmp/"))
+      return InvalidArgument(field + ".target: '" + o.target + "' must be under /home/user/ or /tmp/");
+    if (o.source.find_first_of(",:") != std::string::npos)
+      return InvalidArgument(field + ".source: overlayfs cannot take a path with ',' or ':', got '" +
+                             o.source + "'");
+    if (o.upper_bytes < (1 << 20) || o.upper_bytes > (1ll << 40))
+      return InvalidArgument(field + ".upper_bytes: must be between 1 MiB and 1 TiB, got " +
+                             std::to_string(o.upper_bytes));
+  }
   KILN_RETURN_IF_ERROR(CheckSandboxPath("workdir", workdir));
   if (hostname.empty() || hostname.size() > 64)
     return InvalidArgument("hostname: must be 1 to 64 characters");

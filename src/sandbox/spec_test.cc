@@ -63,6 +63,22 @@ TEST(SpecTest, ZeroMeansUnlimited) {
   EXPECT_TRUE(spec.Validate().ok());
 }
 
+TEST(SpecTest, OverlaysAreChecked) {
+  SandboxSpec spec;
+  spec.overlays.push_back({"/work/project", "/home/user/project", 64 << 20});
+  EXPECT_TRUE(spec.Validate().ok());
+  spec.overlays[0].target = "/etc/project";
+  EXPECT_NE(spec.Validate().message().find("overlays[0].target"), std::string::npos);
+  spec.overlays[0].target = "/tmp/p";
+  spec.overlays[0].source = "relative";
+  EXPECT_NE(spec.Validate().message().find("overlays[0].source"), std::string::npos);
+  spec.overlays[0].source = "/a,upperdir=/x";
+  EXPECT_NE(spec.Validate().message().find("overlays[0].source"), std::string::npos);
+  spec.overlays[0].source = "/a";
+  spec.overlays[0].upper_bytes = 0;
+  EXPECT_NE(spec.Validate().message().find("overlays[0].upper_bytes"), std::string::npos);
+}
+
 TEST(SpecTest, DeniedSyscallsAreDocumented) {
   for (const char* required : {"mount", "umount2", "unshare", "setns", "ptrace", "bpf", "perf_event_open",
                                "keyctl", "add_key", "kexec_load", "init_module", "userfaultfd",

@@ -74,12 +74,13 @@ struct ThreadsCommandOptions {
 int RunThreadsCommand(const ThreadsCommandOptions& options);
 
 struct BenchCommandOptions {
-  std::string model;             // --model; "canonical" answers with the reference solutions
-  int attempts = 3;              // --attempts
-  int limit = 0;                 // --limit N (0 = all)
-  int jobs = 1;                  // --jobs J
-  std::string out_file;          // --out FILE.jsonl: one JSON object per problem, then nothing else
-  std::string data_file;         // --data FILE; default $KILN_HUMANEVAL, else DefaultHumanEvalPath()
+  std::string benchmark = "humaneval";  // "humaneval" or "mbpp" (the sanitized set, agent/mbpp.h)
+  std::string model;                    // --model; "canonical" answers with the reference solutions
+  int attempts = 3;                     // --attempts
+  int limit = 0;                        // --limit N (0 = all)
+  int jobs = 1;                         // --jobs J
+  std::string out_file;                 // --out FILE.jsonl: one JSON object per problem, then nothing else
+  std::string data_file;         // --data FILE; default $KILN_HUMANEVAL / $KILN_MBPP, else the bundled copy
   int64_t timeout_ms = 10'000;   // --timeout (seconds on the command line)
   Executor* executor = nullptr;  // default: MakeSandboxExecutor()
   llm::EnvLookup env;
@@ -90,6 +91,7 @@ struct BenchCommandOptions {
 // Prints one progress line per finished problem on `err`, then the summary on `out`: pass rate within 1, 2,
 // ... attempts, tokens, cost, wall time. Returns 0 when every problem ran (whatever it scored), 125 on a
 // Kiln error (also when some problems were stopped by one: the report is still printed and written).
+// `benchmark` picks the data set; an unknown one is a Kiln error (125).
 int RunBenchHumanEvalCommand(const BenchCommandOptions& options);
 
 }  // namespace kiln::agent

@@ -30,6 +30,9 @@ struct HumanEvalProblem {
   std::string entry_point;
 };
 
+// A whole file, gunzipped when it is gzip-compressed (zlib passes other input through unchanged).
+Result<std::string> ReadMaybeGzip(const std::string& path);
+
 // Reads a HumanEval JSON Lines file, gzip-compressed or not. NotFound if unreadable; InvalidArgument naming
 // the line for a malformed line or a missing field.
 Result<std::vector<HumanEvalProblem>> LoadHumanEval(const std::string& path);

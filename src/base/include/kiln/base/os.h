@@ -42,6 +42,11 @@ class Os {
   // uid N on disk appears owned by whatever host uid that namespace maps N to
   // (mount_setattr(MOUNT_ATTR_IDMAP)).
   virtual Status IdmapMountTree(int tree_fd, int userns_fd) = 0;
+  // Makes a detached tree read-only, nosuid and nodev, and shows what `disk_uid`/`disk_gid` own on disk as
+  // owned by the host ids `shown_uid`/`shown_gid` (an idmapped mount through a throwaway user namespace);
+  // files of other owners show as the overflow id (nobody). Needs CAP_SYS_ADMIN on the host.
+  virtual Status IdmapMountTree(int tree_fd, uid_t disk_uid, gid_t disk_gid, uid_t shown_uid,
+                                gid_t shown_gid) = 0;
   // mkdir(2); an existing directory is an AlreadyExists error the caller may ignore.
   virtual Status MakeDir(const std::string& path, mode_t mode) = 0;
   virtual Status RemoveDir(const std::string& path) = 0;
@@ -74,6 +79,9 @@ class ForwardingOs : public Os {
   Result<int> CloneMountTree(const std::string& p, bool r) override { return target_->CloneMountTree(p, r); }
   Status AttachMountTree(int fd, const std::string& t) override { return target_->AttachMountTree(fd, t); }
   Status IdmapMountTree(int fd, int userns) override { return target_->IdmapMountTree(fd, userns); }
+  Status IdmapMountTree(int fd, uid_t du, gid_t dg, uid_t su, gid_t sg) override {
+    return target_->IdmapMountTree(fd, du, dg, su, sg);
+  }
   Status MakeDir(const std::string& p, mode_t m) override { return target_->MakeDir(p, m); }
   Status RemoveDir(const std::string& p) override { return target_->RemoveDir(p); }
   Status Touch(const std::string& p, mode_t m) override { return target_->Touch(p, m); }

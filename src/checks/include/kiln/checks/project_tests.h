@@ -1,11 +1,9 @@
-// Project tests: what `kiln test DIR` needs around runtime::Run: the project's files as a sandbox sees them,
-// its test command, and the JUnit XML its runner may write.
+// Project tests: what `kiln test DIR` needs around runtime::Run: the project's test command and the JUnit
+// XML its runner may write. (The sandbox sees the project through a SandboxSpec overlay.)
 //
-// Pure functions apart from SnapshotProject's reads of DIR (which it never writes): thread-safe.
+// Pure functions apart from DetectTestCommand's reads of DIR (which it never writes): thread-safe.
 #pragma once
 
-#include <cstdint>
-#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -30,17 +28,6 @@ struct TestCommand {
 // *_test.py files at the top or under tests/ (unittest discover). NotFound naming what was looked for when
 // nothing matches. pytest and ctest are told to write JUnit XML to kJunitPath.
 Result<TestCommand> DetectTestCommand(const std::string& dir);
-
-// The project's regular files, path relative to `dir` -> content, for SandboxSpec::files; directories
-// `.git`, `node_modules`, `build` and `__pycache__` and symbolic links are left out. `executables` gets the
-// files with an execute bit (the sandbox's copies are made without modes). ResourceExhausted past
-// `max_bytes` in all or 20000 files.
-struct ProjectSnapshot {
-  std::map<std::string, std::string> files;
-  std::vector<std::string> executables;
-  int64_t bytes = 0;
-};
-Result<ProjectSnapshot> SnapshotProject(const std::string& dir, int64_t max_bytes);
 
 // The test cases of a JUnit XML document (pytest, ctest, surefire and most runners): one CaseResult per
 // <testcase>, suite from its classname (else its <testsuite>'s name), failed when it has <failure> or

@@ -24,6 +24,16 @@ struct BindMount {
   bool layered = false;
 };
 
+// A copy-on-write view of a host directory: an overlay whose lower layer is `source` read-only and whose
+// upper layer is a private tmpfs of `upper_bytes` that dies with the sandbox. The sandbox may write, delete
+// and chmod anything under `target`; `source` is never modified. What `source`'s owner owns shows as owned
+// by the sandbox's user, files of other owners as nobody.
+struct OverlayMount {
+  std::string source;                 // absolute host directory
+  std::string target;                 // under /home/user or /tmp, created owned by the sandbox's user
+  int64_t upper_bytes = 256ll << 20;  // what the sandbox may write there in all
+};
+
 struct Limits {
   int64_t memory_bytes = 512ll << 20;  // cgroup memory limit (RAM, and swap where accounted); 0 = unlimited
   int64_t pids = 256;                  // cgroup pids.max: bounds fork bombs; 0 = unlimited
@@ -60,6 +70,8 @@ struct SandboxSpec {
   // Files written into the sandbox before the program starts: path inside the sandbox -> content. Paths
   // must be under /home/user or /tmp; owned by `user`.
   std::map<std::string, std::string> files;
+  // Copy-on-write views of host directories, set up after `files` are written.
+  std::vector<OverlayMount> overlays;
   Limits limits;
   // True: the root and the layered system directories (/usr) are writable copy-on-write layers over the
   // host's read-only files, discarded with the sandbox. False: a read-only root (the old behaviour).
