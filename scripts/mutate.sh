@@ -27,7 +27,7 @@ MUTATIONS=(
   "no-pids-limit-v1~src/sandbox/cgroup.cc~s/s = os.WriteFile\(dir \+ \"\/pids.max\", LimitValue\(l.pids, \"max\"\)\);/s = Status::Ok();/~no pids limit on cgroup v1"
   "no-stdout-cap~src/runtime/run.cc~s/&result_.stdout_data, req_.spec.limits.max_output_bytes/&result_.stdout_data, INT64_MAX/~stdout captured without bound"
   "no-stderr-cap~src/runtime/run.cc~s/&result_.stderr_data, req_.spec.limits.max_output_bytes/&result_.stderr_data, INT64_MAX/~stderr captured without bound"
-  "envd-keeps-caps~src/envd/spawn.cc~s/if \(::syscall\(SYS_capset, &header, data\) != 0\) Fail\(pipe_fd, kClearCaps, errno\);//~a process envd starts keeps envd's capabilities"
+  "envd-keeps-bounding~src/envd/spawn.cc~s/PR_CAPBSET_DROP, cap/PR_CAPBSET_READ, cap/~processes envd starts keep envd's whole bounding set (root could regain SETPCAP)"
   "envd-no-nnp~src/envd/spawn.cc~s/if \(::prctl\(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0\) != 0\) Fail\(pipe_fd, kNoNewPrivs, errno\);//~processes envd starts may gain privileges"
 )
 

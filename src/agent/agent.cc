@@ -185,9 +185,7 @@ nlohmann::json ToJson(const Execution& e) {
           {"truncated", e.truncated}, {"duration_ms", e.duration_ms}, {"sandbox_id", e.sandbox_id}};
 }
 
-namespace {
-
-nlohmann::json AttemptJson(const Attempt& a) {
+nlohmann::json ToJson(const Attempt& a) {
   return {{"attempt", a.number},
           {"reply", a.reply},
           {"code", a.code},
@@ -200,29 +198,29 @@ nlohmann::json AttemptJson(const Attempt& a) {
           {"execution_ms", a.execution_ms}};
 }
 
-}  // namespace
-
 nlohmann::json ToJson(const AgentResult& r) {
   nlohmann::json task = {{"prompt", r.task.prompt}};
   if (!r.task.id.empty()) task["id"] = r.task.id;
   if (!r.task.tests.empty()) task["tests"] = r.task.tests;
   if (!r.task.entry_point.empty()) task["entry_point"] = r.task.entry_point;
   nlohmann::json history = nlohmann::json::array();
-  for (const Attempt& a : r.history) history.push_back(AttemptJson(a));
-  return {{"version", 1},
-          {"task", std::move(task)},
-          {"model", r.model},
-          {"success", r.success},
-          {"attempts", r.attempts},
-          {"max_attempts", r.max_attempts},
-          {"final_code", r.final_code},
-          {"final_stdout", r.final_stdout},
-          {"history", std::move(history)},
-          {"usage", ToJson(r.usage)},
-          {"cost_usd", r.cost_usd},
-          {"cost_known", r.cost_known},
-          {"started_at", Rfc3339(r.started_at_ns)},
-          {"duration_ms", r.duration_ms}};
+  for (const Attempt& a : r.history) history.push_back(ToJson(a));
+  nlohmann::json j = {{"version", 1},
+                      {"task", std::move(task)},
+                      {"model", r.model},
+                      {"success", r.success},
+                      {"attempts", r.attempts},
+                      {"max_attempts", r.max_attempts},
+                      {"final_code", r.final_code},
+                      {"final_stdout", r.final_stdout},
+                      {"history", std::move(history)},
+                      {"usage", ToJson(r.usage)},
+                      {"cost_usd", r.cost_usd},
+                      {"cost_known", r.cost_known},
+                      {"started_at", Rfc3339(r.started_at_ns)},
+                      {"duration_ms", r.duration_ms}};
+  if (!r.reviews.empty()) j["reviews"] = r.reviews;
+  return j;
 }
 
 }  // namespace kiln::agent

@@ -107,6 +107,41 @@ size_t CountLines(std::string_view text) {
          (!text.empty() && text.back() != '\n' ? 1 : 0);
 }
 
+bool StartsWithPythonKeyword(std::string_view line) {
+  static constexpr std::string_view kStatements[] = {
+      "assert", "async",  "await",   "break", "class", "continue", "def",   "del",    "elif",
+      "else",   "except", "finally", "for",   "from",  "global",   "if",    "import", "nonlocal",
+      "pass",   "raise",  "return",  "try",   "while", "with",     "yield", "lambda", "print"};
+  const std::string_view first = line.substr(0, line.find_first_of(" \t:("));
+  for (std::string_view k : kStatements) {
+    if (first == k) return true;
+  }
+  return false;
+}
+
+// A line of English, not of Python: unindented, not a comment or a statement keyword, three words or
+// more, and none of the characters Python code is made of.
+bool IsProseLine(std::string_view line) {
+  if (line.empty() || line[0] == ' ' || line[0] == '\t' || line[0] == '#') return false;
+  if (StartsWithPythonKeyword(line)) return false;
+  if (line.find_first_of("()[]{}=<>*/%&|^~@\"`\\;") != std::string_view::npos) return false;
+  int words = 0;
+  bool in_word = false;
+  for (char c : line) {
+    const bool space = c == ' ' || c == '\t';
+    if (!space && !in_word) ++words;
+    in_word = !space;
+  }
+  return words >= 3;
+}
+
+bool HasProseLine(std::string_view reply) {
+  for (std::string_view line : Lines(reply)) {
+    if (IsProseLine(line)) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 std::string_view SourceName(ExtractedCode::Source s) {
@@ -134,7 +169,7 @@ ExtractedCode ExtractCode(std::string_view reply) {
     out = {python->body, python->language, ExtractedCode::Source::kPythonBlock};
   } else if (any != blocks.end()) {
     out = {any->body, any->language, ExtractedCode::Source::kOtherBlock};
-  } else if (blocks.empty() && !Trim(reply).empty()) {
+  } else if (blocks.empty() && !Trim(reply).empty() && !HasProseLine(reply)) {
     out = {JoinTrimmed(Lines(reply)), "", ExtractedCode::Source::kWholeReply};
   }
   return out;

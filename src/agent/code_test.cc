@@ -41,6 +41,18 @@ TEST(ExtractCode, WholeReplyWhenNoFence) {
   EXPECT_EQ(c.code, "print('hello')\nprint('bye')\n");
 }
 
+TEST(ExtractCode, ProseWithoutAFenceIsNoCode) {
+  EXPECT_EQ(ExtractCode("Sorry, I cannot help with that request.").source, Source::kNone);
+  EXPECT_EQ(ExtractCode("Here is the program:\nprint('hi')\n").source, Source::kNone);
+  EXPECT_EQ(ExtractCode("I would need to know which file you mean before I can write it").source,
+            Source::kNone);
+  // Code shapes are not prose: statements, calls, assignments, comments, indented lines.
+  const ExtractedCode c = ExtractCode(
+      "from typing import List\n# add up the list of numbers given\ntotal = sum([1, 2])\n"
+      "assert total is not None\nif total:\n    print(total)\n");
+  EXPECT_EQ(c.source, Source::kWholeReply);
+}
+
 TEST(ExtractCode, NoCode) {
   EXPECT_EQ(ExtractCode("").source, Source::kNone);
   EXPECT_EQ(ExtractCode("  \n\t\n ").source, Source::kNone);

@@ -53,21 +53,23 @@ nlohmann::json Metadata(const AgentResult& r, bool scripted, const std::vector<s
                         {"usage", ToJson(a.usage)}});
   }
   const Attempt* last = r.last();
-  return {{"version", 1},
-          {"task", r.task.prompt},
-          {"model", r.model},
-          {"scripted", scripted},
-          {"success", r.success},
-          {"verdict", last ? ToJson(last->verdict) : nlohmann::json(nullptr)},
-          {"attempts", r.attempts},
-          {"max_attempts", r.max_attempts},
-          {"usage", ToJson(r.usage)},
-          {"cost_usd", r.cost_usd},
-          {"cost_known", r.cost_known},
-          {"started_at", Rfc3339(r.started_at_ns)},
-          {"duration_ms", r.duration_ms},
-          {"timings", std::move(attempts)},
-          {"requirements", requirements}};
+  nlohmann::json j = {{"version", 1},
+                      {"task", r.task.prompt},
+                      {"model", r.model},
+                      {"scripted", scripted},
+                      {"success", r.success},
+                      {"verdict", last ? ToJson(last->verdict) : nlohmann::json(nullptr)},
+                      {"attempts", r.attempts},
+                      {"max_attempts", r.max_attempts},
+                      {"usage", ToJson(r.usage)},
+                      {"cost_usd", r.cost_usd},
+                      {"cost_known", r.cost_known},
+                      {"started_at", Rfc3339(r.started_at_ns)},
+                      {"duration_ms", r.duration_ms},
+                      {"timings", std::move(attempts)},
+                      {"requirements", requirements}};
+  if (!r.reviews.empty()) j["reviews"] = r.reviews;  // who approved, edited or asked for changes
+  return j;
 }
 
 }  // namespace

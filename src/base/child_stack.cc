@@ -7,6 +7,10 @@
 #include <mutex>
 #include <vector>
 
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#endif
+
 namespace kiln {
 namespace {
 
@@ -35,6 +39,11 @@ Result<ChildStack> ChildStack::Take() {
     if (!Pool().empty()) {
       void* base = Pool().back();
       Pool().pop_back();
+      // A child that ran on this stack shared our memory, shadow included: under AddressSanitizer its
+      // frames' poisoning outlives it and the next child's writes there would be reported as bad.
+#if defined(__SANITIZE_ADDRESS__)
+      ASAN_UNPOISON_MEMORY_REGION(base, kSize);
+#endif
       return ChildStack(base);
     }
   }

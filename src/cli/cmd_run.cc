@@ -19,7 +19,7 @@ namespace kiln::cli {
 namespace {
 
 struct RunFlags {
-  std::string file, code, lang, stdin_source;
+  std::string file, code, lang, stdin_source, user = "user";
   std::vector<std::string> env, args;
   double timeout_s = 30, memory_mb = 512;
   bool json = false;
@@ -82,6 +82,7 @@ Result<runtime::RunRequest> BuildRequest(const RunFlags& f) {
     source = f.code;
   }
   req.spec.files["/home/user/" + name] = source;
+  req.user = f.user;
   req.argv = lang->command;
   req.argv.push_back("/home/user/" + name);
   req.argv.insert(req.argv.end(), f.args.begin(), f.args.end());
@@ -164,6 +165,10 @@ void AddRunCommand(CLI::App& app, const std::vector<std::string>& program_args, 
   run->add_option("-c,--code", flags->code, "Source code to run");
   run->add_option("--lang", flags->lang, "python (default), bash, sh or node");
   run->add_option("--stdin", flags->stdin_source, "File to feed on stdin, or - for this terminal's stdin");
+  run->add_option("--user", flags->user,
+                  "Run as user (default: uid 1000, no capabilities) or root (uid 0 of the sandbox, bounded "
+                  "capabilities)")
+      ->check(CLI::IsMember({"user", "root"}));
   run->add_option("--env", flags->env, "Environment variable KEY=VALUE (repeatable)");
   run->add_option("--timeout", flags->timeout_s, "Wall-clock limit in seconds (default 30)");
   run->add_option("--memory", flags->memory_mb, "Memory limit in MB (default 512)");

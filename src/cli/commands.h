@@ -26,6 +26,12 @@ void AddNotebookCommand(CLI::App& app, int& exit_code);
 // Kiln's home (keys, registry): `flag` (--home) when given, else $KILN_HOME, else ~/.kiln (cmd_serve.cc).
 std::string HomeDir(const std::string& flag);
 
+// `kiln check-docs`: snippets and doctests of documents run in sandboxes (cmd_check_docs.cc).
+void AddCheckDocsCommand(CLI::App& app, int& exit_code);
+
+// `kiln test DIR`: a project's tests in a fresh sandbox over a copy of DIR (cmd_test.cc).
+void AddTestCommand(CLI::App& app, int& exit_code);
+
 // `kiln doctor`: host checks and leftovers of a crashed Kiln (cmd_doctor.cc).
 void AddDoctorCommand(CLI::App& app, int& exit_code);
 // `kiln serve` and `kiln keys` (cmd_serve.cc).

@@ -33,6 +33,8 @@ int main(int argc, char** argv) {
   kiln::cli::AddReplCommand(app, exit_code);
   kiln::cli::AddNotebookCommand(app, exit_code);
   kiln::cli::AddDoctorCommand(app, exit_code);
+  kiln::cli::AddCheckDocsCommand(app, exit_code);
+  kiln::cli::AddTestCommand(app, exit_code);
   kiln::cli::AddServeCommands(app, exit_code);
 #ifdef KILN_HAVE_AGENT
   kiln::agent::AddAgentCommands(app, exit_code);

@@ -1,14 +1,17 @@
 // Black-box tests of `kiln serve` and `kiln keys`: the first key is shown once, keys are listed without
 // secrets and can be revoked, one server per home, and SIGTERM stops the server cleanly.
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <regex>
 #include <sstream>
 #include <string>
@@ -55,8 +58,13 @@ class ServeCliTest : public ::testing::Test {
     std::filesystem::create_directories(dir_);
     home_ = (dir_ / "home").string();
   }
+  // SIGTERM first: a server stopped cleanly kills its sandboxes, which outlive one killed by SIGKILL.
   void TearDown() override {
-    for (pid_t pid : servers_) kill(pid, SIGKILL);
+    for (pid_t pid : servers_) kill(pid, SIGTERM);
+    for (pid_t pid : servers_) {
+      for (int i = 0; i < 200 && Alive(pid); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      kill(pid, SIGKILL);
+    }
     std::filesystem::remove_all(dir_);
   }
   // Starts `kiln serve` on a free port; returns its log once it listens (or after 10 s).
@@ -175,49 +183,241 @@ TEST_F(ServeCliTest, SandboxCommandsTalkToTheServer) {
   EXPECT_EQ(Shell(env + kKiln + " sandbox kill " + id + " 2>/dev/null").exit_code, 1);
 }
 
-// The host pid of the envd started with `token` (its command line carries it), or 0.
-pid_t EnvdWithToken(const std::string& token) {
+// Processes (host pids) whose cgroup path names sandbox `id`: the sandbox's processes, on v1 and v2 alike.
+std::vector<pid_t> ProcessesOfSandbox(const std::string& id) {
+  std::vector<pid_t> out;
   for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
     std::string name = entry.path().filename();
     if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-    std::string cmdline = ReadFile(entry.path() / "cmdline");
-    if (cmdline.find(token) != std::string::npos && cmdline.find("kiln-envd") != std::string::npos)
-      return std::stoi(name);
+    if (ReadFile(entry.path() / "cgroup").find("/" + id + "\n") != std::string::npos)
+      out.push_back(std::stoi(name));
   }
-  return 0;
+  return out;
 }
 
-// kill -9 of the server leaves its sandboxes running (the runtime cannot re-adopt them yet): the next server
-// kills them and reports them as ended because of the restart.
-TEST_F(ServeCliTest, AfterACrashTheNextServerKillsTheOrphans) {
+// Cgroup directories named `id` under /sys/fs/cgroup (one per v1 controller, or one on v2).
+std::vector<std::string> CgroupDirsOfSandbox(const std::string& id) {
+  std::vector<std::string> out;
+  std::error_code ec;
+  auto options = std::filesystem::directory_options::skip_permission_denied;
+  for (auto it = std::filesystem::recursive_directory_iterator("/sys/fs/cgroup", options, ec);
+       it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
+    if (ec) break;
+    if (!it->is_directory(ec) || it->is_symlink(ec)) {
+      it.disable_recursion_pending();
+      continue;
+    }
+    if (it->path().filename() == id) out.push_back(it->path().string());
+    if (it.depth() >= 4 || it->path().filename() == id) it.disable_recursion_pending();
+  }
+  return out;
+}
+
+// The sandbox's envd socket: the server's default socket directory holds <id>.sock.
+std::string SocketOfSandbox(const std::string& id) {
+  const char* xdg = std::getenv("XDG_RUNTIME_DIR");
+  std::string dir = geteuid() == 0             ? "/run/kiln/sockets"
+                    : (xdg != nullptr && *xdg) ? std::string(xdg) + "/kiln/sockets"
+                                               : "/tmp/kiln-" + std::to_string(geteuid()) + "/sockets";
+  return dir + "/" + id + ".sock";
+}
+
+// Waits (up to 10 s) until sandbox `id` has no process, cgroup or socket left, reaping the processes that a
+// killed server left to this test (a child subreaper). Returns what is still there.
+std::string LeftOfSandbox(const std::string& id, const std::vector<pid_t>& known) {
+  std::string left;
+  for (int i = 0; i < 200; ++i) {
+    for (pid_t pid : known) waitpid(pid, nullptr, WNOHANG);
+    left.clear();
+    for (pid_t pid : ProcessesOfSandbox(id)) left += "process " + std::to_string(pid) + "; ";
+    for (const std::string& dir : CgroupDirsOfSandbox(id)) left += "cgroup " + dir + "; ";
+    if (std::filesystem::exists(SocketOfSandbox(id))) left += "socket " + SocketOfSandbox(id) + "; ";
+    if (left.empty()) return left;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return left;
+}
+
+// A Connect-RPC request envelope (flags 0, big-endian length) around `message`.
+std::string Envelope(const std::string& message) {
+  std::string e(5, '\0');
+  for (int i = 0; i < 4; ++i) e[1 + i] = static_cast<char>(message.size() >> (8 * (3 - i)));
+  return e + message;
+}
+
+class ServerCrashTest : public ServeCliTest {
+ protected:
+  void SetUp() override {
+    ServeCliTest::SetUp();
+    // This machine's PID 1 reaps no orphans: what a SIGKILLed server leaves (its sandboxes' init processes,
+    // once they die) is reparented to this test instead, which reaps it.
+    ASSERT_EQ(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+  }
+  void TearDown() override {
+    ServeCliTest::TearDown();
+    for (pid_t pid : servers_) waitpid(pid, nullptr, 0);
+  }
+  kiln::http::Response Call(int port, const std::string& method, const std::string& target,
+                            const std::string& body = "") {
+    kiln::http::Headers h;
+    h.Set("X-API-Key", key_);
+    if (!body.empty()) h.Set("Content-Type", "application/json");
+    auto r = kiln::http::Client::Tcp("127.0.0.1", port).Do(method, target, h, body, 60'000);
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    return r.ok() ? *r : kiln::http::Response{-1, {}, ""};
+  }
+  kiln::http::Response Envd(int port, const Json& sandbox, const std::string& method,
+                            const std::string& target, const std::string& body = "",
+                            const std::string& type = "application/json") {
+    kiln::http::Headers h;
+    h.Set("E2b-Sandbox-Id", sandbox["sandboxID"].get<std::string>());
+    h.Set("E2b-Sandbox-Port", "49983");
+    h.Set("X-Access-Token", sandbox["envdAccessToken"].get<std::string>());
+    if (!body.empty()) h.Set("Content-Type", type);
+    auto r = kiln::http::Client::Tcp("127.0.0.1", port).Do(method, target, h, body, 30'000);
+    return r.ok() ? *r : kiln::http::Response{-1, {}, r.status().ToString()};
+  }
+  // Starts the first server and remembers its key.
+  int StartFirst(pid_t* pid) {
+    std::string log = StartServer((dir_ / "1.log").string(), pid);
+    std::smatch m;
+    EXPECT_TRUE(std::regex_search(log, m, std::regex("e2b_[0-9a-f]{40}"))) << log;
+    key_ = m.size() ? m[0].str() : "";
+    return Port(log);
+  }
+  void KillMinus9(pid_t server) {
+    ASSERT_EQ(kill(server, SIGKILL), 0);
+    ASSERT_EQ(waitpid(server, nullptr, 0), server);  // ours: reparented when its shell exited
+    servers_.erase(std::remove(servers_.begin(), servers_.end(), server), servers_.end());  // pid reusable
+  }
+
+  std::string key_;
+};
+
+// kill -9 of the server, with a stream open: the sandbox lives on, and the next server on the same home
+// takes it over: listed, reachable, its files and processes intact, and killing it leaves nothing behind.
+TEST_F(ServerCrashTest, TheNextServerReadoptsWhatRuns) {
   pid_t first = 0;
-  std::string log = StartServer((dir_ / "1.log").string(), &first);
-  std::smatch m;
-  ASSERT_TRUE(std::regex_search(log, m, std::regex("e2b_[0-9a-f]{40}"))) << log;
-  kiln::http::Headers headers;
-  headers.Set("X-API-Key", m[0]);
-  auto created =
-      kiln::http::Client::Tcp("127.0.0.1", Port(log)).Do("POST", "/v2/sandboxes", headers, "{}", 30'000);
-  ASSERT_TRUE(created.ok());
-  ASSERT_EQ(created->status, 201) << created->body;
-  Json sandbox = Json::parse(created->body);
+  int port = StartFirst(&first);
+  ASSERT_GT(port, 0);
+  kiln::http::Response created =
+      Call(port, "POST", "/v2/sandboxes", R"({"templateID":"base","timeout":600,"metadata":{"k":"v"}})");
+  ASSERT_EQ(created.status, 201) << created.body;
+  Json sandbox = Json::parse(created.body);
   std::string id = sandbox["sandboxID"];
-  ASSERT_EQ(kill(first, SIGKILL), 0);
-  for (int i = 0; i < 100 && Alive(first); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  pid_t orphan = EnvdWithToken(sandbox["envdAccessToken"]);
+  ASSERT_EQ(Envd(port, sandbox, "POST", "/files?path=/home/user/kept.txt", "written before the crash",
+                 "application/octet-stream")
+                .status,
+            200);
+  std::vector<pid_t> processes = ProcessesOfSandbox(id);
+  ASSERT_FALSE(processes.empty()) << "the test cannot see the sandbox's processes";
+  ASSERT_FALSE(CgroupDirsOfSandbox(id).empty()) << "the test cannot see the sandbox's cgroups";
+  ASSERT_TRUE(std::filesystem::exists(SocketOfSandbox(id)));
+
+  // A command streaming through the server when it dies: its stream is cut, the command runs on.
+  std::promise<void> started;
+  auto stream = std::async(std::launch::async, [&] {
+    kiln::http::Headers h;
+    h.Set("E2b-Sandbox-Id", id);
+    h.Set("E2b-Sandbox-Port", "49983");
+    h.Set("X-Access-Token", sandbox["envdAccessToken"].get<std::string>());
+    h.Set("Content-Type", "application/connect+json");
+    std::string received;
+    bool signalled = false;
+    return kiln::http::Client::Tcp("127.0.0.1", port)
+        .Stream(
+            "POST", "/process.Process/Start", h,
+            Envelope(R"({"process":{"cmd":"/bin/sleep","args":["3600"]},"tag":"survivor"})"),
+            [](const kiln::http::Response&) {},
+            [&](std::string_view piece) {
+              received.append(piece);
+              if (!signalled && received.find("\"pid\"") != std::string::npos) {
+                signalled = true;
+                started.set_value();
+              }
+              return true;
+            },
+            60'000);
+  });
+  ASSERT_EQ(started.get_future().wait_for(std::chrono::seconds(30)), std::future_status::ready);
+  processes = ProcessesOfSandbox(id);
+  KillMinus9(first);
+  ASSERT_EQ(stream.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  EXPECT_FALSE(stream.get().ok()) << "the stream ended cleanly although the server was killed";
+  for (pid_t pid : processes) EXPECT_TRUE(Alive(pid)) << "sandbox process " << pid << " died with the server";
 
   pid_t second = 0;
   std::string relog = StartServer((dir_ / "2.log").string(), &second);
-  ASSERT_GT(Port(relog), 0) << relog;
-  if (orphan != 0) {
-    EXPECT_FALSE(Alive(orphan)) << "the orphaned sandbox still runs";
-  }
-  EXPECT_EQ(EnvdWithToken(sandbox["envdAccessToken"]), 0);
-  auto info =
-      kiln::http::Client::Tcp("127.0.0.1", Port(relog)).Do("GET", "/sandboxes/" + id, headers, {}, 10'000);
-  ASSERT_TRUE(info.ok());
-  EXPECT_EQ(info->status, 404);
-  EXPECT_NE(info->body.find("server restarted"), std::string::npos) << info->body;
+  int port2 = Port(relog);
+  ASSERT_GT(port2, 0) << relog;
+  kiln::http::Response info = Call(port2, "GET", "/sandboxes/" + id);
+  ASSERT_EQ(info.status, 200) << info.body;
+  EXPECT_EQ(Json::parse(info.body)["state"], "running");
+  EXPECT_EQ(Json::parse(info.body)["metadata"]["k"], "v");
+  kiln::http::Response listed = Call(port2, "GET", "/v2/sandboxes");
+  ASSERT_EQ(listed.status, 200);
+  ASSERT_EQ(Json::parse(listed.body).size(), 1u) << listed.body;
+  EXPECT_EQ(Json::parse(listed.body)[0]["sandboxID"], id);
+  EXPECT_EQ(Envd(port2, sandbox, "GET", "/health").status, 204);
+  kiln::http::Response kept = Envd(port2, sandbox, "GET", "/files?path=/home/user/kept.txt");
+  EXPECT_EQ(kept.status, 200);
+  EXPECT_EQ(kept.body, "written before the crash");
+  kiln::http::Response running = Envd(port2, sandbox, "POST", "/process.Process/List", "{}");
+  EXPECT_EQ(running.status, 200);
+  EXPECT_NE(running.body.find("survivor"), std::string::npos) << running.body;
+  // The lifetime is enforced by the new server: a short timeout ends it.
+  EXPECT_EQ(Call(port2, "POST", "/sandboxes/" + id + "/timeout", R"({"timeout":600})").status, 204);
+
+  EXPECT_EQ(Call(port2, "DELETE", "/sandboxes/" + id).status, 204);
+  EXPECT_EQ(LeftOfSandbox(id, processes), "");
+  EXPECT_EQ(Envd(port2, sandbox, "GET", "/health").status, 502);
+  EXPECT_EQ(Call(port2, "GET", "/v2/sandboxes").body, "[]");
+}
+
+// One whose lifetime ended while no server ran is killed by the next server and reported as expired; a
+// paused one is re-adopted paused and resumes, then expires under the new server's reaper; neither leaves
+// anything behind.
+TEST_F(ServerCrashTest, WhatExpiredMeanwhileIsRemoved) {
+  pid_t first = 0;
+  int port = StartFirst(&first);
+  ASSERT_GT(port, 0);
+  kiln::http::Response expiring = Call(port, "POST", "/v2/sandboxes", R"({"timeout":2})");
+  kiln::http::Response lasting = Call(port, "POST", "/v2/sandboxes", R"({"timeout":600})");
+  ASSERT_EQ(expiring.status, 201) << expiring.body;
+  ASSERT_EQ(lasting.status, 201) << lasting.body;
+  std::string gone_id = Json::parse(expiring.body)["sandboxID"];
+  Json kept = Json::parse(lasting.body);
+  std::string kept_id = kept["sandboxID"];
+  std::vector<pid_t> gone_processes = ProcessesOfSandbox(gone_id);
+  std::vector<pid_t> kept_processes = ProcessesOfSandbox(kept_id);
+  ASSERT_FALSE(gone_processes.empty());
+  ASSERT_EQ(Call(port, "POST", "/sandboxes/" + kept_id + "/pause", "{}").status, 204);
+  KillMinus9(first);
+  std::this_thread::sleep_for(std::chrono::milliseconds(2500));  // past the first one's end
+  for (pid_t pid : gone_processes) EXPECT_TRUE(Alive(pid)) << "nobody should have killed it yet";
+
+  pid_t second = 0;
+  std::string relog = StartServer((dir_ / "2.log").string(), &second);
+  int port2 = Port(relog);
+  ASSERT_GT(port2, 0) << relog;
+  EXPECT_EQ(LeftOfSandbox(gone_id, gone_processes), "");
+  kiln::http::Response info = Call(port2, "GET", "/sandboxes/" + gone_id);
+  EXPECT_EQ(info.status, 404);
+  EXPECT_NE(info.body.find("expired"), std::string::npos) << info.body;
+  kiln::http::Response listed = Call(port2, "GET", "/v2/sandboxes");
+  ASSERT_EQ(Json::parse(listed.body).size(), 1u) << listed.body;
+  EXPECT_EQ(Json::parse(listed.body)[0]["sandboxID"], kept_id);
+  // Paused before the crash, paused after it (the kernel's freezer holds it), and resumable.
+  EXPECT_EQ(Json::parse(listed.body)[0]["state"], "paused");
+  EXPECT_EQ(Envd(port2, kept, "GET", "/health").status, 502);
+  EXPECT_EQ(Call(port2, "POST", "/v2/sandboxes/" + kept_id + "/connect", "{}").status, 201);
+  EXPECT_EQ(Envd(port2, kept, "GET", "/health").status, 204);
+
+  // The adopted one's lifetime is the new server's to enforce.
+  EXPECT_EQ(Call(port2, "POST", "/sandboxes/" + kept_id + "/timeout", R"({"timeout":1})").status, 204);
+  EXPECT_EQ(LeftOfSandbox(kept_id, kept_processes), "");
+  EXPECT_EQ(Envd(port2, kept, "GET", "/health").status, 502);
+  EXPECT_EQ(Call(port2, "GET", "/sandboxes/" + kept_id).status, 404);
 }
 
 }  // namespace

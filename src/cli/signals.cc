@@ -36,7 +36,8 @@ void AwaitStopInProgress() {
 }
 
 bool OwnsOneShotSandboxes(std::string_view command) {
-  return command == "run" || command == "agent" || command == "bench";
+  return command == "run" || command == "agent" || command == "bench" || command == "threads" ||
+         command == "test";
 }
 
 void ExitCleanlyOnSignals(std::function<void()> cleanup) {

@@ -15,7 +15,7 @@ namespace kiln::cli {
 void ExitCleanlyOnSignals(std::function<void()> cleanup);
 
 // True for the commands whose sandboxes are one-shot runs (runtime::Run), which main() stops with
-// runtime::StopAllRuns: run, agent, bench.
+// runtime::StopAllRuns: run, agent, bench, test.
 bool OwnsOneShotSandboxes(std::string_view command);
 
 // Returns at once unless a stop signal's cleanup is running; then it waits for it, and the process ends with

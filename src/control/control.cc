@@ -11,7 +11,6 @@
 #include "kiln/base/clock.h"
 #include "kiln/base/ids.h"
 #include "kiln/base/log.h"
-#include "orphans.h"
 #include "registry.h"
 
 namespace kiln::control {
@@ -38,10 +37,8 @@ runtime::CreateOptions RuntimeOptions(const Template& tmpl, const CreateRequest&
   o.env_vars = request.env_vars;
   o.access_token = RandomHex(24);
   o.preload_python = tmpl.python_context;
-  // Until the runtime can re-adopt sandboxes after a restart, one whose server died must not run on
-  // unsupervised (its lifetime no longer enforced): the kernel kills it with the creating thread, which is
-  // the caller's (the server's workers live as long as the server). KillOrphan remains the safety net.
-  o.die_with_owner = true;
+  // Not die_with_owner: a sandbox outlives a server killed by SIGKILL, and the next one re-adopts it.
+  o.id = RandomId();
   return o;
 }
 
@@ -83,6 +80,32 @@ Result<UniqueFd> LockHome(const std::string& home) {
   return fd;
 }
 
+// A live record of a previous server process: its sandbox is taken over when it still runs within its
+// lifetime; otherwise what is left of it is removed and the record says why it ended. A record still
+// "starting" was never acknowledged to its client.
+Status Readopt(Database& db, runtime::Runtime& rt, const SandboxRecord& r) {
+  int64_t now = NowMs();
+  std::string reason;
+  if (r.state == "starting") {
+    reason = "server restarted";
+  } else if (r.end_ms <= now) {
+    reason = "expired";
+  } else {
+    runtime::SandboxInfo info{r.id, r.socket_path, r.access_token, r.started_ms, r.end_ms};
+    Result<runtime::SandboxInfo> adopted = rt.Adopt(info);
+    if (adopted.ok()) {
+      std::string state = adopted->paused ? "paused" : "running";
+      return state == r.state ? Status::Ok() : registry::SetState(db, r.id, state);
+    }
+    log::Warn("cannot re-adopt sandbox " + r.id + ": " + adopted.status().ToString());
+    reason = adopted.status().code() == Code::kNotFound ? "exited" : "server restarted";
+  }
+  Status reclaimed = rt.Reclaim(r.id, r.socket_path);
+  if (!reclaimed.ok())
+    log::Warn("cannot remove what is left of sandbox " + r.id + ": " + reclaimed.ToString());
+  return registry::MarkEnded(db, r.id, now, reason);
+}
+
 }  // namespace
 
 Result<std::unique_ptr<Control>> Control::Open(ControlOptions options) {
@@ -92,11 +115,7 @@ Result<std::unique_ptr<Control>> Control::Open(ControlOptions options) {
   KILN_ASSIGN_OR_RETURN(auto rt, runtime::Runtime::Create(options.socket_dir));
   // A fresh runtime runs nothing: what the registry still calls live belonged to a previous server.
   KILN_ASSIGN_OR_RETURN(auto stale, registry::ListLive(*db, ""));
-  for (const SandboxRecord& r : stale) {
-    Status killed = KillOrphan(rt->capabilities(), r.id, r.socket_path);
-    if (!killed.ok()) log::Warn("cannot kill an orphaned sandbox: " + killed.ToString());
-    KILN_RETURN_IF_ERROR(registry::MarkEnded(*db, r.id, NowMs(), "server restarted"));
-  }
+  for (const SandboxRecord& r : stale) KILN_RETURN_IF_ERROR(Readopt(*db, *rt, r));
   return std::unique_ptr<Control>(
       new Control(std::move(options), std::move(lock), std::move(db), std::move(rt)));
 }
@@ -119,7 +138,9 @@ Control::~Control() {
 
 // A record the registry calls live but the runtime no longer runs has ended: say so, and why.
 Status Control::Reconcile(SandboxRecord& record) {
-  if (record.state == "ended" || runtime_->Get(record.id).ok()) return Status::Ok();
+  // "starting": a create of this process is launching it.
+  if (record.state == "ended" || record.state == "starting" || runtime_->Get(record.id).ok())
+    return Status::Ok();
   int64_t now = NowMs();
   record.state = "ended";
   record.ended_ms = now;
@@ -132,6 +153,7 @@ Result<SandboxRecord> Control::Visible(const Principal& caller, const std::strin
   if (!found || (!caller.admin && found->owner != caller.key_id))
     return NotFound("sandbox '" + id + "' not found");
   KILN_RETURN_IF_ERROR(Reconcile(*found));
+  if (found->state == "starting") return NotFound("sandbox '" + id + "' not found (it is starting)");
   if (found->state == "ended")
     return NotFound("sandbox '" + id + "' not found (it ended: " + found->end_reason + ")");
   return std::move(*found);
@@ -151,7 +173,7 @@ Status Control::Reserve(const Principal& caller) {
   int64_t total = 0, mine = 0;
   for (SandboxRecord& r : live) {
     KILN_RETURN_IF_ERROR(Reconcile(r));
-    if (r.state == "ended") continue;
+    if (r.state == "ended" || r.state == "starting") continue;  // starting: counted in starting_
     ++total;
     if (r.owner == caller.key_id) ++mine;
   }
@@ -191,26 +213,35 @@ Result<SandboxRecord> Control::Start(const Principal& caller, const CreateReques
                                      const Template& tmpl) {
   int64_t timeout_s = request.timeout_s.value_or(options_.default_timeout_s);
   runtime::CreateOptions create = RuntimeOptions(tmpl, request, timeout_s);
-  KILN_ASSIGN_OR_RETURN(runtime::SandboxInfo info, runtime_->CreateSandbox(create));
   const sandbox::Limits& limits = create.spec.limits;
   SandboxRecord r;
-  r.id = info.id;
+  r.id = create.id;
   r.owner = caller.key_id;
   r.template_id = tmpl.id;
   r.metadata = request.metadata;
   r.env_vars = request.env_vars;
-  r.access_token = info.access_token;
-  r.socket_path = info.socket_path;
+  r.access_token = create.access_token;
   r.cpu_count = static_cast<int64_t>(std::ceil(limits.cpus));
   r.memory_mb = limits.memory_bytes >> 20;
   r.disk_mb = limits.tmpfs_home_bytes >> 20;
-  r.started_ms = info.started_at_ms;
-  r.end_ms = info.end_at_ms;
+  r.started_ms = NowMs();
+  r.state = "starting";
+  // Registered before it launches: a server killed mid-launch leaves a record the next one cleans up after,
+  // never a sandbox the registry does not know about.
+  KILN_RETURN_IF_ERROR(registry::Insert(*db_, r));
+  Result<runtime::SandboxInfo> info = runtime_->CreateSandbox(create);
+  if (!info.ok()) {
+    (void)registry::MarkEnded(*db_, r.id, NowMs(), "failed to start");
+    return info.status();
+  }
+  r.socket_path = info->socket_path;
+  r.started_ms = info->started_at_ms;
+  r.end_ms = info->end_at_ms;
   r.state = "running";
-  Status stored = registry::Insert(*db_, r);
+  Status stored = registry::MarkRunning(*db_, r);
   if (!stored.ok()) {
-    // Never run a sandbox the registry does not know about.
-    (void)runtime_->Kill(info.id);
+    (void)runtime_->Kill(info->id);
+    (void)registry::MarkEnded(*db_, r.id, NowMs(), "failed to start");
     return stored;
   }
   return r;
@@ -227,7 +258,7 @@ Result<ListPage> Control::List(const Principal& caller, const ListRequest& reque
   std::vector<SandboxRecord> selected;
   for (SandboxRecord& r : live) {
     KILN_RETURN_IF_ERROR(Reconcile(r));
-    if (r.state == "ended" || !Matches(r, request)) continue;
+    if ((r.state != "running" && r.state != "paused") || !Matches(r, request)) continue;
     if (!request.next_token.empty()) {
       KILN_ASSIGN_OR_RETURN(bool after, AfterCursor(r, request.next_token, request.ascending));
       if (!after) continue;
@@ -275,18 +306,51 @@ Status Control::SetTimeout(const Principal& caller, const std::string& id, int64
   return UpdateEnd(record, NowMs() + timeout_s * 1000);
 }
 
+Status Control::Pause(const Principal& caller, const std::string& id) {
+  KILN_ASSIGN_OR_RETURN(SandboxRecord record, Visible(caller, id));
+  if (record.state == "paused") return FailedPrecondition("sandbox '" + id + "' is already paused");
+  KILN_RETURN_IF_ERROR(runtime_->SetPaused(id, true));
+  // A paused sandbox waits for its connect until its maximum lifetime, not its timeout (E2B's paused
+  // sandboxes do not time out).
+  int64_t until = record.started_ms + options_.max_lifetime_s * 1000;
+  Status held = runtime_->SetTimeout(id, std::max<int64_t>(until - NowMs(), 1));
+  if (held.ok()) held = registry::SetEnd(*db_, id, until);
+  if (held.ok()) held = registry::SetState(*db_, id, "paused");
+  if (!held.ok()) (void)runtime_->SetPaused(id, false);
+  return held;
+}
+
 Result<SandboxRecord> Control::Connect(const Principal& caller, const std::string& id,
-                                       std::optional<int64_t> timeout_s) {
+                                       std::optional<int64_t> timeout_s, bool* resumed) {
+  if (resumed) *resumed = false;
   int64_t seconds = timeout_s.value_or(options_.default_timeout_s);
   if (seconds <= 0) return InvalidArgument("timeout: must be a positive number of seconds");
   KILN_ASSIGN_OR_RETURN(SandboxRecord record, Visible(caller, id));
-  int64_t wanted = NowMs() + seconds * 1000;
-  if (wanted > record.end_ms) {
-    // Extending up to the maximum lifetime, not failing, is what a reconnecting client needs.
-    wanted = std::min(wanted, record.started_ms + options_.max_lifetime_s * 1000);
-    if (wanted > record.end_ms) KILN_RETURN_IF_ERROR(UpdateEnd(record, wanted));
+  int64_t max_end = record.started_ms + options_.max_lifetime_s * 1000;
+  // Extending up to the maximum lifetime, not failing, is what a reconnecting client needs.
+  int64_t wanted = std::min(NowMs() + seconds * 1000, max_end);
+  if (record.state == "paused") {
+    KILN_RETURN_IF_ERROR(runtime_->SetPaused(id, false));
+    KILN_RETURN_IF_ERROR(registry::SetState(*db_, id, "running"));
+    record.state = "running";
+    if (resumed) *resumed = true;
+    KILN_RETURN_IF_ERROR(UpdateEnd(record, wanted));  // the pause's hold is replaced by the timeout
+    return record;
   }
+  if (wanted > record.end_ms) KILN_RETURN_IF_ERROR(UpdateEnd(record, wanted));
   return record;
+}
+
+Result<SandboxMetric> Control::Metrics(const Principal& caller, const std::string& id) {
+  KILN_ASSIGN_OR_RETURN(SandboxRecord record, Visible(caller, id));
+  KILN_ASSIGN_OR_RETURN(runtime::Runtime::UsageSample sample, runtime_->Sample(id));
+  SandboxMetric m;
+  m.at_ms = sample.at_ms;
+  m.started_ms = record.started_ms;
+  m.cpu_count = std::max<int64_t>(record.cpu_count, 1);
+  m.cpu_used_pct = 100.0 * sample.cpu_share / static_cast<double>(m.cpu_count);
+  m.usage = sample.usage;
+  return m;
 }
 
 int64_t Control::RunningCount() const {
@@ -295,6 +359,7 @@ int64_t Control::RunningCount() const {
 
 Result<Route> Control::Resolve(const std::string& id) const {
   KILN_ASSIGN_OR_RETURN(runtime::SandboxInfo info, runtime_->Get(id));
+  if (info.paused) return NotFound("sandbox " + id + " is paused");
   return Route{info.socket_path, info.access_token};
 }
 

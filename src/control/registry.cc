@@ -91,6 +91,26 @@ Status SetEnd(Database& db, const std::string& id, int64_t end_ms) {
   return update.Bind(1, end_ms).Bind(2, id).Run();
 }
 
+Status SetState(Database& db, const std::string& id, const std::string& state) {
+  auto lock = db.Lock();
+  KILN_ASSIGN_OR_RETURN(Statement update, db.Prepare("UPDATE sandboxes SET state = ? WHERE id = ?"));
+  return update.Bind(1, state).Bind(2, id).Run();
+}
+
+Status MarkRunning(Database& db, const SandboxRecord& r) {
+  auto lock = db.Lock();
+  KILN_ASSIGN_OR_RETURN(
+      Statement update,
+      db.Prepare("UPDATE sandboxes SET socket_path = ?, started_ms = ?, end_ms = ?, state = ? "
+                 "WHERE id = ?"));
+  return update.Bind(1, r.socket_path)
+      .Bind(2, r.started_ms)
+      .Bind(3, r.end_ms)
+      .Bind(4, r.state)
+      .Bind(5, r.id)
+      .Run();
+}
+
 Status MarkEnded(Database& db, const std::string& id, int64_t ended_ms, const std::string& reason) {
   auto lock = db.Lock();
   KILN_ASSIGN_OR_RETURN(

@@ -16,6 +16,9 @@ Result<std::optional<SandboxRecord>> Find(Database& db, const std::string& id);
 // Sandboxes not ended; `owner` empty: every owner.
 Result<std::vector<SandboxRecord>> ListLive(Database& db, const std::string& owner);
 Status SetEnd(Database& db, const std::string& id, int64_t end_ms);
+Status SetState(Database& db, const std::string& id, const std::string& state);
+// A "starting" record's sandbox runs: its socket, start and end times, state.
+Status MarkRunning(Database& db, const SandboxRecord& record);
 Status MarkEnded(Database& db, const std::string& id, int64_t ended_ms, const std::string& reason);
 
 }  // namespace kiln::control::registry

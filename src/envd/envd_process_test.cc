@@ -328,11 +328,21 @@ TEST_F(EnvdProcessTest, RunsAsAnotherUserWhenRoot) {
   auto exit = client_.Start(Sh("id -u; echo $HOME"), options, o.Callbacks());
   ASSERT_TRUE(exit.ok()) << exit.status().ToString();
   EXPECT_EQ(o.out, "65534\n/home/nobody\n");
+  // Another user has no capabilities at all; root (envd's own identity here) keeps kSandboxRootCaps only,
+  // bounded to them (0x4ff: envd on the host has every capability to take them from).
+  Output user_caps;
+  ASSERT_TRUE(
+      client_
+          .Start(Sh("grep -E 'CapBnd|CapEff|NoNewPrivs' /proc/self/status"), options, user_caps.Callbacks())
+          .ok());
+  EXPECT_NE(user_caps.out.find("CapEff:\t0000000000000000"), std::string::npos) << user_caps.out;
+  EXPECT_NE(user_caps.out.find("CapBnd:\t0000000000000000"), std::string::npos) << user_caps.out;
+  EXPECT_NE(user_caps.out.find("NoNewPrivs:\t1"), std::string::npos) << user_caps.out;
   Output caps;
   ASSERT_TRUE(
       client_.Start(Sh("grep -E 'CapBnd|CapEff|NoNewPrivs' /proc/self/status"), {}, caps.Callbacks()).ok());
-  EXPECT_NE(caps.out.find("CapEff:\t0000000000000000"), std::string::npos) << caps.out;
-  EXPECT_NE(caps.out.find("CapBnd:\t0000000000000000"), std::string::npos) << caps.out;
+  EXPECT_NE(caps.out.find("CapEff:\t00000000000004ff"), std::string::npos) << caps.out;
+  EXPECT_NE(caps.out.find("CapBnd:\t00000000000004ff"), std::string::npos) << caps.out;
   EXPECT_NE(caps.out.find("NoNewPrivs:\t1"), std::string::npos) << caps.out;
   options.user = "ghost";
   EXPECT_EQ(client_.Start(Sh("true"), options, {}).status().code(), Code::kInvalidArgument);

@@ -75,6 +75,7 @@ struct Prepared {
   std::vector<char*> envp;
   bool privileged = false;      // envd is root (in its user namespace) and may change credentials
   uint64_t bounding_caps = 0;   // what the child must drop from its bounding set
+  uint64_t kept_caps = 0;       // what it keeps (permitted and effective): root's bounded set, or nothing
   char oom_score_adj[16] = {};  // what the child writes to its oom_score_adj ("" leaves it alone)
 };
 
@@ -132,7 +133,9 @@ Prepared Prepare(const SpawnSpec& spec) {
   for (const std::string& e : spec.env) p.envp.push_back(const_cast<char*>(e.c_str()));
   p.envp.push_back(nullptr);
   p.privileged = ::geteuid() == 0;
-  if (p.privileged) p.bounding_caps = BoundingCaps();
+  uid_t target_uid = spec.identity ? spec.identity->uid : ::geteuid();
+  if (p.privileged && target_uid == 0) p.kept_caps = BoundingCaps() & kSandboxRootCaps;
+  if (p.privileged) p.bounding_caps = BoundingCaps() & ~p.kept_caps;
   ChildOomScoreAdj(p.oom_score_adj);
   return p;
 }
@@ -175,9 +178,14 @@ void DropPrivileges(const SpawnSpec& spec, const Prepared& p, int pipe_fd) {
     uid_t uid = spec.identity->uid;
     if (::syscall(SYS_setresuid, uid, uid, uid) != 0) Fail(pipe_fd, kSetresuid, errno);
   }
-  // setresuid to a non-zero uid already cleared the caps; a process kept at uid 0 must lose them too.
+  // setresuid to a non-zero uid already cleared the caps; root keeps its bounded set and no more (with
+  // no_new_privs, execve then gives it exactly these: what it had, within the bounding set).
   __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
   __user_cap_data_struct data[2] = {};
+  for (int half = 0; half < 2; ++half) {
+    auto bits = static_cast<uint32_t>(p.kept_caps >> (32 * half));
+    data[half].permitted = data[half].effective = bits;
+  }
   if (::syscall(SYS_capset, &header, data) != 0) Fail(pipe_fd, kClearCaps, errno);
   if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) Fail(pipe_fd, kNoNewPrivs, errno);
 }

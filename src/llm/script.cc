@@ -86,8 +86,10 @@ std::vector<ChatResponse> ParseText(std::string_view text) {
 
 class ScriptProvider final : public Provider {
  public:
-  ScriptProvider(const std::string& path, std::vector<ChatResponse> responses)
-      : Provider("script", "script:" + path, "script:" + path), responses_(std::move(responses)) {}
+  ScriptProvider(const std::string& path, std::vector<ChatResponse> responses, size_t first_response)
+      : Provider("script", "script:" + path, "script:" + path),
+        responses_(std::move(responses)),
+        next_(first_response) {}
 
  protected:
   Result<ChatResponse> ChatImpl(const ChatRequest& request, CallInfo& info) override {
@@ -124,7 +126,7 @@ class ScriptProvider final : public Provider {
 
   std::mutex mu_;
   std::vector<ChatResponse> responses_;
-  size_t next_ = 0;
+  size_t next_;
 };
 
 }  // namespace
@@ -135,7 +137,7 @@ Result<std::vector<ChatResponse>> ParseScript(std::string_view text) {
   return ParseText(text);
 }
 
-Result<std::unique_ptr<Provider>> MakeScriptProvider(const std::string& path) {
+Result<std::unique_ptr<Provider>> MakeScriptProvider(const std::string& path, size_t first_response) {
   if (path.empty()) return InvalidArgument("script:FILE names no file");
   std::ifstream in(path, std::ios::binary);
   if (!in) return NotFound("script:" + path + ": cannot read the file");
@@ -143,7 +145,8 @@ Result<std::unique_ptr<Provider>> MakeScriptProvider(const std::string& path) {
   ss << in.rdbuf();
   Result<std::vector<ChatResponse>> responses = ParseScript(ss.str());
   if (!responses.ok()) return responses.status().WithContext("script:" + path);
-  return std::unique_ptr<Provider>(std::make_unique<ScriptProvider>(path, std::move(responses).value()));
+  return std::unique_ptr<Provider>(
+      std::make_unique<ScriptProvider>(path, std::move(responses).value(), first_response));
 }
 
 }  // namespace kiln::llm

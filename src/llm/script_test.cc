@@ -57,6 +57,19 @@ TEST(Script, JsonLinesReplayInOrderThenExhausted) {
   unlink(path.c_str());
 }
 
+TEST(Script, StartsAtTheGivenResponse) {
+  std::string path = WriteTemp("one\n--- response ---\ntwo\n--- response ---\nthree\n");
+  auto p = MakeScriptProvider(path, 1);
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  EXPECT_EQ((*p)->Chat({})->text, "two");
+  EXPECT_EQ((*p)->Chat({})->text, "three");
+  EXPECT_EQ((*p)->Chat({}).status().code(), Code::kResourceExhausted);
+  auto past = MakeScriptProvider(path, 7);
+  ASSERT_TRUE(past.ok());
+  EXPECT_EQ((*past)->Chat({}).status().code(), Code::kResourceExhausted);
+  unlink(path.c_str());
+}
+
 TEST(Script, PlainTextFormat) {
   auto r = ParseScript("Hello there.\n--- response ---\nline one\nline two\n\n--- response ---\nbye\n");
   ASSERT_TRUE(r.ok());

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <ctime>
+#include <filesystem>
 #include <fstream>
 #include <set>
 #include <thread>
@@ -30,9 +31,30 @@ std::set<std::string> BoundSocketPaths() {
   return paths;
 }
 
-// kiln-envd processes reparented to init: the kiln that owned them is gone.
+// The processes some live process watches through a pidfd (/proc/P/fdinfo/N of a pidfd has "Pid: <pid>"):
+// a kiln that re-adopted the sandboxes of a killed server supervises them so, although they stay under init.
+std::set<pid_t> WatchedThroughPidfds() {
+  std::set<pid_t> watched;
+  std::error_code ec;
+  for (const auto& proc : std::filesystem::directory_iterator("/proc", ec)) {
+    std::string pid = proc.path().filename();
+    if (pid.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::error_code fd_ec;
+    for (const auto& fd : std::filesystem::directory_iterator(proc.path() / "fd", fd_ec)) {
+      std::error_code link_ec;
+      if (std::filesystem::read_symlink(fd.path(), link_ec).string() != "anon_inode:[pidfd]") continue;
+      std::ifstream info(proc.path() / "fdinfo" / fd.path().filename());
+      for (std::string line; std::getline(info, line);)
+        if (line.rfind("Pid:", 0) == 0) watched.insert(static_cast<pid_t>(std::atoi(line.c_str() + 4)));
+    }
+  }
+  return watched;
+}
+
+// kiln-envd processes reparented to init that no kiln watches: the kiln that owned them is gone.
 std::vector<pid_t> OrphanedSandboxes() {
   std::vector<pid_t> out;
+  const std::set<pid_t> watched = WatchedThroughPidfds();
   DIR* proc = opendir("/proc");
   if (proc == nullptr) return out;
   for (dirent* e; (e = readdir(proc)) != nullptr;) {
@@ -47,7 +69,7 @@ std::vector<pid_t> OrphanedSandboxes() {
     char state = 0;
     int ppid = 0;
     if (std::sscanf(line.c_str() + close + 1, " %c %d", &state, &ppid) != 2) continue;
-    if (comm == "kiln-envd" && ppid == 1) out.push_back(pid);
+    if (comm == "kiln-envd" && ppid == 1 && !watched.count(pid)) out.push_back(pid);
   }
   closedir(proc);
   return out;

@@ -16,6 +16,7 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include <gtest/gtest.h>
 
@@ -95,6 +96,68 @@ TEST(DoctorTest, FixRemovesTheSandboxOfADeadOwnerAndItsSocket) {
   EXPECT_FALSE(Contains(FindLeftovers(false, dir).orphans, envd));
   EXPECT_NE(kill(envd, 0), 0) << "the orphaned sandbox still runs";
   rmdir(dir.c_str());
+}
+
+// A sandbox whose owner died is taken over by a new Runtime (Adopt): it answers on its socket, doctor no
+// longer calls it an orphan, and Kill ends it; Reclaim of an unknown id is a no-op.
+TEST(DoctorTest, AnAdoptedSandboxIsNoOrphanAndItsAdopterKillsIt) {
+  char tmpl[] = "/tmp/kiln-adopt-XXXXXX";
+  std::string dir = mkdtemp(tmpl);
+  int report[2], release[2];
+  ASSERT_EQ(pipe(report), 0);
+  ASSERT_EQ(pipe(release), 0);
+  pid_t owner = fork();
+  if (owner == 0) {
+    close(release[1]);
+    Result<std::unique_ptr<Runtime>> rt = Runtime::Create(dir);
+    CreateOptions options;
+    options.access_token = "adopt-token";
+    Result<SandboxInfo> sb = rt.ok() ? (*rt)->CreateSandbox(options) : rt.status();
+    std::string id = sb.ok() ? sb->id : "";
+    id.resize(64, ' ');
+    (void)!write(report[1], id.data(), id.size());
+    char byte;
+    (void)!read(release[0], &byte, 1);
+    _exit(0);  // no destructors: the sandbox is left behind, as by a crash
+  }
+  close(report[1]);
+  close(release[0]);
+  std::string id(64, ' ');
+  ASSERT_EQ(read(report[0], id.data(), id.size()), 64);
+  close(report[0]);
+  id.erase(id.find(' '));
+  ASSERT_FALSE(id.empty());
+  const pid_t envd = EnvdChildOf(owner);
+  close(release[1]);
+  waitpid(owner, nullptr, 0);
+  ASSERT_GT(envd, 0);
+
+  Result<std::unique_ptr<Runtime>> rt = Runtime::Create(dir);
+  ASSERT_TRUE(rt.ok()) << rt.status().ToString();
+  SandboxInfo info{id, dir + "/" + id + ".sock", "adopt-token", 0, 0};
+  Result<SandboxInfo> adopted = (*rt)->Adopt(info);
+  ASSERT_TRUE(adopted.ok()) << adopted.status().ToString();
+  EXPECT_FALSE(adopted->paused);
+  EXPECT_EQ((*rt)->Adopt(info).status().code(), Code::kAlreadyExists);
+  EXPECT_FALSE(Contains(FindLeftovers(false, dir).orphans, envd)) << "an adopted sandbox is called an orphan";
+  ASSERT_TRUE((*rt)->SetPaused(id, true).ok());
+  EXPECT_TRUE((*rt)->Get(id)->paused);
+  ASSERT_TRUE((*rt)->SetPaused(id, false).ok());
+  EXPECT_EQ((*rt)->Reclaim(id).code(), Code::kFailedPrecondition);  // its own: Kill it
+  ASSERT_TRUE((*rt)->Kill(id).ok());
+  std::string stat;
+  for (int i = 0; i < 100; ++i) {
+    std::ifstream in("/proc/" + std::to_string(envd) + "/stat");
+    std::getline(in, stat);
+    if (stat.empty() || stat.find(") Z") != std::string::npos) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_TRUE(stat.empty() || stat.find(") Z") != std::string::npos) << "the adopted sandbox still runs";
+  EXPECT_FALSE(std::filesystem::exists(info.socket_path));
+  EXPECT_EQ((*rt)->Adopt(info).status().code(), Code::kNotFound);
+  EXPECT_TRUE((*rt)->Reclaim(id).ok());  // nothing left: nothing to do
+  rt->reset();
+  std::filesystem::remove_all(dir);
 }
 
 // A socket file is dead when nothing is bound to it: `bind` then `close` leaves exactly that.

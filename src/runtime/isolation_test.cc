@@ -1,5 +1,6 @@
 // Attack tests: hostile code in a real sandbox tries to break each isolation promise; each attempt must fail
-// and leave the host untouched.
+// and leave the host untouched. Every attack runs twice: as the sandbox's `user` and as its root (uid 0 of
+// the sandbox's user namespace, with root's bounded capabilities), which E2B code asks for routinely.
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -18,8 +19,10 @@
 namespace kiln::runtime {
 namespace {
 
-RunResult RunPython(const std::string& code, const std::function<void(RunRequest&)>& tweak = {}) {
+RunResult RunPython(const std::string& user, const std::string& code,
+                    const std::function<void(RunRequest&)>& tweak = {}) {
   RunRequest req;
+  req.user = user;
   req.spec.files["/home/user/attack.py"] = code;
   req.spec.limits.timeout_ms = 20'000;
   req.argv = {"python3", "/home/user/attack.py"};
@@ -29,13 +32,29 @@ RunResult RunPython(const std::string& code, const std::function<void(RunRequest
   return r.ok() ? *r : RunResult{};
 }
 
-TEST(IsolationTest, RunsAsUnprivilegedUserWithoutCapabilities) {
-  RunResult r = RunPython(
-      "import os\n"
-      "status = open('/proc/self/status').read()\n"
-      "caps = [l for l in status.splitlines() if l.startswith(('CapEff', 'CapPrm', 'NoNewPrivs', "
-      "'Seccomp:'))]\n"
-      "print(os.getuid(), os.geteuid(), os.getgid(), *caps)\n");
+class IsolationTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    if (GetParam() == "root" && geteuid() != 0)
+      GTEST_SKIP() << "without root on the host the sandbox has no uid 0 to run as";
+  }
+  bool root() const { return GetParam() == "root"; }
+  RunResult Attack(const std::string& code, const std::function<void(RunRequest&)>& tweak = {}) {
+    return RunPython(GetParam(), code, tweak);
+  }
+};
+
+INSTANTIATE_TEST_SUITE_P(As, IsolationTest, ::testing::Values("user", "root"),
+                         [](const auto& info) { return info.param; });
+
+TEST(IsolationUserTest, RunsAsUnprivilegedUserWithoutCapabilities) {
+  RunResult r =
+      RunPython("user",
+                "import os\n"
+                "status = open('/proc/self/status').read()\n"
+                "caps = [l for l in status.splitlines() if l.startswith(('CapEff', 'CapPrm', 'NoNewPrivs', "
+                "'Seccomp:'))]\n"
+                "print(os.getuid(), os.geteuid(), os.getgid(), *caps)\n");
   EXPECT_EQ(r.exit_code, 0) << r.stderr_data;
   EXPECT_NE(r.stdout_data.find("1000 1000 1000"), std::string::npos) << r.stdout_data;
   EXPECT_NE(r.stdout_data.find("CapEff:\t0000000000000000"), std::string::npos) << r.stdout_data;
@@ -48,12 +67,13 @@ TEST(IsolationTest, RunsAsUnprivilegedUserWithoutCapabilities) {
 // needs to drop to `user` and manage files (CHOWN, DAC_OVERRIDE, DAC_READ_SEARCH, FOWNER, KILL, SETGID,
 // SETUID, SETPCAP = 0x1ef), bounded so nothing it starts can regain more, with no_new_privs and seccomp.
 // Checked from inside, as hostile code would look.
-TEST(IsolationTest, SandboxInitKeepsOnlyItsBoundedCapabilities) {
+TEST(IsolationUserTest, SandboxInitKeepsOnlyItsBoundedCapabilities) {
   if (geteuid() != 0) GTEST_SKIP() << "without root the sandbox has no uid 0 for its init";
-  RunResult r = RunPython(
-      "status = open('/proc/1/status').read()\n"
-      "for l in status.splitlines():\n"
-      "    if l.startswith(('Cap', 'NoNewPrivs', 'Seccomp:')): print(l.replace('\\t', ' '))\n");
+  RunResult r =
+      RunPython("user",
+                "status = open('/proc/1/status').read()\n"
+                "for l in status.splitlines():\n"
+                "    if l.startswith(('Cap', 'NoNewPrivs', 'Seccomp:')): print(l.replace('\\t', ' '))\n");
   EXPECT_EQ(r.exit_code, 0) << r.stderr_data;
   for (const char* line :
        {"CapInh: 0000000000000000", "CapPrm: 00000000000001ef", "CapEff: 00000000000001ef",
@@ -63,10 +83,30 @@ TEST(IsolationTest, SandboxInitKeepsOnlyItsBoundedCapabilities) {
   }
 }
 
-TEST(IsolationTest, HostSecretsAreInvisible) {
+// Root in the sandbox (kiln run --user root, E2B's user: 'root', sudo) holds kSandboxRootCaps within the
+// init's bounding set (CHOWN, DAC_OVERRIDE, DAC_READ_SEARCH, FOWNER, KILL, SETGID, SETUID = 0xef; the init
+// has no FSETID or NET_BIND_SERVICE to pass on), bounded to the same, with no_new_privs and seccomp.
+TEST(IsolationUserTest, SandboxRootHasOnlyRootsBoundedCapabilities) {
+  if (geteuid() != 0) GTEST_SKIP() << "without root on the host the sandbox has no uid 0 to run as";
+  RunResult r =
+      RunPython("root",
+                "import os\n"
+                "print('ids', os.getuid(), os.geteuid(), os.getgid())\n"
+                "for l in open('/proc/self/status').read().splitlines():\n"
+                "    if l.startswith(('Cap', 'NoNewPrivs', 'Seccomp:')): print(l.replace('\\t', ' '))\n");
+  EXPECT_EQ(r.exit_code, 0) << r.stderr_data;
+  for (const char* line :
+       {"ids 0 0 0", "CapInh: 0000000000000000", "CapPrm: 00000000000000ef", "CapEff: 00000000000000ef",
+        "CapBnd: 00000000000000ef", "CapAmb: 0000000000000000", "NoNewPrivs: 1", "Seccomp: 2"}) {
+    EXPECT_NE(r.stdout_data.find(std::string(line) + "\n"), std::string::npos) << line << " in\n"
+                                                                               << r.stdout_data;
+  }
+}
+
+TEST_P(IsolationTest, HostSecretsAreInvisible) {
   std::string planted = "/tmp/kiln-planted-" + RandomHex(8);
   std::ofstream(planted) << "host secret";
-  RunResult r = RunPython(
+  RunResult r = Attack(
       "import os\n"
       "for p in ['/etc/shadow', '/etc/gshadow', '/root', '/var', '/run', '" +
       planted +
@@ -80,8 +120,8 @@ TEST(IsolationTest, HostSecretsAreInvisible) {
   EXPECT_NE(r.stdout_data.find("['user'] []"), std::string::npos) << r.stdout_data;
 }
 
-TEST(IsolationTest, HostProcessesAreInvisible) {
-  RunResult r = RunPython(
+TEST_P(IsolationTest, HostProcessesAreInvisible) {
+  RunResult r = Attack(
       "import os\n"
       "pids = sorted(int(p) for p in os.listdir('/proc') if p.isdigit())\n"
       "names = [open(f'/proc/{p}/comm').read().strip() for p in pids]\n"
@@ -92,8 +132,8 @@ TEST(IsolationTest, HostProcessesAreInvisible) {
   EXPECT_EQ(r.stdout_data.find("isolation_test"), std::string::npos);
 }
 
-TEST(IsolationTest, CannotWriteOutsideHomeAndTmp) {
-  RunResult r = RunPython(
+TEST_P(IsolationTest, CannotWriteOutsideHomeAndTmp) {
+  RunResult r = Attack(
       "import errno\n"
       "for p in ['/usr/evil', '/etc/evil', '/evil', '/bin/evil', '/proc/sys/kernel/hostname', '/dev/evil']:\n"
       "    try:\n"
@@ -109,7 +149,7 @@ TEST(IsolationTest, CannotWriteOutsideHomeAndTmp) {
   EXPECT_NE(stat("/evil", &st), 0);
 }
 
-TEST(IsolationTest, CannotReachHostLoopback) {
+TEST_P(IsolationTest, CannotReachHostLoopback) {
   int listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
@@ -119,7 +159,7 @@ TEST(IsolationTest, CannotReachHostLoopback) {
   socklen_t len = sizeof addr;
   getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len);
   int port = ntohs(addr.sin_port);
-  RunResult r = RunPython(
+  RunResult r = Attack(
       "import socket\n"
       "try:\n"
       "    socket.create_connection(('127.0.0.1', " +
@@ -137,9 +177,9 @@ TEST(IsolationTest, CannotReachHostLoopback) {
   close(listener);
 }
 
-TEST(IsolationTest, DeniedSyscallsFailWithEperm) {
+TEST_P(IsolationTest, DeniedSyscallsFailWithEperm) {
   // x86_64 numbers; each call is made with harmless arguments.
-  RunResult r = RunPython(
+  RunResult r = Attack(
       "import ctypes, errno\n"
       "libc = ctypes.CDLL(None, use_errno=True)\n"
       "calls = {'mount': 165, 'umount2': 166, 'unshare': 272, 'setns': 308, 'ptrace': 101, 'bpf': 321,\n"
@@ -162,7 +202,7 @@ TEST(IsolationTest, DeniedSyscallsFailWithEperm) {
   EXPECT_EQ(eperm, 17u) << r.stdout_data;
 }
 
-TEST(IsolationTest, SetuidBinaryGrantsNothing) {
+TEST_P(IsolationTest, SetuidBinaryGrantsNothing) {
   std::string dir = "/tmp/kiln-suid-" + RandomHex(6);
   ASSERT_EQ(mkdir(dir.c_str(), 0755), 0);
   std::string copy = dir + "/id";
@@ -172,7 +212,7 @@ TEST(IsolationTest, SetuidBinaryGrantsNothing) {
     dst << src.rdbuf();
   }
   ASSERT_EQ(chmod(copy.c_str(), 04755), 0);  // setuid root on the host
-  RunResult r = RunPython(
+  RunResult r = Attack(
       "import subprocess\nprint(subprocess.run(['/opt/suid/id'], capture_output=True, text=True).stdout)\n",
       [&](RunRequest& req) {
         req.spec.mounts.push_back({dir, "/opt/suid", false, false});
@@ -180,7 +220,8 @@ TEST(IsolationTest, SetuidBinaryGrantsNothing) {
   unlink(copy.c_str());
   rmdir(dir.c_str());
   EXPECT_EQ(r.exit_code, 0) << r.stderr_data;
-  EXPECT_NE(r.stdout_data.find("uid=1000(user)"), std::string::npos) << r.stdout_data;
+  EXPECT_NE(r.stdout_data.find(root() ? "uid=0(root)" : "uid=1000(user)"), std::string::npos)
+      << r.stdout_data;
   EXPECT_EQ(r.stdout_data.find("euid="), std::string::npos) << r.stdout_data;
 }
 

@@ -33,9 +33,8 @@ Result<Pipe> MakePipe() {
 }
 
 std::vector<std::string> InitArgv(const RunRequest& request) {
-  std::vector<std::string> argv = {"kiln-envd",           "exec",  "--user",
-                                   sandbox::kSandboxUser, "--cwd", request.spec.workdir,
-                                   "--status-fd",         "3"};
+  std::vector<std::string> argv = {"kiln-envd",          "exec",        "--user", request.user, "--cwd",
+                                   request.spec.workdir, "--status-fd", "3"};
   for (const auto& [key, value] : ProgramEnvironment(request.spec)) {
     argv.push_back("--env");
     argv.push_back(key + "=" + value);

@@ -189,6 +189,70 @@ Status Runtime::SetTimeout(const std::string& id, int64_t ttl_ms) {
   return Status::Ok();
 }
 
+Status Runtime::SetPaused(const std::string& id, bool paused) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = sandboxes_.find(id);
+  if (it == sandboxes_.end()) return NotFound("sandbox " + id + " not found");
+  KILN_RETURN_IF_ERROR(it->second->sandbox->SetPaused(paused));
+  it->second->info.paused = paused;
+  return Status::Ok();
+}
+
+Result<SandboxInfo> Runtime::Adopt(const SandboxInfo& info) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (sandboxes_.count(info.id)) return AlreadyExists("sandbox " + info.id + " is already this runtime's");
+  }
+  KILN_ASSIGN_OR_RETURN(std::unique_ptr<sandbox::Sandbox> sb, backend_->Adopt(info.id));
+  auto entry = std::make_unique<Entry>();
+  entry->info = info;
+  entry->sandbox = std::move(sb);
+  struct stat st {};
+  bool socket_there = stat(info.socket_path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode);
+  if (entry->sandbox->Wait(0).ok() || !socket_there) {
+    (void)Destroy(*entry);
+    return NotFound("sandbox " + info.id + (socket_there ? " is no longer running" : " has lost its socket"));
+  }
+  entry->info.paused = entry->sandbox->paused();
+  SandboxInfo adopted = entry->info;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    sandboxes_[adopted.id] = std::move(entry);
+  }
+  wake_.notify_all();
+  return adopted;
+}
+
+Status Runtime::Reclaim(const std::string& id, const std::string& socket_path) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (sandboxes_.count(id)) return FailedPrecondition("sandbox " + id + " is this runtime's: Kill it");
+  }
+  std::string socket = socket_path.empty() ? socket_dir_ + "/" + id + ".sock" : socket_path;
+  Result<std::unique_ptr<sandbox::Sandbox>> sb = backend_->Adopt(id);
+  Status s = sb.ok() ? (*sb)->Destroy() : sb.status().code() == Code::kNotFound ? Status::Ok() : sb.status();
+  if (unlink(socket.c_str()) != 0 && errno != ENOENT && s.ok())
+    s = ErrnoStatus("unlink(" + socket + ")", errno);
+  return s;
+}
+
+Result<Runtime::UsageSample> Runtime::Sample(const std::string& id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = sandboxes_.find(id);
+  if (it == sandboxes_.end()) return NotFound("sandbox " + id + " not found");
+  Entry& e = *it->second;
+  KILN_ASSIGN_OR_RETURN(sandbox::Usage usage, e.sandbox->CurrentUsage());
+  UsageSample sample{usage, WallMillis(), 0};
+  int64_t since = e.sampled_at_ms ? e.sampled_at_ms : e.info.started_at_ms;
+  int64_t cpu_since = e.sampled_at_ms ? e.sampled_cpu_ns : 0;
+  if (sample.at_ms > since && usage.cpu_ns >= cpu_since)
+    sample.cpu_share =
+        static_cast<double>(usage.cpu_ns - cpu_since) / 1e6 / static_cast<double>(sample.at_ms - since);
+  e.sampled_at_ms = sample.at_ms;
+  e.sampled_cpu_ns = usage.cpu_ns;
+  return sample;
+}
+
 // Kills sandboxes whose lifetime ended, and those whose init died on its own.
 void Runtime::ReapLoop() {
   std::unique_lock<std::mutex> lock(mu_);

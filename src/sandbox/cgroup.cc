@@ -1,10 +1,12 @@
 #include "cgroup.h"
 
 #include <signal.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <cstdlib>
 #include <ctime>
+#include <functional>
 #include <thread>
 
 #include "kiln/base/clock.h"
@@ -25,7 +27,7 @@ std::vector<std::pair<std::string, std::string>> CgroupMounts(Os& os) {
     if (f[2] == "cgroup2") out.emplace_back("cgroup2", f[1]);
     if (f[2] != "cgroup") continue;
     for (const std::string& opt : Split(f[3], ',')) {
-      if (opt == "memory" || opt == "pids" || opt == "cpu") out.emplace_back(opt, f[1]);
+      if (opt == "memory" || opt == "pids" || opt == "cpu" || opt == "freezer") out.emplace_back(opt, f[1]);
     }
   }
   return out;
@@ -139,12 +141,16 @@ CgroupConfig ProbeCgroups(Os& os) {
       config.root = *root;
     }
     ProbeV2(os, config);
+    config.freezer = config.mode == "v2";
     return config;
   }
   config.root = forced_root ? forced_root : "/sys/fs/cgroup";
   config.memory = !MountOf(mounts, "memory").empty();
   config.pids = !MountOf(mounts, "pids").empty();
   config.cpu = !MountOf(mounts, "cpu").empty();
+  config.freezer = !MountOf(mounts, "freezer").empty();
+  if (!config.freezer)
+    config.warnings.push_back("cgroup v1: no freezer hierarchy: sandboxes cannot be paused");
   return config;
 }
 
@@ -186,6 +192,38 @@ Status RemoveWithRetry(Os& os, const std::string& dir) {
   }
 }
 
+std::vector<pid_t> ListedProcesses(Os& os, const std::string& procs_file) {
+  std::vector<pid_t> pids;
+  Result<std::string> procs = os.ReadFile(procs_file);
+  if (!procs.ok()) return pids;
+  for (const std::string& line : Split(*procs, '\n'))
+    if (!line.empty()) pids.push_back(static_cast<pid_t>(std::atoi(line.c_str())));
+  return pids;
+}
+
+// Writes the freeze request, then waits for the kernel to report it done (freezing is asynchronous).
+Status WaitForFreezerState(const std::string& what, const std::function<bool()>& reached) {
+  int64_t deadline = MonotonicMillis() + 2000;
+  while (!reached()) {
+    if (MonotonicMillis() > deadline) return DeadlineExceeded(what + ": the kernel did not finish in 2 s");
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return Status::Ok();
+}
+
+// utime + stime + cutime + cstime of `pid` (/proc/PID/stat fields 14-17), in nanoseconds.
+int64_t ProcessCpuNanos(Os& os, pid_t pid) {
+  Result<std::string> stat = os.ReadFile("/proc/" + std::to_string(pid) + "/stat");
+  if (!stat.ok()) return 0;
+  size_t paren = stat->rfind(')');
+  if (paren == std::string::npos) return 0;
+  std::vector<std::string> f = Split(stat->substr(paren + 2), ' ');  // f[0] is field 3 (state)
+  if (f.size() < 15) return 0;
+  int64_t ticks = 0;
+  for (int i = 11; i <= 14; ++i) ticks += std::atoll(f[i].c_str());
+  return ticks * (1'000'000'000 / sysconf(_SC_CLK_TCK));
+}
+
 class CgroupV2 final : public Cgroup {
  public:
   CgroupV2(Os& os, std::string dir) : os_(os), dir_(std::move(dir)) {}
@@ -194,9 +232,25 @@ class CgroupV2 final : public Cgroup {
   bool OomKilled() override { return ReadCounter(os_, dir_ + "/memory.events", "oom_kill") > 0; }
   int64_t PeakMemoryBytes() override { return ReadNumber(os_, dir_ + "/memory.peak"); }
   Status KillAll() override {
+    // cgroup.kill reaches frozen processes too (SIGKILL wakes them on v2).
     Status s = os_.WriteFile(dir_ + "/cgroup.kill", "1");
-    if (s.ok() || s.code() != Code::kNotFound) return s;
-    return KillListedProcesses(os_, dir_ + "/cgroup.procs");  // kernels before 5.14
+    if (s.code() == Code::kNotFound) s = KillListedProcesses(os_, dir_ + "/cgroup.procs");  // before 5.14
+    if (Frozen()) (void)SetFrozen(false);
+    return s;
+  }
+  std::vector<pid_t> Processes() override { return ListedProcesses(os_, dir_ + "/cgroup.procs"); }
+  Status SetFrozen(bool frozen) override {
+    KILN_RETURN_IF_ERROR(os_.WriteFile(dir_ + "/cgroup.freeze", frozen ? "1" : "0"));
+    return WaitForFreezerState(frozen ? "freezing" : "thawing", [&] { return Frozen() == frozen; });
+  }
+  bool Frozen() override { return ReadCounter(os_, dir_ + "/cgroup.events", "frozen") == 1; }
+  Usage CurrentUsage() override {
+    Usage u;
+    u.cpu_ns = ReadCounter(os_, dir_ + "/cpu.stat", "usage_usec") * 1000;
+    u.memory_bytes = ReadNumber(os_, dir_ + "/memory.current");
+    u.memory_limit_bytes = ReadNumber(os_, dir_ + "/memory.max");  // 0 for "max"
+    u.memory_cache_bytes = ReadCounter(os_, dir_ + "/memory.stat", "file");
+    return u;
   }
   Status Remove() override { return RemoveWithRetry(os_, dir_); }
 
@@ -229,7 +283,35 @@ class CgroupV1 final : public Cgroup {
   Status KillAll() override {
     for (const auto& [ctrl, dir] : dirs_)
       KILN_RETURN_IF_ERROR(KillListedProcesses(os_, dir + "/cgroup.procs"));
+    // On v1 a frozen process acts on SIGKILL only once thawed.
+    if (!Dir("freezer").empty() && Frozen()) (void)SetFrozen(false);
     return Status::Ok();
+  }
+  std::vector<pid_t> Processes() override {
+    return dirs_.empty() ? std::vector<pid_t>{}
+                         : ListedProcesses(os_, dirs_.front().second + "/cgroup.procs");
+  }
+  Status SetFrozen(bool frozen) override {
+    std::string dir = Dir("freezer");
+    if (dir.empty()) return Unimplemented("pausing needs the cgroup v1 freezer hierarchy, not mounted here");
+    KILN_RETURN_IF_ERROR(os_.WriteFile(dir + "/freezer.state", frozen ? "FROZEN" : "THAWED"));
+    return WaitForFreezerState(frozen ? "freezing" : "thawing", [&] { return Frozen() == frozen; });
+  }
+  bool Frozen() override {
+    std::string dir = Dir("freezer");
+    if (dir.empty()) return false;
+    Result<std::string> state = os_.ReadFile(dir + "/freezer.state");
+    return state.ok() && Trim(*state) == "FROZEN";  // FREEZING while under way
+  }
+  Usage CurrentUsage() override {
+    Usage u;
+    for (pid_t pid : Processes()) u.cpu_ns += ProcessCpuNanos(os_, pid);
+    std::string mem = Dir("memory");
+    if (mem.empty()) return u;
+    u.memory_bytes = ReadNumber(os_, mem + "/memory.usage_in_bytes");
+    u.memory_limit_bytes = ReadNumber(os_, mem + "/memory.limit_in_bytes");
+    u.memory_cache_bytes = ReadCounter(os_, mem + "/memory.stat", "cache");
+    return u;
   }
   Status Remove() override {
     Status first;
@@ -280,7 +362,8 @@ Result<std::unique_ptr<Cgroup>> CreateV2(Os& os, const CgroupConfig& c, const st
 Result<std::unique_ptr<Cgroup>> CreateV1(Os& os, const CgroupConfig& c, const std::string& id,
                                          const Limits& l) {
   std::vector<std::pair<std::string, std::string>> dirs;
-  for (const auto& [ctrl, enabled] : {std::pair{"memory", c.memory}, {"pids", c.pids}, {"cpu", c.cpu}}) {
+  for (const auto& [ctrl, enabled] :
+       {std::pair{"memory", c.memory}, {"pids", c.pids}, {"cpu", c.cpu}, {"freezer", c.freezer}}) {
     if (!enabled) continue;
     std::string parent = c.root + "/" + ctrl + "/kiln";
     KILN_RETURN_IF_ERROR(MakeDirIfMissing(os, parent));
@@ -296,7 +379,7 @@ Result<std::unique_ptr<Cgroup>> CreateV1(Os& os, const CgroupConfig& c, const st
       (void)swap;  // absent without swap accounting
     } else if (ctrl == std::string("pids")) {
       s = os.WriteFile(dir + "/pids.max", LimitValue(l.pids, "max"));
-    } else if (l.cpus > 0) {
+    } else if (ctrl == std::string("cpu") && l.cpus > 0) {
       s = os.WriteFile(dir + "/cpu.cfs_period_us", "100000");
       if (s.ok())
         s = os.WriteFile(dir + "/cpu.cfs_quota_us", std::to_string(static_cast<int64_t>(l.cpus * 100000)));
@@ -315,7 +398,8 @@ std::vector<std::string> StaleCgroupCandidates(Os& os, const CgroupConfig& confi
   std::vector<std::string> parents, out;
   if (config.mode == "v2") parents.push_back(config.root);
   if (config.mode == "v1") {
-    for (const char* ctrl : {"memory", "pids", "cpu"}) parents.push_back(config.root + "/" + ctrl + "/kiln");
+    for (const char* ctrl : {"memory", "pids", "cpu", "freezer"})
+      parents.push_back(config.root + "/" + ctrl + "/kiln");
   }
   const int64_t newest = static_cast<int64_t>(std::time(nullptr)) - min_age_seconds;
   for (const std::string& parent : parents) {
@@ -342,6 +426,40 @@ Result<std::unique_ptr<Cgroup>> Cgroup::Create(Os& os, const CgroupConfig& confi
   if (config.mode == "v2") return CreateV2(os, config, id, limits);
   if (config.mode == "v1") return CreateV1(os, config, id, limits);
   return Result<std::unique_ptr<Cgroup>>(nullptr);
+}
+
+Result<std::unique_ptr<Cgroup>> Cgroup::Open(Os& os, const CgroupConfig& config, const std::string& id) {
+  if (!HasRandomIdShape(id)) return InvalidArgument("not a sandbox id: '" + id + "'");
+  auto exists = [&os](const std::string& dir) { return os.ReadFile(dir + "/cgroup.procs").ok(); };
+  if (config.mode == "v2") {
+    std::string dir = config.root + "/" + id;
+    if (!exists(dir)) return NotFound("no cgroup " + dir);
+    return std::unique_ptr<Cgroup>(std::make_unique<CgroupV2>(os, dir));
+  }
+  if (config.mode != "v1") return Result<std::unique_ptr<Cgroup>>(nullptr);
+  std::vector<std::pair<std::string, std::string>> dirs;
+  for (const auto& [ctrl, enabled] : {std::pair{"memory", config.memory},
+                                      {"pids", config.pids},
+                                      {"cpu", config.cpu},
+                                      {"freezer", config.freezer}}) {
+    std::string dir = config.root + "/" + ctrl + "/kiln/" + id;
+    if (enabled && exists(dir)) dirs.emplace_back(ctrl, dir);
+  }
+  if (dirs.empty()) return NotFound("no cgroup of sandbox " + id + " under " + config.root);
+  return std::unique_ptr<Cgroup>(std::make_unique<CgroupV1>(os, std::move(dirs)));
+}
+
+Usage SandboxUsage(Cgroup& cgroup, pid_t init) {
+  Usage u = cgroup.CurrentUsage();
+  int64_t host = static_cast<int64_t>(sysconf(_SC_PHYS_PAGES)) * sysconf(_SC_PAGESIZE);
+  if (u.memory_limit_bytes <= 0 || u.memory_limit_bytes > host) u.memory_limit_bytes = host;
+  struct statvfs fs {};
+  std::string home = "/proc/" + std::to_string(init) + "/root" + kSandboxHome;
+  if (init > 0 && statvfs(home.c_str(), &fs) == 0) {
+    u.disk_total_bytes = static_cast<int64_t>(fs.f_blocks * fs.f_frsize);
+    u.disk_used_bytes = static_cast<int64_t>((fs.f_blocks - fs.f_bfree) * fs.f_frsize);
+  }
+  return u;
 }
 
 }  // namespace kiln::sandbox

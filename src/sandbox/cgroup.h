@@ -12,6 +12,7 @@
 
 #include "kiln/base/os.h"
 #include "kiln/base/status.h"
+#include "kiln/sandbox/sandbox.h"
 #include "kiln/sandbox/spec.h"
 
 namespace kiln::sandbox {
@@ -22,6 +23,7 @@ struct CgroupConfig {
   // v1: the controllers' mount points' common parent (e.g. /sys/fs/cgroup); sandboxes go in <ctrl>/kiln/<id>.
   std::string root;
   bool memory = false, pids = false, cpu = false;  // controllers usable under root
+  bool freezer = false;  // v2: always (cgroup.freeze); v1: the freezer hierarchy is mounted
   std::vector<std::string> warnings;
 };
 
@@ -46,6 +48,9 @@ class Cgroup {
   // skipped (ProbeCgroups has already put it in the warnings). Mode "none" yields a null Cgroup.
   static Result<std::unique_ptr<Cgroup>> Create(Os& os, const CgroupConfig& config, const std::string& id,
                                                 const Limits& limits);
+  // The cgroup(s) of a sandbox created earlier, possibly by another process (re-adopting a sandbox after a
+  // restart). NotFound when they do not exist; a null Cgroup in mode "none".
+  static Result<std::unique_ptr<Cgroup>> Open(Os& os, const CgroupConfig& config, const std::string& id);
   // Moves `pid` into the cgroup(s).
   virtual Status Attach(pid_t pid) = 0;
   // The directory a new process can be born in (clone3 CLONE_INTO_CGROUP, cgroup v2), or "" when the
@@ -59,10 +64,24 @@ class Cgroup {
   // True when the kernel OOM killer killed a process of this cgroup.
   virtual bool OomKilled() = 0;
   virtual int64_t PeakMemoryBytes() = 0;
-  // Kills every process still in the cgroup (v2: cgroup.kill; v1: SIGKILL each listed pid).
+  // Kills every process still in the cgroup (v2: cgroup.kill; v1: SIGKILL each listed pid). A frozen
+  // cgroup is thawed after the signals, so that its processes can die.
   virtual Status KillAll() = 0;
+  // The processes in the cgroup (host pids), for finding a re-adopted sandbox's init.
+  virtual std::vector<pid_t> Processes() = 0;
+  // Freezes (true) or thaws the cgroup's processes: v2 cgroup.freeze, v1 freezer.state. Returns once the
+  // kernel reports the state reached (up to 2 s: DeadlineExceeded). Unimplemented without a freezer.
+  virtual Status SetFrozen(bool frozen) = 0;
+  virtual bool Frozen() = 0;
+  // CPU and memory fields of Usage (v2: cpu.stat, memory.current/max/stat; v1: memory.* and, without a
+  // cpuacct group, the CPU time of the listed processes and of the children they reaped).
+  virtual Usage CurrentUsage() = 0;
   // Removes the directories, retrying briefly while exiting processes still occupy them.
   virtual Status Remove() = 0;
 };
+
+// The cgroup's Usage plus the home filesystem of the sandbox whose init is `init` (seen through
+// /proc/INIT/root); a memory limit past the host's memory is reported as the host's memory.
+Usage SandboxUsage(Cgroup& cgroup, pid_t init);
 
 }  // namespace kiln::sandbox

@@ -107,6 +107,45 @@ TEST(CgroupTest, V1WritesPerController) {
   EXPECT_FALSE((*cg)->OomKilled());
 }
 
+// Usage and the freezer from the files each version keeps them in.
+TEST(CgroupTest, UsageAndFreezerFilesOfBothVersions) {
+  RecordingOs os;
+  CgroupConfig v2{"v2", "/cg/kiln", true, true, true, true, {}};
+  Result<std::unique_ptr<Cgroup>> cg = Cgroup::Create(os, v2, "sb3", Limits{});
+  ASSERT_TRUE(cg.ok()) << cg.status().ToString();
+  os.files["/cg/kiln/sb3/cpu.stat"] = "usage_usec 2500\nuser_usec 2000\nsystem_usec 500\n";
+  os.files["/cg/kiln/sb3/memory.current"] = "1048576\n";
+  os.files["/cg/kiln/sb3/memory.max"] = "max\n";
+  os.files["/cg/kiln/sb3/memory.stat"] = "anon 4096\nfile 8192\n";
+  Usage u = (*cg)->CurrentUsage();
+  EXPECT_EQ(u.cpu_ns, 2'500'000);
+  EXPECT_EQ(u.memory_bytes, 1 << 20);
+  EXPECT_EQ(u.memory_limit_bytes, 0);  // "max": SandboxUsage reports the host's memory
+  EXPECT_EQ(u.memory_cache_bytes, 8192);
+  os.files["/cg/kiln/sb3/cgroup.events"] = "populated 1\nfrozen 1\n";
+  ASSERT_TRUE((*cg)->SetFrozen(true).ok());
+  EXPECT_EQ(os.writes["/cg/kiln/sb3/cgroup.freeze"], "1");
+  EXPECT_TRUE((*cg)->Frozen());
+
+  CgroupConfig v1{"v1", "/cg", true, true, true, true, {}};
+  cg = Cgroup::Create(os, v1, "sb4", Limits{});
+  ASSERT_TRUE(cg.ok()) << cg.status().ToString();
+  os.files["/cg/memory/kiln/sb4/memory.usage_in_bytes"] = "2097152\n";
+  os.files["/cg/memory/kiln/sb4/memory.limit_in_bytes"] = "67108864\n";
+  os.files["/cg/memory/kiln/sb4/memory.stat"] = "cache 4096\nrss 8192\n";
+  os.files["/cg/memory/kiln/sb4/cgroup.procs"] = "77\n";
+  // pid 77: utime 3, stime 2, cutime 1, cstime 4 ticks (fields 14-17).
+  os.files["/proc/77/stat"] = "77 (a b) S 1 77 77 0 -1 0 0 0 0 0 3 2 1 4 20 0 1 0 0 0 0\n";
+  u = (*cg)->CurrentUsage();
+  EXPECT_EQ(u.memory_bytes, 2 << 20);
+  EXPECT_EQ(u.memory_limit_bytes, 64 << 20);
+  EXPECT_EQ(u.memory_cache_bytes, 4096);
+  EXPECT_EQ(u.cpu_ns, 10 * (1'000'000'000 / sysconf(_SC_CLK_TCK)));
+  os.files["/cg/freezer/kiln/sb4/freezer.state"] = "FROZEN\n";
+  ASSERT_TRUE((*cg)->SetFrozen(true).ok());
+  EXPECT_EQ(os.writes["/cg/freezer/kiln/sb4/freezer.state"], "FROZEN");
+}
+
 TEST(CgroupTest, ProbeRespectsOverrides) {
   RecordingOs os;
   setenv("KILN_CGROUP", "none", 1);

@@ -17,7 +17,9 @@
 #include <system_error>
 #include <thread>
 
+#include "adopt.h"
 #include "cgroup.h"
+#include "cgrouped_sandbox.h"
 #include "child.h"
 #include "clone_vfork.h"
 #include "kiln/base/ids.h"
@@ -47,18 +49,13 @@ std::string RuntimeDir(bool privileged) {
   return "/tmp/kiln-" + std::to_string(geteuid());
 }
 
-class NamespaceSandbox final : public Sandbox {
+class NamespaceSandbox final : public CgroupedSandbox {
  public:
-  NamespaceSandbox(std::string id, pid_t pid, UniqueFd pidfd, std::unique_ptr<Cgroup> cgroup)
-      : id_(std::move(id)), pid_(pid), pidfd_(std::move(pidfd)), cgroup_(std::move(cgroup)) {}
+  using CgroupedSandbox::CgroupedSandbox;
   ~NamespaceSandbox() override { (void)Destroy(); }
 
-  const std::string& id() const override { return id_; }
-  pid_t init_pid() const override { return reaped_ ? 0 : pid_; }
-  int pidfd() const override { return pidfd_.get(); }
-
   Result<ExitInfo> Wait(int64_t timeout_ms) override {
-    if (reaped_) return exit_;
+    if (init_gone_) return exit_;
     pollfd p{pidfd_.get(), POLLIN, 0};
     int rc;
     do rc = poll(&p, 1, timeout_ms < 0 ? -1 : static_cast<int>(timeout_ms));
@@ -69,28 +66,13 @@ class NamespaceSandbox final : public Sandbox {
   }
 
   Status Kill() override {
-    if (reaped_) return Status::Ok();
-    // Killing PID 1 makes the kernel kill everything else in its PID namespace.
-    if (syscall(SYS_pidfd_send_signal, pidfd_.get(), SIGKILL, nullptr, 0) != 0 && errno != ESRCH) {
-      return ErrnoStatus("pidfd_send_signal(SIGKILL) to sandbox " + id_, errno);
-    }
+    if (init_gone_) return Status::Ok();
+    KILN_RETURN_IF_ERROR(SendKill());
+    // A frozen init acts on SIGKILL only once thawed (cgroup v1): thaw, or the reap waits forever.
+    if (cgroup_ && cgroup_->Frozen()) (void)cgroup_->SetFrozen(false);
     Result<ExitInfo> r = Reap();
     return r.ok() ? Status::Ok() : r.status();
   }
-
-  Status Destroy() override {
-    if (destroyed_) return Status::Ok();
-    Status s = Kill();
-    if (cgroup_) {
-      (void)cgroup_->KillAll();
-      Status removed = cgroup_->Remove();
-      if (s.ok()) s = removed;
-    }
-    destroyed_ = true;
-    return s;
-  }
-
-  int64_t PeakMemoryBytes() override { return cgroup_ ? cgroup_->PeakMemoryBytes() : 0; }
 
  private:
   Result<ExitInfo> Reap() {
@@ -99,22 +81,17 @@ class NamespaceSandbox final : public Sandbox {
     do got = waitpid(pid_, &status, __WALL);
     while (got < 0 && errno == EINTR);
     if (got < 0) return ErrnoStatus("waitpid(sandbox init " + std::to_string(pid_) + ")", errno);
-    reaped_ = true;
+    init_gone_ = true;
     if (WIFSIGNALED(status)) {
       exit_.signal = WTERMSIG(status);
       exit_.exit_code = 128 + exit_.signal;
     } else {
       exit_.exit_code = WEXITSTATUS(status);
     }
-    exit_.oom_killed = cgroup_ && cgroup_->OomKilled();
+    exit_.oom_killed = OomKilled();
     return exit_;
   }
 
-  std::string id_;
-  pid_t pid_;
-  UniqueFd pidfd_;
-  std::unique_ptr<Cgroup> cgroup_;
-  bool reaped_ = false, destroyed_ = false;
   ExitInfo exit_;
 };
 
@@ -137,6 +114,9 @@ class NamespaceBackend final : public Backend {
   const Capabilities& capabilities() const override { return caps_; }
 
   Result<std::unique_ptr<Sandbox>> Launch(const SandboxSpec& spec, const LaunchOptions& options) override;
+  Result<std::unique_ptr<Sandbox>> Adopt(const std::string& id) override {
+    return AdoptSandbox(os_, cgroups_, id);
+  }
 
  private:
   Status WriteIdMaps(pid_t pid);

@@ -196,15 +196,33 @@ ApiResponse Timeout(const Call& call) {
   return set.ok() ? ApiResponse{204, "", {}} : FromStatus(set);
 }
 
-// Connect (`timeout`) and refresh (`duration`) both extend the lifetime, never shorten it.
+// Connect (`timeout`) and refresh (`duration`) both extend the lifetime, never shorten it, and resume a
+// paused sandbox: connect answers 201 then, 200 when it was running.
 ApiResponse Extend(const Call& call, const char* field, bool reply_sandbox) {
   Result<Json> body = ParseObject(call.body);
   if (!body.ok()) return FromStatus(body.status());
   auto seconds = Seconds(*body, field);
   if (!seconds.ok()) return FromStatus(seconds.status());
-  auto r = call.control.Connect(call.caller, call.id, *seconds);
+  bool resumed = false;
+  auto r = call.control.Connect(call.caller, call.id, *seconds, &resumed);
   if (!r.ok()) return FromStatus(r.status());
-  return reply_sandbox ? JsonResponse(200, SandboxJson(*r)) : ApiResponse{204, "", {}};
+  return reply_sandbox ? JsonResponse(resumed ? 201 : 200, SandboxJson(*r)) : ApiResponse{204, "", {}};
+}
+
+// {} or {"memory": false}: a paused sandbox always keeps its memory (the freezer stops, never evicts).
+ApiResponse Pause(const Call& call) {
+  Result<Json> body = ParseObject(call.body);
+  if (!body.ok()) return FromStatus(body.status());
+  Status paused = call.control.Pause(call.caller, call.id);
+  return paused.ok() ? ApiResponse{204, "", {}} : FromStatus(paused);
+}
+
+// The deprecated resume route (SDKs before connect): 201 with the sandbox, 409 when it is not paused.
+ApiResponse Resume(const Call& call) {
+  auto found = call.control.Get(call.caller, call.id);
+  if (!found.ok()) return FromStatus(found.status());
+  if (found->state != "paused") return ErrorResponse(409, "sandbox '" + call.id + "' is not paused");
+  return Extend(call, "timeout", true);
 }
 
 Result<std::vector<std::string>> StringList(const Json& body, const char* field) {
@@ -257,6 +275,43 @@ ApiResponse Execute(const Call& call) {
                                 {"truncated", ran->truncated}});
 }
 
+// A unix-seconds query parameter, or nullopt when absent.
+Result<std::optional<int64_t>> UnixSeconds(const Target& target, const char* name) {
+  auto it = target.query.find(name);
+  if (it == target.query.end()) return std::optional<int64_t>();
+  const std::string& v = it->second;
+  if (v.empty() || v.size() > 12 || v.find_first_not_of("0123456789") != std::string::npos)
+    return InvalidArgument(std::string(name) + ": must be a time in unix seconds");
+  return std::optional<int64_t>(std::stoll(v));
+}
+
+// One sample, taken now, when the window [start, end] (unix s) includes now; [] for a window before the
+// sandbox started or after now.
+ApiResponse SandboxMetrics(const Call& call) {
+  auto start = UnixSeconds(call.target, "start");
+  auto end = UnixSeconds(call.target, "end");
+  for (const Status* s : {&start.status(), &end.status()})
+    if (!s->ok()) return FromStatus(*s);
+  auto m = call.control.Metrics(call.caller, call.id);
+  if (!m.ok()) return FromStatus(m.status());
+  Json out = Json::array();
+  int64_t now_s = m->at_ms / 1000;
+  bool before = *end && (**end + 1) * 1000 <= m->started_ms;
+  bool after = *start && **start > now_s;
+  if (before || after || (*end && **end < now_s - 1)) return JsonResponse(200, out);
+  const sandbox::Usage& u = m->usage;
+  out.push_back(Json{{"timestamp", Rfc3339Ms(m->at_ms)},
+                     {"timestampUnix", now_s},
+                     {"cpuCount", m->cpu_count},
+                     {"cpuUsedPct", m->cpu_used_pct},
+                     {"memUsed", u.memory_bytes},
+                     {"memTotal", u.memory_limit_bytes},
+                     {"memCache", u.memory_cache_bytes},
+                     {"diskUsed", u.disk_used_bytes},
+                     {"diskTotal", u.disk_total_bytes}});
+  return JsonResponse(200, out);
+}
+
 // Known E2B routes this server does not implement yet: an honest 501 (a 404 would read as "no such sandbox").
 Handler NotYet(const char* what) {
   return [what](const Call&) {
@@ -285,9 +340,9 @@ const std::vector<Route>& Routes() {
       {"POST", "/v2/sandboxes/:id/connect", [](const Call& c) { return Extend(c, "timeout", true); }},
       {"POST", "/v1/execute", Execute},
       {"GET", "/metrics", MetricsText},
-      {"POST", "/sandboxes/:id/pause", NotYet("pause")},
-      {"POST", "/sandboxes/:id/resume", NotYet("resume")},
-      {"GET", "/sandboxes/:id/metrics", NotYet("sandbox metrics")},
+      {"POST", "/sandboxes/:id/pause", Pause},
+      {"POST", "/sandboxes/:id/resume", Resume},
+      {"GET", "/sandboxes/:id/metrics", SandboxMetrics},
       {"GET", "/sandboxes/:id/logs", NotYet("sandbox logs")},
   };
   return kRoutes;

@@ -159,7 +159,8 @@ TEST_F(ServerTest, ErrorPathsAnswerJsonWithTheRightStatus) {
   expect(Call("GET", "/v2/sandboxes?startedAfter=noon", alice_), 400, "RFC 3339");
   expect(Call("GET", "/nowhere", alice_), 404, "no route");
   expect(Call("PUT", "/v2/sandboxes", alice_), 405, "not allowed");
-  expect(Call("POST", "/sandboxes/abc/pause", alice_, "{}"), 501, "pause is not supported");
+  expect(Call("POST", "/sandboxes/abc/pause", alice_, "{}"), 404, "not found");
+  expect(Call("POST", "/sandboxes/abc/resume", alice_, "{}"), 404, "not found");
 
   Json mine = Create(alice_);
   std::string id = mine["sandboxID"];
@@ -310,6 +311,142 @@ TEST_F(ServerTest, PrometheusMetricsCountWhatHappened) {
   EXPECT_NE(r.body.find("kiln_sandbox_create_seconds_bucket{le=\"+Inf\"} 1\n"), std::string::npos) << r.body;
   EXPECT_NE(r.body.find("kiln_requests_total{plane=\"data\"} 1\n"), std::string::npos) << r.body;
   EXPECT_NE(r.body.find("kiln_proxy_open_streams 0\n"), std::string::npos) << r.body;
+}
+
+// The sandbox's file `path` read from the host through /proc/PID/root of one of its processes (the data
+// plane of a paused sandbox answers 502), or "" when there is none.
+std::string ReadInSandbox(const std::string& id, const std::string& path) {
+  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+    std::string name = entry.path().filename();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream cgroup(entry.path() / "cgroup");
+    std::string text((std::istreambuf_iterator<char>(cgroup)), std::istreambuf_iterator<char>());
+    if (text.find("/" + id + "\n") == std::string::npos) continue;
+    std::ifstream in(entry.path().string() + "/root" + path);
+    std::string value;
+    if (std::getline(in, value) && !value.empty()) return value;
+  }
+  return "";
+}
+
+// Pause freezes the sandbox (a counting loop stops, its memory kept), the data plane answers 502, list and
+// get say "paused", a second pause is 409; connect resumes it (201) and the loop counts on from where it
+// stopped.
+TEST_F(ServerTest, PauseFreezesAndConnectResumes) {
+  Json sandbox = Create(alice_);
+  std::string id = sandbox["sandboxID"];
+  std::string message =
+      R"({"process":{"cmd":"/bin/bash","args":["-c","i=0; while :; do i=$((i+1)); echo $i > /tmp/count.new; mv /tmp/count.new /tmp/count; sleep 0.05; done"]}})";
+  std::string envelope(5, '\0');
+  for (int i = 0; i < 4; ++i) envelope[1 + i] = static_cast<char>(message.size() >> (8 * (3 - i)));
+  envelope += message;
+  http::Headers h;
+  h.Set("E2b-Sandbox-Id", id);
+  h.Set("E2b-Sandbox-Port", "49983");
+  h.Set("X-Access-Token", sandbox["envdAccessToken"].get<std::string>());
+  h.Set("Content-Type", "application/connect+json");
+  std::string received;
+  // envd keeps the process running once the stream is left.
+  (void)Client().Stream(
+      "POST", "/process.Process/Start", h, envelope, [](const http::Response&) {},
+      [&](std::string_view piece) {
+        received.append(piece);
+        return received.find("\"pid\"") == std::string::npos;
+      },
+      30'000);
+  auto count = [&] {
+    std::string v = ReadInSandbox(id, "/tmp/count");
+    return v.empty() ? 0L : std::stol(v);
+  };
+  for (int i = 0; i < 200 && count() < 3; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  ASSERT_GE(count(), 3) << "the counting loop did not start: " << received;
+
+  EXPECT_EQ(Call("POST", "/sandboxes/" + id + "/pause", alice_, "{}").status, 204);
+  long frozen = count();
+  std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+  EXPECT_EQ(count(), frozen) << "the loop counted on while paused";
+  EXPECT_EQ(Body(Call("GET", "/sandboxes/" + id, alice_))["state"], "paused");
+  Json listed = Body(Call("GET", "/v2/sandboxes?state=paused", alice_));
+  ASSERT_EQ(listed.size(), 1u);
+  EXPECT_EQ(listed[0]["state"], "paused");
+  EXPECT_EQ(Body(Call("GET", "/v2/sandboxes?state=running", alice_)).size(), 0u);
+  http::Response dead = Envd("GET", "/health", sandbox);
+  EXPECT_EQ(dead.status, 502);
+  EXPECT_EQ(Body(dead)["message"], "The sandbox was not found");
+  http::Response again = Call("POST", "/sandboxes/" + id + "/pause", alice_, "{}");
+  EXPECT_EQ(again.status, 409);
+  EXPECT_EQ(Body(again)["code"], 409);
+  EXPECT_EQ(Call("POST", "/sandboxes/" + id + "/pause", bob_, "{}").status, 404);
+
+  http::Response resumed = Call("POST", "/v2/sandboxes/" + id + "/connect", alice_, "{}");
+  EXPECT_EQ(resumed.status, 201) << resumed.body;
+  EXPECT_EQ(Body(resumed)["envdAccessToken"], sandbox["envdAccessToken"]);
+  EXPECT_EQ(Body(Call("GET", "/sandboxes/" + id, alice_))["state"], "running");
+  for (int i = 0; i < 200 && count() <= frozen; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_GT(count(), frozen) << "the loop did not continue after resume";
+  EXPECT_EQ(Envd("GET", "/health", sandbox).status, 204);
+  EXPECT_EQ(Call("POST", "/v2/sandboxes/" + id + "/connect", alice_, "{}").status, 200);
+  EXPECT_EQ(Call("POST", "/sandboxes/" + id + "/resume", alice_, "{}").status, 409);
+
+  // The deprecated resume route, and killing a paused sandbox.
+  EXPECT_EQ(Call("POST", "/sandboxes/" + id + "/pause", alice_, "{}").status, 204);
+  EXPECT_EQ(Call("POST", "/sandboxes/" + id + "/resume", alice_, "{}").status, 201);
+  EXPECT_EQ(Envd("GET", "/health", sandbox).status, 204);
+  EXPECT_EQ(Call("POST", "/sandboxes/" + id + "/pause", alice_, "{}").status, 204);
+  EXPECT_EQ(Call("DELETE", "/sandboxes/" + id, alice_).status, 204);
+  for (int i = 0; i < 100 && !ReadInSandbox(id, "/tmp/count").empty(); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_EQ(ReadInSandbox(id, "/tmp/count"), "") << "a process of the killed paused sandbox is left";
+}
+
+// Metrics sample the sandbox's cgroup and home filesystem: a file written to the home shows in disk and
+// memory (tmpfs), a busy loop in CPU; a window before the sandbox started is [].
+TEST_F(ServerTest, SandboxMetricsComeFromItsCgroupAndFilesystem) {
+  Json sandbox = Create(alice_);
+  std::string id = sandbox["sandboxID"];
+  http::Headers octet;
+  octet.Set("Content-Type", "application/octet-stream");
+  ASSERT_EQ(Envd("POST", "/files?path=/home/user/blob", sandbox, std::string(4 << 20, 'm'), octet).status,
+            200);
+  std::string message =
+      R"({"process":{"cmd":"/bin/sh","args":["-c","end=$(($(date +%s)+1)); while [ $(date +%s) -le $end ]; do :; done"]}})";
+  std::string envelope(5, '\0');
+  for (int i = 0; i < 4; ++i) envelope[1 + i] = static_cast<char>(message.size() >> (8 * (3 - i)));
+  envelope += message;
+  http::Headers h;
+  h.Set("Content-Type", "application/connect+json");
+  http::Response ran = Envd("POST", "/process.Process/Start", sandbox, envelope, h);  // until it ends
+  EXPECT_NE(ran.body.find("\"end\""), std::string::npos) << ran.body;
+
+  http::Response r = Call("GET", "/sandboxes/" + id + "/metrics", alice_);
+  ASSERT_EQ(r.status, 200) << r.body;
+  Json metrics = Body(r);
+  ASSERT_EQ(metrics.size(), 1u) << r.body;
+  const Json& m = metrics[0];
+  EXPECT_TRUE(m["timestamp"].is_string());
+  EXPECT_GE(m["cpuCount"].get<int64_t>(), 1);
+  EXPECT_GT(m["cpuUsedPct"].get<double>(), 0) << r.body;
+  EXPECT_GE(m["memUsed"].get<int64_t>(), 4 << 20) << r.body;
+  EXPECT_GE(m["memTotal"].get<int64_t>(), m["memUsed"].get<int64_t>()) << r.body;
+  EXPECT_GE(m["diskUsed"].get<int64_t>(), 4 << 20) << r.body;
+  EXPECT_GT(m["diskTotal"].get<int64_t>(), m["diskUsed"].get<int64_t>()) << r.body;
+  int64_t now = m["timestampUnix"];
+  EXPECT_EQ(Call("GET",
+                 "/sandboxes/" + id + "/metrics?start=" + std::to_string(now - 3600) +
+                     "&end=" + std::to_string(now),
+                 alice_)
+                .body.front(),
+            '[');
+  EXPECT_EQ(Body(Call("GET",
+                      "/sandboxes/" + id + "/metrics?start=" + std::to_string(now - 7200) +
+                          "&end=" + std::to_string(now - 3600),
+                      alice_))
+                .size(),
+            0u);
+  EXPECT_EQ(Call("GET", "/sandboxes/" + id + "/metrics?start=soon", alice_).status, 400);
+  EXPECT_EQ(Call("GET", "/sandboxes/" + id + "/metrics", bob_).status, 404);
+  EXPECT_EQ(Call("GET", "/sandboxes/nonexistingsandbox/metrics", alice_).status, 404);
 }
 
 size_t CountDir(const char* dir) {

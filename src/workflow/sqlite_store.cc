@@ -299,6 +299,23 @@ class SqliteStore final : public CheckpointStore {
     return std::optional<StepRecord>(std::move(r));
   }
 
+  Result<std::vector<StepRecord>> Steps(const std::string& thread_id) override {
+    KILN_RETURN_IF_ERROR(ReadThread(thread_id).status());
+    Stmt s(db_,
+           "SELECT from_checkpoint, node, done, attempts, output FROM steps WHERE thread_id=? "
+           "ORDER BY from_checkpoint");
+    s.Bind(1, thread_id);
+    std::vector<StepRecord> out;
+    while (true) {
+      KILN_ASSIGN_OR_RETURN(bool row, s.Step());
+      if (!row) return out;
+      StepRecord r{s.Int(0), s.Text(1), s.Int(2) != 0, static_cast<int>(s.Int(3)),
+                   Json::parse(s.Text(4), nullptr, false)};
+      if (r.output.is_discarded()) return Internal("step journal of thread " + thread_id + " is corrupted");
+      out.push_back(std::move(r));
+    }
+  }
+
   Result<int64_t> Prune(const PruneOptions& o) override {
     return Txn([&]() -> Result<int64_t> {
       int64_t before = sqlite3_total_changes(db_);

@@ -47,6 +47,23 @@ TEST_F(StoreTest, FutureSchemaVersionIsAClearError) {
   EXPECT_NE(resumed.status().message().find("thread t"), std::string::npos);
 }
 
+TEST_F(StoreTest, StepsListsTheWholeJournalOldestFirst) {
+  Engine engine(tg_.graph, *store_);
+  ASSERT_TRUE(engine.Start("t", Json::object()).ok());  // runs to the question: effect ran 3 times
+  auto steps = store_->Steps("t");
+  ASSERT_TRUE(steps.ok()) << steps.status().ToString();
+  ASSERT_EQ(steps->size(), 3u);
+  for (size_t i = 0; i < steps->size(); ++i) {
+    EXPECT_EQ((*steps)[i].node, "effect");
+    EXPECT_TRUE((*steps)[i].done);
+    EXPECT_EQ((*steps)[i].attempts, 1);
+    if (i > 0) {
+      EXPECT_LT((*steps)[i - 1].from_checkpoint, (*steps)[i].from_checkpoint);
+    }
+  }
+  EXPECT_EQ(store_->Steps("nope").status().code(), Code::kNotFound);
+}
+
 TEST_F(StoreTest, CorruptedStateIsAClearError) {
   Engine engine(tg_.graph, *store_);
   ASSERT_TRUE(engine.Start("t", Json::object()).ok());

@@ -1,4 +1,5 @@
-// Fuzz target: the SSE parser and every provider's stream reader on arbitrary event bytes.
+// Fuzz target: the SSE parser and every provider's stream reader on arbitrary event bytes, and every
+// provider's (unstreamed) response-body reader when the bytes are JSON.
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
@@ -34,6 +35,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       if (!ok) break;
     }
     if (ok) (void)reader->Finish();
+    nlohmann::json body = nlohmann::json::parse(bytes, nullptr, /*allow_exceptions=*/false);
+    if (body.is_discarded()) continue;
+    try {
+      (void)wire->ParseBody(body);
+    } catch (const nlohmann::json::exception&) {
+    } catch (const MalformedResponse&) {
+    }
   }
   return 0;
 }

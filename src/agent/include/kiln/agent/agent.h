@@ -81,6 +81,8 @@ struct AgentResult {
   bool cost_known = false;    // false when the model has no price (cost_usd is then 0)
   int64_t started_at_ns = 0;  // wall clock
   int64_t duration_ms = 0;
+  // Review decisions of a reviewed run (coding_workflow.h): [{"at","attempt","action","text"}]; else empty.
+  nlohmann::json reviews = nlohmann::json::array();
   const Attempt* last() const { return history.empty() ? nullptr : &history.back(); }
 };
 
@@ -88,8 +90,10 @@ struct AgentResult {
 // "max_attempts","final_code","final_stdout","history":[{"attempt","reply","code","code_source",
 // "execution"|null,"verdict":{...},"feedback","usage","model_ms","execution_ms"}],"usage":{...},
 // "cost_usd","cost_known","started_at","duration_ms"}.
+// "reviews" is present only when non-empty.
 nlohmann::json ToJson(const AgentResult& r);
 nlohmann::json ToJson(const llm::Usage& u);
+nlohmann::json ToJson(const Attempt& a);  // one element of "history"
 
 // Hooks around each step, for progress display and tracing (invoke_agent / chat / execute_tool spans).
 // Every ...Start is followed by its ...End, also on error. Default implementations do nothing.

@@ -1,10 +1,15 @@
 // Registers the agent module's commands on the `kiln` CLI11 app:
 //   kiln agent "TASK" [--model M] [--max-attempts N] [--tests FILE] [--json] [--out DIR] [--timeout SEC]
+//              [--review never|before-run|after-run] [--detach] [--max-tokens N] [--max-cost USD] [--max-time
+//              S]
+//   kiln threads list | show ID | history ID | rm ID | fork ID --checkpoint C  [--json]
+//   kiln threads resume ID [--approve | --edit FILE | --reject REASON | --feedback TEXT] [--max-tokens N]
+//                          [--max-cost USD] [--max-time S] [--detach] [--json]
 //   kiln bench humaneval [--model M] [--attempts N] [--limit N] [--jobs J] [--out FILE.jsonl] [--data FILE]
 //                        [--timeout SEC]
-// The command bodies are RunAgentCommand / RunBenchHumanEvalCommand (commands.h). A `bench` subcommand that
-// already exists on `app` is reused, so other modules can add their own benchmarks beside `humaneval`.
-// Call before app.parse(); not thread-safe (CLI11 apps are not).
+// The command bodies are RunAgentCommand / RunThreadsCommand / RunBenchHumanEvalCommand (commands.h). A
+// `bench` subcommand that already exists on `app` is reused, so other modules can add their own benchmarks
+// beside `humaneval`. Call before app.parse(); not thread-safe (CLI11 apps are not).
 #pragma once
 
 #include <CLI/CLI.hpp>

@@ -21,7 +21,10 @@ std::string_view SourceName(ExtractedCode::Source s);  // "python_block", "other
 // Extracts code from a model reply:
 //   1. the first fenced block labelled python, py, python3 or py3 (any case);
 //   2. else the first fenced block of any language, or unlabeled;
-//   3. else, when the reply has no fence at all, the whole reply.
+//   3. else, when the reply has no fence at all and no line of prose, the whole reply. A prose line is
+//      unindented, not a comment, does not start with a Python keyword, has 3 words or more and none of
+//      ()[]{}=<>*/%&|^~@"`\; : "Sorry, I cannot write that program." A reply with prose and no fence is
+//      not a program, so running it would only waste a sandbox on a SyntaxError.
 // Fences are CommonMark-style: a line of 3+ backticks or tildes (up to 3 spaces of indent), closed by a
 // line of the same character at least as long; an unclosed fence runs to the end of the reply (a reply cut
 // off by the token limit keeps its code). Surrounding blank lines are trimmed; a block or reply that is

@@ -5,9 +5,11 @@
 // it created, an admin key all of them; another key's sandbox is reported as NotFound, exactly like an
 // unknown one, so ids cannot be probed.
 //
-// Registry and runtime: a sandbox is written to the registry once it runs; when the runtime no longer has
-// it (killed, its lifetime over, or started by a previous server process, whose sandboxes died with it)
-// the registry marks it "ended" the next time it is looked at. Ended sandboxes are never listed.
+// Registry and runtime: a sandbox is written to the registry ("starting") before it launches and marked
+// "running" once it runs; when the runtime no longer has it (killed, its lifetime over) the registry marks
+// it "ended" the next time it is looked at. Ended and starting sandboxes are never listed. Sandboxes
+// outlive the server process: a server killed by SIGKILL leaves them running, and the next Open re-adopts
+// them (processes, files and contexts intact, lifetime enforced again).
 //
 // Errors: InvalidArgument (bad field, or a timeout past the maximum lifetime), NotFound, ResourceExhausted
 // (a concurrency limit, named in the message), and whatever the runtime reports when a sandbox cannot start.
@@ -61,9 +63,10 @@ struct SandboxRecord {
   std::string socket_path;   // envd's socket on the host
   int64_t cpu_count = 0, memory_mb = 0, disk_mb = 0;
   int64_t started_ms = 0, end_ms = 0;  // wall clock
-  std::string state;                   // "running", "paused" or "ended"
+  std::string state;                   // "starting", "running", "paused" or "ended"
   int64_t ended_ms = 0;
-  std::string end_reason;  // "killed", "expired", "exited", "server stopped", "server restarted"
+  // "killed", "expired", "exited", "server stopped", "server restarted", "failed to start"
+  std::string end_reason;
 };
 
 struct CreateRequest {
@@ -105,6 +108,15 @@ struct ExecResult {
   bool timed_out = false, oom_killed = false, truncated = false;
 };
 
+// One sample of a sandbox's resource use (GET /sandboxes/{id}/metrics).
+struct SandboxMetric {
+  int64_t at_ms = 0;  // wall clock
+  int64_t started_ms = 0;
+  int64_t cpu_count = 0;
+  double cpu_used_pct = 0;  // of cpu_count CPUs, since the previous sample
+  sandbox::Usage usage;
+};
+
 // Where the data plane reaches a running sandbox.
 struct Route {
   std::string socket_path;
@@ -114,8 +126,10 @@ struct Route {
 class Control {
  public:
   // Takes the home directory's lock (one server per home: FailedPrecondition while another holds it),
-  // opens the database, and ends what the registry still calls live: sandboxes of a previous server process
-  // that died without killing them are killed now (KillOrphan) and recorded as ended, "server restarted".
+  // opens the database, and takes over what the registry still calls live (a previous server process died
+  // without killing its sandboxes): one still running within its lifetime is re-adopted, paused or not;
+  // one whose lifetime ended meanwhile is killed and recorded as ended ("expired"), one that died
+  // ("exited") or was never acknowledged ("starting": "server restarted") has its remains removed.
   static Result<std::unique_ptr<Control>> Open(ControlOptions options);
   ~Control();  // kills the sandboxes this process runs (the runtime owns them)
 
@@ -128,16 +142,25 @@ class Control {
   Status Kill(const Principal& caller, const std::string& id);
   // Overwrites the lifetime: the sandbox ends `timeout_s` from now (E2B's setTimeout).
   Status SetTimeout(const Principal& caller, const std::string& id, int64_t timeout_s);
-  // Extends only: end = max(end, now + timeout_s) (E2B's connect and refresh).
+  // Extends only: end = max(end, now + timeout_s) (E2B's connect and refresh), up to the maximum
+  // lifetime. A paused sandbox is resumed (*resumed = true) and ends `timeout_s` from now.
   Result<SandboxRecord> Connect(const Principal& caller, const std::string& id,
-                                std::optional<int64_t> timeout_s);
+                                std::optional<int64_t> timeout_s, bool* resumed = nullptr);
+  // Freezes every process of the sandbox (cgroup freezer); they keep their memory, its data plane answers
+  // as for an unknown sandbox, and its lifetime is held at the maximum until Connect resumes it.
+  // FailedPrecondition when already paused; Unimplemented on a host without a cgroup freezer.
+  Status Pause(const Principal& caller, const std::string& id);
+  // Samples the sandbox's CPU, memory (cgroup) and home filesystem now. NotFound as Get; Unimplemented on a
+  // host without cgroups.
+  Result<SandboxMetric> Metrics(const Principal& caller, const std::string& id);
   // Runs one program in a fresh sandbox, counted against the caller's concurrency limit while it runs.
   // InvalidArgument names an unknown language (listing the known ones) or a bad timeout; a program that
   // fails is still a result.
   Result<ExecResult> Exec(const Principal& caller, const ExecRequest& request);
   // Sandboxes this server runs now (every key's).
   int64_t RunningCount() const;
-  // For the data plane (its callers hold the access token, not a key). NotFound unless running.
+  // For the data plane (its callers hold the access token, not a key). NotFound unless running (paused
+  // included).
   Result<Route> Resolve(const std::string& id) const;
 
  private:

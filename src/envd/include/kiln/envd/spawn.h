@@ -9,6 +9,7 @@
 
 #include <sys/types.h>
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
@@ -30,7 +31,9 @@ struct SpawnSpec {
   std::vector<std::string> env;   // "KEY=VALUE"
   int cwd_fd = -1;                // directory to fchdir to (borrowed); -1 keeps envd's cwd
   // Switch to this uid/gid (setgroups([gid]), setresgid, setresuid). Requires envd to be root.
-  // nullopt keeps envd's identity. Capabilities are dropped and no_new_privs set either way.
+  // nullopt keeps envd's identity. no_new_privs is set either way. A non-root child has no capabilities;
+  // a root child (uid 0 of the sandbox's user namespace) keeps kSandboxRootCaps of envd's bounding set,
+  // which also becomes its bounding set.
   std::optional<SpawnIdentity> identity;
   // The child's stdin/stdout/stderr (borrowed); -1 inherits envd's own.
   int stdin_fd = -1;
@@ -65,6 +68,14 @@ Status AwaitExec(ForkedChild& child, const SpawnSpec& spec, int* exec_errno = nu
 std::vector<std::string> BuildEnv(const std::string& home, const std::string& user,
                                   const std::vector<std::pair<std::string, std::string>>& global,
                                   const std::vector<std::pair<std::string, std::string>>& call);
+
+// What root in a sandbox may do (within envd's own bounding set): own, chmod and read/write any file of
+// the sandbox, signal any of its processes, change uid/gid (apt drops to _apt), bind ports below 1024.
+// All of it applies to the sandbox's user namespace only: to the host, root is an unprivileged uid.
+inline constexpr uint64_t kSandboxRootCaps =
+    (1u << 0) /*CHOWN*/ | (1u << 1) /*DAC_OVERRIDE*/ | (1u << 2) /*DAC_READ_SEARCH*/ | (1u << 3) /*FOWNER*/ |
+    (1u << 4) /*FSETID*/ | (1u << 5) /*KILL*/ | (1u << 6) /*SETGID*/ | (1u << 7) /*SETUID*/ |
+    (1u << 10) /*NET_BIND_SERVICE*/;
 
 inline constexpr char kDefaultPath[] = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 

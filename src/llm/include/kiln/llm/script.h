@@ -28,7 +28,8 @@ namespace kiln::llm {
 // Parses script text (either format). kInvalidArgument names the bad line.
 Result<std::vector<ChatResponse>> ParseScript(std::string_view text);
 
-// Reads and parses `path`. kNotFound if unreadable.
-Result<std::unique_ptr<Provider>> MakeScriptProvider(const std::string& path);
+// Reads and parses `path`. kNotFound if unreadable. The first call answers with response `first_response`
+// (0-based): a workflow thread resumed in a new process continues the script where the earlier one stopped.
+Result<std::unique_ptr<Provider>> MakeScriptProvider(const std::string& path, size_t first_response = 0);
 
 }  // namespace kiln::llm

@@ -20,6 +20,9 @@ struct RunRequest {
   std::string stdin_data;         // fed to the program's stdin, then EOF
   bool inherit_stdin = false;     // instead: the caller's own stdin (the CLI's `--stdin -`)
   sandbox::SandboxSpec spec;      // isolation and limits; spec.files seeds source files
+  // Who runs it inside the sandbox: "user" (uid 1000, no capabilities) or "root" (uid 0 of the sandbox's
+  // user namespace, a bounded capability set; an unprivileged uid to the host).
+  std::string user = sandbox::kSandboxUser;
 };
 
 struct RunResult {

@@ -6,6 +6,10 @@
 // (spec.limits.timeout_ms, 0 = none) ends, or when the Runtime is destroyed. A killed sandbox leaves no
 // process, mount, cgroup, socket or directory behind.
 //
+// A process that dies without destroying its Runtime (SIGKILL) leaves its sandboxes running: envd keeps
+// serving its socket, reparented to the host's init (or the nearest subreaper, which reaps it when it ends).
+// A later Runtime takes them over with Adopt(), or removes them with Reclaim().
+//
 // Thread-safe: every method may be called from any thread.
 #pragma once
 
@@ -44,6 +48,7 @@ struct SandboxInfo {
   std::string access_token;
   int64_t started_at_ms = 0;  // wall clock
   int64_t end_at_ms = 0;      // wall clock when it will be killed; 0 = never
+  bool paused = false;        // frozen by SetPaused
 };
 
 // Where sandbox sockets go by default: /run/kiln/sockets as root, else $XDG_RUNTIME_DIR/kiln/sockets or
@@ -63,12 +68,32 @@ class Runtime {
   std::vector<SandboxInfo> List() const;
   // Sets the sandbox to die `ttl_ms` from now (0: never).
   Status SetTimeout(const std::string& id, int64_t ttl_ms);
+  // Freezes (true) or thaws every process of the sandbox; they keep their memory. NotFound for an unknown
+  // id; Unimplemented on a host without a cgroup freezer. The lifetime keeps counting while paused.
+  Status SetPaused(const std::string& id, bool paused);
+  // Takes charge of a sandbox a previous process launched and left running (`info` as it reported it:
+  // id, socket_path, access_token, started_at_ms, end_at_ms); the lifetime is enforced from now on, and
+  // the pause state is the kernel's. NotFound when the sandbox is no longer running (what was left of it
+  // is removed) or its socket is gone; AlreadyExists when this runtime already has the id.
+  Result<SandboxInfo> Adopt(const SandboxInfo& info);
+  // Kills and removes whatever is left of sandbox `id` that this runtime does not own (processes, cgroup,
+  // and the socket: `socket_path`, or this runtime's path for the id when empty). OK when nothing was.
+  Status Reclaim(const std::string& id, const std::string& socket_path = "");
+  // The sandbox's resource use now, and its CPU time since the previous Sample (since it started, or was
+  // adopted, for the first) as a share of one CPU (1.0 = one CPU busy). NotFound for an unknown id.
+  struct UsageSample {
+    sandbox::Usage usage;
+    int64_t at_ms = 0;  // wall clock
+    double cpu_share = 0;
+  };
+  Result<UsageSample> Sample(const std::string& id);
   const sandbox::Capabilities& capabilities() const { return backend_->capabilities(); }
 
  private:
   struct Entry {
     SandboxInfo info;
     std::unique_ptr<sandbox::Sandbox> sandbox;
+    int64_t sampled_at_ms = 0, sampled_cpu_ns = 0;  // the previous Sample, for the CPU share since then
   };
   Runtime(sandbox::Backend* backend, std::string socket_dir);
   void ReapLoop();

@@ -47,6 +47,13 @@ struct Capabilities {
   std::vector<std::string> warnings;
 };
 
+// A sample of a sandbox's resource use (bytes; CPU time in nanoseconds since it started).
+struct Usage {
+  int64_t cpu_ns = 0;
+  int64_t memory_bytes = 0, memory_limit_bytes = 0, memory_cache_bytes = 0;
+  int64_t disk_used_bytes = 0, disk_total_bytes = 0;  // the writable home filesystem
+};
+
 class Sandbox {
  public:
   virtual ~Sandbox() = default;
@@ -63,6 +70,15 @@ class Sandbox {
   virtual Status Destroy() = 0;
   // Peak memory use in bytes, if the cgroup tracks it; 0 otherwise.
   virtual int64_t PeakMemoryBytes() = 0;
+  // Freezes every process of the sandbox (cgroup freezer; memory kept) or thaws them. Unimplemented where
+  // the host has no freezer (no cgroups, or cgroup v1 without the freezer hierarchy).
+  virtual Status SetPaused(bool paused) {
+    (void)paused;
+    return Unimplemented("pausing needs a cgroup freezer");
+  }
+  virtual bool paused() { return false; }
+  // What the sandbox uses now, from its cgroup and its home filesystem. Unimplemented without cgroups.
+  virtual Result<Usage> CurrentUsage() { return Unimplemented("usage needs cgroups"); }
 };
 
 class Backend {
@@ -71,6 +87,16 @@ class Backend {
   // Starts a sandbox. On error nothing is left behind. Errors name the failing step and its cause.
   virtual Result<std::unique_ptr<Sandbox>> Launch(const SandboxSpec& spec, const LaunchOptions& options) = 0;
   virtual const Capabilities& capabilities() const = 0;
+  // Takes charge of sandbox `id`, launched earlier by another process (a server killed by SIGKILL: its
+  // sandboxes live on, reparented, in their cgroups). The handle finds init in the sandbox's cgroup and
+  // watches it through a pidfd; Kill and Destroy work as for a launched sandbox, but Wait cannot report
+  // the exit status of a process that is not this one's child (exit_code -1). A sandbox whose cgroup is
+  // left but whose init is gone yields a handle whose Wait(0) returns at once (Destroy cleans up).
+  // NotFound when no cgroup of the sandbox exists; InvalidArgument for an id not shaped like a generated
+  // one; Unimplemented without cgroups, where the processes cannot be found.
+  virtual Result<std::unique_ptr<Sandbox>> Adopt(const std::string& id) {
+    return Unimplemented("sandbox " + id + ": this backend cannot adopt sandboxes");
+  }
 };
 
 // The Linux namespaces backend. `os` must outlive the backend. Fails with FailedPrecondition naming the

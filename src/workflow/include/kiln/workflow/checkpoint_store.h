@@ -100,6 +100,8 @@ class CheckpointStore {
   virtual Status FinishStep(const std::string& thread_id, int64_t from_checkpoint, const Json& output) = 0;
   virtual Result<std::optional<StepRecord>> GetStep(const std::string& thread_id,
                                                     int64_t from_checkpoint) = 0;
+  // The thread's whole journal, oldest first (every branch: a fork does not erase what ran).
+  virtual Result<std::vector<StepRecord>> Steps(const std::string& thread_id) = 0;
 
   // Returns how many checkpoints were deleted.
   virtual Result<int64_t> Prune(const PruneOptions& options) = 0;

@@ -1,0 +1,6 @@
+def f():
+    """
+    >>> f()
+    <BLANKLINE>
+    """
+    s = r"""unterminated
