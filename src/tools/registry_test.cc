@@ -52,7 +52,7 @@ TEST(Registry, LoadsEveryKindOfTool) {
   EXPECT_EQ(stats->kind, Implementation::kPython);
   EXPECT_EQ(stats->python_function, "summarize");
   EXPECT_NE(stats->python_source.find("def summarize("), std::string::npos);
-  EXPECT_EQ(stats->declared_at.substr(stats->declared_at.size() - 3), ":31");
+  EXPECT_EQ(stats->declared_at.substr(stats->declared_at.size() - 3), ":29");
 }
 
 TEST(Registry, MissingFileIsNotFound) {
@@ -98,10 +98,10 @@ TEST(Registry, BrokenFilesNameFileLineAndField) {
       {h + "  - name: a\n    description: d\n    command: ls\n", "t.yaml:3:5: tools[0].parameters: missing"},
       {h + "  - name: a\n    description: d\n    command: ls\n    parameters:\n      type: object\n"
            "      properties:\n        path: {type: strng}\n",
-       "t.yaml:9:23: tools[0].parameters.properties.path.type: unknown type 'strng'"},
+       "t.yaml:9:22: tools[0].parameters.properties.path.type: unknown type 'strng'"},
       {h + "  - name: a\n    description: d\n    command: ls\n    parameters:\n      type: object\n"
            "      required: [path]\n",
-       "t.yaml:8:17: tools[0].parameters.required.0: 'path' is required but not declared"},
+       "t.yaml:8:18: tools[0].parameters.required.0: 'path' is required but not declared"},
       {h + "  - name: a\n    description: d\n    command: ls\n    parameters: {type: array}\n",
        "t.yaml:6:17: tools[0].parameters.type: the parameters must be a schema of type object"},
       {h + "  - name: a\n    description: d\n    parameters: {type: object}\n    command: \"cat {{path}}\"\n",
@@ -113,19 +113,19 @@ TEST(Registry, BrokenFilesNameFileLineAndField) {
        "t.yaml:6:14: tools[0].command: must be a shell command (a string) or an argv"},
       {h + "  - name: a\n    description: d\n    parameters: {type: object}\n    python: {file: nope.py, "
            "function: f}\n",
-       "t.yaml:6:19: tools[0].python.file: cannot read"},
+       "t.yaml:6:20: tools[0].python.file: cannot read"},
       {h + "  - name: a\n    description: d\n    parameters: {type: object}\n"
            "    python: {file: stats.py, function: average}\n",
-       "t.yaml:6:39: tools[0].python.function: " KILN_TOOLS_TESTDATA
+       "t.yaml:6:40: tools[0].python.function: " KILN_TOOLS_TESTDATA
        "/stats.py has no top-level 'def average('"},
       {h + "  - name: a\n    description: d\n    parameters: {type: object}\n    python: {file: stats.py, "
            "function: 1x}\n",
-       "t.yaml:6:39: tools[0].python.function: '1x' is not a Python identifier"},
+       "t.yaml:6:40: tools[0].python.function: '1x' is not a Python identifier"},
       {h + "  - name: a\n    builtin: run_shell\n  - name: b\n    builtin: run_shell\n  - name: a\n    "
            "builtin: read_file\n",
        "t.yaml:7:11: tools[2].name: duplicate tool name 'a' (first declared at t.yaml:3)"},
       {h + "  - name: a\n    description: d\n    command: ls\n    parameters: {type: object, type: object}\n",
-       "tools[0].parameters: duplicate key 'type'"},
+       "t.yaml:6:32: tools[0].parameters: duplicate key 'type'"},
   };
   for (const Case& c : cases) {
     std::string got = LoadError(c.yaml);

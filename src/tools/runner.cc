@@ -38,7 +38,7 @@ Result<SandboxEndpoint> ToolRunner::Sandbox() {
   return made;
 }
 
-ToolResult ToolRunner::Call(std::string_view tool_name, std::string_view arguments_json) {
+ToolResult ToolRunner::CallWithJsonText(std::string_view tool_name, std::string_view arguments_json) {
   if (arguments_json.find_first_not_of(" \t\r\n") == std::string_view::npos)
     return Call(tool_name, json::object());
   json arguments;

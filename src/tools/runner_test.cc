@@ -39,7 +39,7 @@ TEST(ToolRunner, BadCallsAreErrorResultsAndNeverReachTheSandbox) {
       {"rm_rf", "{}", "there is no tool named 'rm_rf' (available: run_python, run_shell,"},
   };
   for (const Case& c : cases) {
-    ToolResult r = runner.Call(c.tool, c.arguments);
+    ToolResult r = runner.CallWithJsonText(c.tool, c.arguments);
     EXPECT_TRUE(r.is_error) << c.arguments;
     EXPECT_EQ(r.Text().substr(0, std::string(c.error).size()), c.error);
   }
@@ -50,12 +50,13 @@ TEST(ToolRunner, BadCallsAreErrorResultsAndNeverReachTheSandbox) {
 TEST(ToolRunner, ASandboxThatCannotBeMadeIsAnErrorResult) {
   Counting sandboxes;
   ToolRunner runner(&DefaultRegistry(), sandboxes.Factory());
-  ToolResult r = runner.Call("run_shell", R"({"command": "true"})");
+  ToolResult r = runner.CallWithJsonText("run_shell", R"({"command": "true"})");
   EXPECT_TRUE(r.is_error);
   EXPECT_EQ(r.Text(), "run_shell: no sandbox: test: no sandboxes here");
   EXPECT_EQ(sandboxes.made, 1);
   // Empty arguments are {}: list_files has no required parameter, so it gets as far as the sandbox.
-  EXPECT_EQ(runner.Call("list_files", "").Text(), "list_files: no sandbox: test: no sandboxes here");
+  EXPECT_EQ(runner.CallWithJsonText("list_files", "").Text(),
+            "list_files: no sandbox: test: no sandboxes here");
 }
 
 }  // namespace

@@ -66,22 +66,21 @@ TEST(SchemaValidate, ReportsTheFirstViolationByItsPlace) {
       "mode":{"enum":["fast","slow"]},
       "n":{"type":"integer","minimum":1,"maximum":3}},
     "required":["code"],"additionalProperties":false})";
-  EXPECT_TRUE(Check(schema, R"({"code":"print(1)","files":[{"path":"a"}],"mode":"fast","n":2
-})").ok());
+  EXPECT_TRUE(Check(schema, R"j({"code":"print(1)","files":[{"path":"a"}],"mode":"fast","n":2})j").ok());
   EXPECT_EQ(Check(schema, R"({})").message(), "arguments: missing required property 'code'");
-EXPECT_EQ(Check(schema, R"({"code":5})").message(), "arguments.code: expected string, got integer");
-EXPECT_EQ(Check(schema, R"({"code":""})").message(),
-          "arguments.code: has 0 characters, fewer than the minimum 1");
-EXPECT_EQ(Check(schema, R"({"code":"x","files":[{"path":"a"},{"path":7}]})").message(),
-          "arguments.files[1].path: expected string, got integer");
-EXPECT_EQ(Check(schema, R"({"code":"x","files":[{},{},{}]})").message(),
-          "arguments.files: has 3 items, more than the maximum 2");
-EXPECT_EQ(Check(schema, R"({"code":"x","mode":"turbo"})").message(),
-          R"(arguments.mode: "turbo" is not one of ["fast","slow"])");
-EXPECT_EQ(Check(schema, R"({"code":"x","n":4})").message(), "arguments.n: 4 is above the maximum 3");
-EXPECT_EQ(Check(schema, R"({"code":"x","n":1.5})").message(), "arguments.n: expected integer, got number");
-EXPECT_EQ(Check(schema, R"({"code":"x","cmd":"rm"})").message(),
-          "arguments: unknown property 'cmd' (accepted: code, files, mode, n)");
+  EXPECT_EQ(Check(schema, R"({"code":5})").message(), "arguments.code: expected string, got integer");
+  EXPECT_EQ(Check(schema, R"({"code":""})").message(),
+            "arguments.code: has 0 characters, fewer than the minimum 1");
+  EXPECT_EQ(Check(schema, R"({"code":"x","files":[{"path":"a"},{"path":7}]})").message(),
+            "arguments.files[1].path: expected string, got integer");
+  EXPECT_EQ(Check(schema, R"({"code":"x","files":[{},{},{}]})").message(),
+            "arguments.files: has 3 items, more than the maximum 2");
+  EXPECT_EQ(Check(schema, R"({"code":"x","mode":"turbo"})").message(),
+            R"(arguments.mode: "turbo" is not one of ["fast","slow"])");
+  EXPECT_EQ(Check(schema, R"({"code":"x","n":4})").message(), "arguments.n: 4 is above the maximum 3");
+  EXPECT_EQ(Check(schema, R"({"code":"x","n":1.5})").message(), "arguments.n: expected integer, got number");
+  EXPECT_EQ(Check(schema, R"({"code":"x","cmd":"rm"})").message(),
+            "arguments: unknown property 'cmd' (accepted: code, files, mode, n)");
 }
 
 TEST(SchemaValidate, IntegersAreNumbersAndWholeFloatsAreIntegers) {

@@ -64,8 +64,8 @@ class ToolRunner {
   // `registry` must outlive the runner.
   ToolRunner(const Registry* registry, SandboxFactory sandboxes, RunnerOptions options = {});
 
-  // `arguments_json`: the model's arguments as JSON text (empty means {}).
-  ToolResult Call(std::string_view tool_name, std::string_view arguments_json);
+  // `arguments_json`: the model's arguments as JSON text (empty means {}), as providers send them.
+  ToolResult CallWithJsonText(std::string_view tool_name, std::string_view arguments_json);
   ToolResult Call(std::string_view tool_name, const nlohmann::json& arguments);
 
   // The sandbox, once a call has made it.
