@@ -32,6 +32,9 @@ void AddCheckDocsCommand(CLI::App& app, int& exit_code);
 // `kiln test DIR`: a project's tests in a fresh sandbox over a copy of DIR (cmd_test.cc).
 void AddTestCommand(CLI::App& app, int& exit_code);
 
+// `kiln tools schema|validate` and `kiln mcp`: the YAML tool registry and its MCP server (cmd_tools.cc).
+void AddToolsCommands(CLI::App& app, int& exit_code);
+
 // `kiln doctor`: host checks and leftovers of a crashed Kiln (cmd_doctor.cc).
 void AddDoctorCommand(CLI::App& app, int& exit_code);
 // `kiln serve` and `kiln keys` (cmd_serve.cc).
