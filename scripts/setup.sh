@@ -21,6 +21,7 @@ PACKAGES=(
   nodejs bubblewrap hyperfine iproute2 procps ccache dpkg-dev file
   cppzmq-dev libzmq3-dev libssl-dev python3-ipykernel python3-jupyter-client
   libboost1.81-dev libexpat1-dev
+  mmdebstrap
 )
 # Needed by tests only: the R kernel (IRkernel contexts, optional at run time) and systemd-analyze (the
 # package test checks the unit with it).
