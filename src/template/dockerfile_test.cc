@@ -43,7 +43,7 @@ TEST(DockerfileTest, ParsesTheSubsetWithLinesAndState) {
   EXPECT_EQ(d.steps[1].pairs[0].second, "value with spaces");
   EXPECT_EQ(d.steps[2].line, 6);
   EXPECT_EQ(d.steps[2].args,
-            (std::vector<std::string>{"/bin/sh", "-c", "apt-get update &&     apt-get install -y python3"}));
+            (std::vector<std::string>{"/bin/sh", "-c", "apt-get update &&  apt-get install -y python3"}));
   EXPECT_EQ(d.steps[3].args, (std::vector<std::string>{"/bin/echo", "exec form"}));
   EXPECT_EQ(d.steps[4].line, 9);
   EXPECT_EQ(d.steps[4].chown, "user");
