@@ -22,6 +22,7 @@ PACKAGES=(
   cppzmq-dev libzmq3-dev libssl-dev python3-ipykernel python3-jupyter-client
   libboost1.81-dev libexpat1-dev slirp4netns
   python3-pytest python3-coverage
+  mmdebstrap
 )
 # Needed by tests only: the R kernel (IRkernel contexts, optional at run time) and systemd-analyze (the
 # package test checks the unit with it) and pip (a network test installs a wheel from an index it serves).

@@ -14,14 +14,15 @@
 #include "kiln/base/strings.h"
 #include "kiln/runtime/backend.h"
 #include "kiln/runtime/run.h"
+#include "kiln/template/store.h"
 
 namespace kiln::cli {
 namespace {
 
 struct RunFlags {
-  std::string file, code, lang, stdin_source, user = "user";
+  std::string file, code, lang, stdin_source, user = "user", template_name;
   std::vector<std::string> env, args, allow_out, deny_out;
-  double timeout_s = 30, memory_mb = 512;
+  double timeout_s = 30, memory_mb = 0;  // 0: the template's, else 512
   bool json = false, network = false;
 };
 
@@ -81,6 +82,10 @@ Result<runtime::RunRequest> BuildRequest(const RunFlags& f) {
   } else {
     source = f.code;
   }
+  if (!f.template_name.empty()) {
+    KILN_ASSIGN_OR_RETURN(tmpl::TemplateInfo t, tmpl::TemplateStore().Get(f.template_name));
+    KILN_RETURN_IF_ERROR(tmpl::ApplyTemplate(t, req.spec));
+  }
   req.spec.files["/home/user/" + name] = source;
   req.user = f.user;
   req.argv = lang->command;
@@ -96,7 +101,7 @@ Result<runtime::RunRequest> BuildRequest(const RunFlags& f) {
   req.spec.network = f.network || !f.allow_out.empty();
   req.spec.network_rules = {f.allow_out, f.deny_out};
   req.spec.limits.timeout_ms = static_cast<int64_t>(std::ceil(f.timeout_s * 1000));
-  req.spec.limits.memory_bytes = static_cast<int64_t>(f.memory_mb * 1024 * 1024);
+  if (f.memory_mb > 0) req.spec.limits.memory_bytes = static_cast<int64_t>(f.memory_mb * 1024 * 1024);
   if (f.stdin_source == "-") {
     req.inherit_stdin = true;
   } else if (!f.stdin_source.empty()) {
@@ -180,6 +185,8 @@ void AddRunCommand(CLI::App& app, const std::vector<std::string>& program_args, 
   run->add_option("--allow-out", flags->allow_out,
                   "With --network: also reach this IPv4 CIDR, e.g. a private service (repeatable)");
   run->add_option("--deny-out", flags->deny_out, "With --network: never reach this IPv4 CIDR (repeatable)");
+  run->add_option("--template", flags->template_name,
+                  "Run on a built template's root (kiln template list) instead of the host's /usr");
   run->add_flag("--json", flags->json, "Print one JSON object with the result instead of streaming");
   run->callback([flags, &exit_code] { exit_code = Execute(*flags); });
 }

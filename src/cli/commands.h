@@ -37,6 +37,8 @@ void AddToolsCommands(CLI::App& app, int& exit_code);
 
 // `kiln doctor`: host checks and leftovers of a crashed Kiln (cmd_doctor.cc).
 void AddDoctorCommand(CLI::App& app, int& exit_code);
+// kiln template build|list|inspect|rm|prune (cmd_template.cc).
+void AddTemplateCommand(CLI::App& app, int& exit_code);
 // `kiln serve` and `kiln keys` (cmd_serve.cc).
 void AddServeCommands(CLI::App& app, int& exit_code);
 

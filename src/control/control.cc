@@ -1,4 +1,5 @@
 #include "kiln/control/control.h"
+#include "kiln/template/store.h"
 
 #include <fcntl.h>
 #include <sys/file.h>
@@ -200,7 +201,7 @@ void Control::Unreserve(const Principal& caller) {
 }
 
 Result<SandboxRecord> Control::Create(const Principal& caller, const CreateRequest& request) {
-  KILN_ASSIGN_OR_RETURN(Template tmpl, FindTemplate(request.template_id));
+  KILN_ASSIGN_OR_RETURN(Template tmpl, FindTemplate(request.template_id, options_.home));
   int64_t timeout_s = request.timeout_s.value_or(options_.default_timeout_s);
   if (timeout_s <= 0) return InvalidArgument("timeout: must be a positive number of seconds");
   if (timeout_s > options_.max_lifetime_s)
@@ -219,6 +220,10 @@ Result<SandboxRecord> Control::Start(const Principal& caller, const CreateReques
                                      const Template& tmpl) {
   int64_t timeout_s = request.timeout_s.value_or(options_.default_timeout_s);
   runtime::CreateOptions create = RuntimeOptions(tmpl, request, timeout_s, options_.default_internet_access);
+  if (tmpl.built) {
+    KILN_ASSIGN_OR_RETURN(tmpl::TemplateInfo built, tmpl::TemplateStore(options_.home).Get(tmpl.id));
+    KILN_RETURN_IF_ERROR(tmpl::ApplyTemplate(built, create.spec));
+  }
   const sandbox::Limits& limits = create.spec.limits;
   SandboxRecord r;
   r.id = create.id;

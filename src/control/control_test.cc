@@ -7,8 +7,10 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include "kiln/control/control.h"
 #include "kiln/protocol/http_client.h"
+#include "kiln/template/builder.h"
 
 namespace kiln::control {
 namespace {
@@ -248,6 +250,44 @@ TEST_F(ControlTest, ExecRunsOneProgramPerCall) {
   auto unknown = control_->Exec(alice_, request);
   EXPECT_EQ(unknown.status().code(), Code::kInvalidArgument);
   EXPECT_NE(unknown.status().message().find("python, javascript"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace kiln::control
+
+namespace kiln::control {
+namespace {
+
+// Sandbox.create('NAME') of a template built into the server's home: its root, listed among the known ones.
+TEST_F(ControlTest, CreatesFromABuiltTemplateAndListsItWhenUnknown) {
+  if (geteuid() != 0) GTEST_SKIP() << "template builds need root";
+  std::filesystem::create_directories(home_ / "ctx");
+  std::ofstream(home_ / "ctx" / "Dockerfile") << "FROM host\nRUN echo from-the-template > /srv/marker\n";
+  tmpl::BuildRequest build;
+  build.name = "tiny";
+  build.dockerfile = (home_ / "ctx" / "Dockerfile").string();
+  build.home = home_.string();
+  Result<tmpl::TemplateInfo> built = tmpl::BuildTemplate(build);
+  ASSERT_TRUE(built.ok()) << built.status().ToString();
+
+  CreateRequest request;
+  request.template_id = "tiny";
+  SandboxRecord created = MustCreate(alice_, request);
+  EXPECT_EQ(created.template_id, "tiny");
+  EXPECT_EQ(Health(created.id), 204);
+  auto route = control_->Resolve(created.id);
+  ASSERT_TRUE(route.ok());
+  auto file = http::Client::Unix(route->socket_path)
+                  .Do("GET", "/files?path=/srv/marker&username=user",
+                      {{"X-Access-Token", created.access_token}}, {}, 5000);
+  ASSERT_TRUE(file.ok()) << file.status().ToString();
+  EXPECT_EQ(file->body, "from-the-template\n");
+
+  request.template_id = "tiny2";
+  auto unknown = control_->Create(alice_, request);
+  EXPECT_EQ(unknown.status().code(), Code::kNotFound);
+  EXPECT_NE(unknown.status().message().find("base, code-interpreter-v1, tiny"), std::string::npos)
+      << unknown.status().message();
 }
 
 }  // namespace

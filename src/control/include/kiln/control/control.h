@@ -49,11 +49,16 @@ struct Template {
   std::string id;
   std::string description;
   bool python_context = false;  // the default Python code context is started with the sandbox
+  bool built = false;           // a template of the store (kiln template build), run on its own root
 };
 // The known templates, in a stable order: "base", "code-interpreter-v1".
 const std::vector<Template>& Templates();
 // NotFound lists the known template ids.
 Result<Template> FindTemplate(const std::string& id);
+// The built-in ones, then the templates built into `home`'s store (HOME/templates).
+std::vector<Template> Templates(const std::string& home);
+// A built-in or built template; NotFound lists them all.
+Result<Template> FindTemplate(const std::string& id, const std::string& home);
 
 struct SandboxRecord {
   std::string id;
