@@ -300,7 +300,7 @@ TEST(EnvdExecTest, EnvCwdAndUser) {
   ssize_t n = ::read(out[0], buf, sizeof buf);
   ::close(out[0]);
   EXPECT_EQ(std::string(buf, n > 0 ? static_cast<size_t>(n) : 0),
-            "1 /usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n/tmp\n");
+            "1 /opt/kiln/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n/tmp\n");
   EXPECT_EQ(RunExec({"--user", "no-such-user-xyz", "--", "/bin/true"}).exit_code, 125);
 }
 

@@ -127,7 +127,7 @@ TEST_F(EnvdProcessTest, EnvironmentAndCwd) {
   config.envs = {{"CALL_VAR", "call"}, {"GLOBAL_VAR", "overridden"}};
   ASSERT_TRUE(client_.Start(config, {}, o.Callbacks()).ok());
   EXPECT_EQ(o.out, "/home/user user user overridden call\n" + envd_.root() +
-                       "/home/user\n/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n");
+                       "/home/user\n/opt/kiln/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n");
   Output o2;
   config = Sh("pwd");
   config.cwd = "/etc";

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "kiln/base/log.h"
@@ -16,6 +17,7 @@
 #include "kiln/envd/exec_mode.h"
 #include "kiln/envd/reaper.h"
 #include "kiln/envd/server.h"
+#include "kiln/envd/sudo_socket.h"
 #include "kiln/protocol/http_server.h"
 
 namespace kiln::envd {
@@ -61,6 +63,12 @@ int RunServe(ServeArgs& args) {
   auto* table = new ProcessTable(args.config.max_buffered_output_bytes);
   auto* reaper = new Reaper([table](pid_t pid, int status) { table->OnExit(pid, status); });
   table->set_reaper(reaper);
+  // sudo (sudo_socket.h) only as PID 1 of a sandbox and root there: elsewhere there is no pid namespace
+  // of our own to scope the socket to.
+  if (::getpid() == 1 && ::geteuid() == 0) {
+    if (Status sudo = StartSudoServer(&args.config, table); !sudo.ok())
+      std::fprintf(stderr, "kiln-envd: sudo is unavailable: %s\n", sudo.ToString().c_str());
+  }
   auto server = EnvdServer::Create(args.config, table);
   if (!server.ok()) {
     std::fprintf(stderr, "kiln-envd: %s\n", server.status().ToString().c_str());
@@ -116,6 +124,11 @@ extern "C" const char* __asan_default_options() {
 int main(int argc, char** argv) {
   using namespace kiln::envd;
   std::vector<std::string> args(argv + 1, argv + argc);
+  // Bound at /opt/kiln/bin/sudo in every sandbox, this binary is also `sudo`.
+  if (argc > 0) {
+    std::string_view name = argv[0];
+    if (name.substr(name.rfind('/') + 1) == "sudo") return RunSudoShim(args);
+  }
   if (kiln::Status expanded = ExpandArgsFd(args); !expanded.ok()) {
     std::fprintf(stderr, "kiln-envd: %s\n", expanded.message().c_str());
     return 2;

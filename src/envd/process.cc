@@ -107,6 +107,11 @@ bool Process::running() const {
   return !wait_status_;
 }
 
+std::optional<int> Process::wait_status() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return wait_status_;
+}
+
 std::shared_ptr<Subscription> Process::Subscribe() {
   auto sub = std::make_shared<Subscription>(max_buffered_bytes_);
   std::lock_guard<std::mutex> lock(mu_);

@@ -73,6 +73,13 @@ Result<ProcessTable::Started> ProcessTable::StartPty(SpawnSpec spec, ProcessConf
   return Launch(spec, std::move(config), std::move(tag), std::move(io));
 }
 
+Result<ProcessTable::Started> ProcessTable::StartAttached(SpawnSpec spec, ProcessConfig config,
+                                                          std::optional<std::string> tag) {
+  if (spec.stdin_fd < 0 || spec.stdout_fd < 0 || spec.stderr_fd < 0)
+    return InvalidArgument("an attached process needs its stdin, stdout and stderr");
+  return Launch(spec, std::move(config), std::move(tag), Wiring{});
+}
+
 Result<ProcessTable::Started> ProcessTable::Launch(SpawnSpec& spec, ProcessConfig config,
                                                    std::optional<std::string> tag, Wiring io) {
   std::shared_ptr<Process> process;

@@ -18,7 +18,7 @@ std::vector<std::pair<std::string, std::string>> ProgramEnvironment(const sandbo
   auto add_default = [&](const char* key, const char* value) {
     if (!spec.env.count(key)) env.emplace_back(key, value);
   };
-  add_default("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+  add_default("PATH", "/opt/kiln/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
   add_default("HOME", sandbox::kSandboxHome);
   add_default("USER", sandbox::kSandboxUser);
   add_default("LOGNAME", sandbox::kSandboxUser);

@@ -131,6 +131,8 @@ Result<SandboxInfo> Runtime::CreateSandbox(const CreateOptions& options) {
   launch.fds = {{listener.get(), 3}, {secrets->get(), 4}};
   launch.die_with_parent = options.die_with_owner;
   sandbox::SandboxSpec spec = options.spec;
+  KILN_ASSIGN_OR_RETURN(std::string envd_path, EnvdBinaryPath());
+  spec.mounts.push_back({envd_path, kSandboxSudoPath, /*writable=*/false, /*optional=*/false});
   // The bridge is dynamically linked (libzmq, libcrypto): it runs against the sandbox's /usr, the host's.
   if (std::optional<std::string> bridge = KernelBridgeBinaryPath())
     spec.mounts.push_back({*bridge, kSandboxKernelBridgePath, /*writable=*/false, /*optional=*/true});

@@ -88,6 +88,8 @@ class Process {
   const std::optional<std::string>& tag() const { return tag_; }
   // True until the process has been reaped.
   bool running() const;
+  // The raw wait(2) status once reaped (for callers that need the signal number, e.g. sudo).
+  std::optional<int> wait_status() const;
 
   // A new subscription: kStart first, then output from now on; if the process already ended, kEnd at once.
   std::shared_ptr<Subscription> Subscribe();
@@ -154,6 +156,10 @@ class ProcessTable {
   // terminal's allocation (no /dev/ptmx).
   Result<Started> StartPty(SpawnSpec spec, ProcessConfig config, std::optional<std::string> tag, PtySize size,
                            std::optional<uid_t> owner);
+  // Spawns `spec` on the stdin/stdout/stderr it names (a caller's own, e.g. sudo's): envd reads none of its
+  // output, so its subscription only ever carries the start and end events; SendInput, CloseStdin and
+  // Update fail with FailedPrecondition. Errors: as Start.
+  Result<Started> StartAttached(SpawnSpec spec, ProcessConfig config, std::optional<std::string> tag);
 
   std::shared_ptr<Process> Find(uint32_t pid) const;
   std::shared_ptr<Process> FindTag(const std::string& tag) const;

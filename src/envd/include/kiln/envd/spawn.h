@@ -77,6 +77,7 @@ inline constexpr uint64_t kSandboxRootCaps =
     (1u << 4) /*FSETID*/ | (1u << 5) /*KILL*/ | (1u << 6) /*SETGID*/ | (1u << 7) /*SETUID*/ |
     (1u << 10) /*NET_BIND_SERVICE*/;
 
-inline constexpr char kDefaultPath[] = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+// The PATH of every sandbox process: /opt/kiln/bin first, where the runtime binds Kiln's own `sudo`.
+inline constexpr char kDefaultPath[] = "/opt/kiln/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 }  // namespace kiln::envd

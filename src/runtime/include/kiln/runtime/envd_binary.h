@@ -15,6 +15,8 @@ Result<int> EnvdBinaryFd();
 // The path that EnvdBinaryFd() opened.
 Result<std::string> EnvdBinaryPath();
 
+// Where every sandbox sees kiln-envd under the name `sudo` (envd/sudo_socket.h): first in the default PATH.
+inline constexpr char kSandboxSudoPath[] = "/opt/kiln/bin/sudo";
 // Where every sandbox sees kiln-kernel-bridge (Jupyter kernelspec languages in code contexts).
 inline constexpr char kSandboxKernelBridgePath[] = "/opt/kiln/bin/kiln-kernel-bridge";
 // The host's kiln-kernel-bridge: $KILN_KERNEL_BRIDGE, else the one beside kiln-envd, else as kiln-envd is
