@@ -111,6 +111,10 @@ ApiResponse Create(const Call& call) {
   for (const Status* s : {&timeout.status(), &metadata.status(), &env.status()})
     if (!s->ok()) return FromStatus(*s);
   request.timeout_s = *timeout;
+  if (body->contains("autoPause") && !(*body)["autoPause"].is_null()) {
+    if (!(*body)["autoPause"].is_boolean()) return ErrorResponse(400, "autoPause: must be a boolean");
+    request.auto_pause = (*body)["autoPause"].get<bool>();
+  }
   request.metadata = std::move(*metadata);
   request.env_vars = std::move(*env);
   int64_t started = MonotonicNanos();
@@ -320,7 +324,8 @@ Handler NotYet(const char* what) {
 }
 
 ApiResponse MetricsText(const Call& call) {
-  ApiResponse response{200, call.metrics.Render(call.control.RunningCount()), {}};
+  control::Control::StateCounts counts = call.control.CountByState();
+  ApiResponse response{200, call.metrics.Render(counts.running, counts.paused), {}};
   response.content_type = "text/plain; version=0.0.4";
   return response;
 }
