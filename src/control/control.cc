@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cmath>
 
 #include "kiln/base/clock.h"
@@ -87,15 +88,17 @@ Result<UniqueFd> LockHome(const std::string& home) {
 // A live record of a previous server process: its sandbox is taken over when it still runs within its
 // lifetime; otherwise what is left of it is removed and the record says why it ended. A record still
 // "starting" was never acknowledged to its client.
-Status Readopt(Database& db, runtime::Runtime& rt, const SandboxRecord& r) {
+// An autoPause sandbox is held until `max_end_ms` (the auto-pause thread pauses it when its timeout ends).
+Status Readopt(Database& db, runtime::Runtime& rt, const SandboxRecord& r, int64_t max_end_ms) {
   int64_t now = NowMs();
   std::string reason;
+  int64_t runtime_end = r.auto_pause ? max_end_ms : r.end_ms;
   if (r.state == "starting") {
     reason = "server restarted";
-  } else if (r.end_ms <= now) {
+  } else if (runtime_end <= now) {
     reason = "expired";
   } else {
-    runtime::SandboxInfo info{r.id, r.socket_path, r.access_token, r.started_ms, r.end_ms};
+    runtime::SandboxInfo info{r.id, r.socket_path, r.access_token, r.started_ms, runtime_end};
     Result<runtime::SandboxInfo> adopted = rt.Adopt(info);
     if (adopted.ok()) {
       std::string state = adopted->paused ? "paused" : "running";
@@ -119,7 +122,8 @@ Result<std::unique_ptr<Control>> Control::Open(ControlOptions options) {
   KILN_ASSIGN_OR_RETURN(auto rt, runtime::Runtime::Create(options.socket_dir));
   // A fresh runtime runs nothing: what the registry still calls live belonged to a previous server.
   KILN_ASSIGN_OR_RETURN(auto stale, registry::ListLive(*db, ""));
-  for (const SandboxRecord& r : stale) KILN_RETURN_IF_ERROR(Readopt(*db, *rt, r));
+  for (const SandboxRecord& r : stale)
+    KILN_RETURN_IF_ERROR(Readopt(*db, *rt, r, r.started_ms + options.max_lifetime_s * 1000));
   return std::unique_ptr<Control>(
       new Control(std::move(options), std::move(lock), std::move(db), std::move(rt)));
 }
@@ -130,9 +134,16 @@ Control::Control(ControlOptions options, UniqueFd lock, std::unique_ptr<Database
       home_lock_(std::move(lock)),
       db_(std::move(db)),
       keys_(db_.get()),
-      runtime_(std::move(rt)) {}
+      runtime_(std::move(rt)),
+      pauser_([this] { PauseWhenDue(); }) {}
 
 Control::~Control() {
+  {
+    std::lock_guard<std::mutex> lock(pauser_mu_);
+    stopping_ = true;
+  }
+  pauser_wake_.notify_all();
+  pauser_.join();
   // Kill while the database is still open, so that the registry records why they ended.
   for (const runtime::SandboxInfo& info : runtime_->List()) {
     if (runtime_->Kill(info.id).ok()) (void)registry::MarkEnded(*db_, info.id, NowMs(), "server stopped");
@@ -219,7 +230,10 @@ Result<SandboxRecord> Control::Create(const Principal& caller, const CreateReque
 Result<SandboxRecord> Control::Start(const Principal& caller, const CreateRequest& request,
                                      const Template& tmpl) {
   int64_t timeout_s = request.timeout_s.value_or(options_.default_timeout_s);
-  runtime::CreateOptions create = RuntimeOptions(tmpl, request, timeout_s, options_.default_internet_access);
+  // An autoPause sandbox must outlive its timeout: the runtime holds it for the maximum lifetime.
+  runtime::CreateOptions create =
+      RuntimeOptions(tmpl, request, request.auto_pause ? options_.max_lifetime_s : timeout_s,
+                     options_.default_internet_access);
   if (tmpl.built) {
     KILN_ASSIGN_OR_RETURN(tmpl::TemplateInfo built, tmpl::TemplateStore(options_.home).Get(tmpl.id));
     KILN_RETURN_IF_ERROR(tmpl::ApplyTemplate(built, create.spec));
@@ -237,6 +251,7 @@ Result<SandboxRecord> Control::Start(const Principal& caller, const CreateReques
   r.disk_mb = limits.tmpfs_home_bytes >> 20;
   r.started_ms = NowMs();
   r.state = "starting";
+  r.auto_pause = request.auto_pause;
   // Registered before it launches: a server killed mid-launch leaves a record the next one cleans up after,
   // never a sandbox the registry does not know about.
   KILN_RETURN_IF_ERROR(registry::Insert(*db_, r));
@@ -247,7 +262,7 @@ Result<SandboxRecord> Control::Start(const Principal& caller, const CreateReques
   }
   r.socket_path = info->socket_path;
   r.started_ms = info->started_at_ms;
-  r.end_ms = info->end_at_ms;
+  r.end_ms = request.auto_pause ? info->started_at_ms + timeout_s * 1000 : info->end_at_ms;
   r.state = "running";
   Status stored = registry::MarkRunning(*db_, r);
   if (!stored.ok()) {
@@ -304,9 +319,14 @@ Status Control::Kill(const Principal& caller, const std::string& id) {
   return Status::Ok();
 }
 
+int64_t Control::MaxEnd(const SandboxRecord& record) const {
+  return record.started_ms + options_.max_lifetime_s * 1000;
+}
+
 Status Control::UpdateEnd(SandboxRecord& record, int64_t end_ms) {
   KILN_RETURN_IF_ERROR(CheckLifetime(record, end_ms));
-  KILN_RETURN_IF_ERROR(runtime_->SetTimeout(record.id, std::max<int64_t>(end_ms - NowMs(), 1)));
+  int64_t runtime_end = record.auto_pause ? MaxEnd(record) : end_ms;
+  KILN_RETURN_IF_ERROR(runtime_->SetTimeout(record.id, std::max<int64_t>(runtime_end - NowMs(), 1)));
   record.end_ms = end_ms;
   return registry::SetEnd(*db_, record.id, end_ms);
 }
@@ -320,10 +340,15 @@ Status Control::SetTimeout(const Principal& caller, const std::string& id, int64
 Status Control::Pause(const Principal& caller, const std::string& id) {
   KILN_ASSIGN_OR_RETURN(SandboxRecord record, Visible(caller, id));
   if (record.state == "paused") return FailedPrecondition("sandbox '" + id + "' is already paused");
+  return PauseRecord(record);
+}
+
+Status Control::PauseRecord(const SandboxRecord& record) {
+  const std::string& id = record.id;
   KILN_RETURN_IF_ERROR(runtime_->SetPaused(id, true));
   // A paused sandbox waits for its connect until its maximum lifetime, not its timeout (E2B's paused
   // sandboxes do not time out).
-  int64_t until = record.started_ms + options_.max_lifetime_s * 1000;
+  int64_t until = MaxEnd(record);
   Status held = runtime_->SetTimeout(id, std::max<int64_t>(until - NowMs(), 1));
   if (held.ok()) held = registry::SetEnd(*db_, id, until);
   if (held.ok()) held = registry::SetState(*db_, id, "paused");
@@ -364,8 +389,32 @@ Result<SandboxMetric> Control::Metrics(const Principal& caller, const std::strin
   return m;
 }
 
-int64_t Control::RunningCount() const {
-  return static_cast<int64_t>(runtime_->List().size());
+void Control::PauseWhenDue() {
+  std::unique_lock<std::mutex> lock(pauser_mu_);
+  while (!pauser_wake_.wait_for(lock, std::chrono::milliseconds(250), [this] { return stopping_; })) {
+    lock.unlock();
+    Result<std::vector<SandboxRecord>> live = registry::ListLive(*db_, "");
+    int64_t now = NowMs();
+    for (const SandboxRecord& r : live.ok() ? *live : std::vector<SandboxRecord>{}) {
+      if (!r.auto_pause || r.state != "running" || r.end_ms > now) continue;
+      // Read again: a Connect since the listing may have extended it.
+      Result<std::optional<SandboxRecord>> current = registry::Find(*db_, r.id);
+      if (!current.ok() || !*current || (*current)->state != "running" || (*current)->end_ms > NowMs())
+        continue;
+      Status paused = PauseRecord(**current);
+      if (paused.ok())
+        log::Info("sandbox " + r.id + " paused: its timeout ended (autoPause)");
+      else if (paused.code() != Code::kNotFound)
+        log::Warn("cannot auto-pause sandbox " + r.id + ": " + paused.ToString());
+    }
+    lock.lock();
+  }
+}
+
+Control::StateCounts Control::CountByState() const {
+  StateCounts counts;
+  for (const runtime::SandboxInfo& info : runtime_->List()) ++(info.paused ? counts.paused : counts.running);
+  return counts;
 }
 
 Result<Route> Control::Resolve(const std::string& id) const {

@@ -156,6 +156,38 @@ TEST_F(ControlTest, SetTimeoutOverwritesAndTheSandboxExpires) {
   EXPECT_TRUE(control_->List(alice_, {})->sandboxes.empty());
 }
 
+// autoPause: when the timeout ends the sandbox is paused, not killed (its data plane is closed while
+// paused); connect resumes it, alive, with a fresh timeout. A sandbox without it is killed (test above).
+TEST_F(ControlTest, AutoPauseSandboxIsPausedWhenItsTimeoutEndsAndConnectResumesIt) {
+  CreateRequest request;
+  request.timeout_s = 1;
+  request.auto_pause = true;
+  SandboxRecord r = MustCreate(alice_, request);
+  EXPECT_TRUE(r.auto_pause);
+  EXPECT_NEAR(r.end_ms - r.started_ms, 1000, 500);
+  EXPECT_EQ(Health(r.id), 204);
+  std::string state;
+  for (int i = 0; i < 300 && state != "paused"; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    auto got = control_->Get(alice_, r.id);
+    ASSERT_TRUE(got.ok()) << "the autoPause sandbox ended: " << got.status().ToString();
+    state = got->state;
+  }
+  ASSERT_EQ(state, "paused");
+  EXPECT_EQ(Health(r.id), -1);  // Resolve refuses a paused sandbox
+  auto listed = control_->List(alice_, {});
+  ASSERT_EQ(listed->sandboxes.size(), 1u);
+  EXPECT_EQ(listed->sandboxes[0].state, "paused");
+  bool resumed = false;
+  auto connected = control_->Connect(alice_, r.id, 60, &resumed);
+  ASSERT_TRUE(connected.ok()) << connected.status().ToString();
+  EXPECT_TRUE(resumed);
+  EXPECT_EQ(connected->state, "running");
+  EXPECT_EQ(Health(r.id), 204);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // past the first timeout: not paused again
+  EXPECT_EQ(control_->Get(alice_, r.id)->state, "running");
+}
+
 TEST_F(ControlTest, ConnectOnlyExtends) {
   CreateRequest request;
   request.timeout_s = 100;

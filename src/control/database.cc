@@ -23,6 +23,7 @@ const char* const kMigrations[] = {
     CREATE INDEX sandboxes_state ON sandboxes(state, owner);
     )sql",
     "ALTER TABLE sandboxes ADD COLUMN socket_path TEXT NOT NULL DEFAULT '';",
+    "ALTER TABLE sandboxes ADD COLUMN auto_pause INTEGER NOT NULL DEFAULT 0;",
 };
 
 }  // namespace

@@ -9,7 +9,7 @@ namespace {
 
 constexpr char kColumns[] =
     "id, owner, template, metadata, env, access_token, cpu_count, memory_mb, disk_mb, started_ms, end_ms, "
-    "state, ended_ms, end_reason, socket_path";
+    "state, ended_ms, end_reason, socket_path, auto_pause";
 
 std::string ToJson(const std::map<std::string, std::string>& map) {
   return DumpJson(nlohmann::json(map));
@@ -42,6 +42,7 @@ SandboxRecord ReadRow(const Statement& row) {
   r.ended_ms = row.Int(12);
   r.end_reason = row.Text(13);
   r.socket_path = row.Text(14);
+  r.auto_pause = row.Int(15) != 0;
   return r;
 }
 
@@ -60,11 +61,12 @@ Status Insert(Database& db, const SandboxRecord& r) {
   auto lock = db.Lock();
   KILN_ASSIGN_OR_RETURN(Statement insert,
                         db.Prepare(std::string("INSERT INTO sandboxes(") + kColumns +
-                                   ") VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
+                                   ") VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
   insert.Bind(1, r.id).Bind(2, r.owner).Bind(3, r.template_id).Bind(4, ToJson(r.metadata));
   insert.Bind(5, ToJson(r.env_vars)).Bind(6, r.access_token).Bind(7, r.cpu_count).Bind(8, r.memory_mb);
   insert.Bind(9, r.disk_mb).Bind(10, r.started_ms).Bind(11, r.end_ms).Bind(12, r.state);
   insert.Bind(13, r.ended_ms).Bind(14, r.end_reason).Bind(15, r.socket_path);
+  insert.Bind(16, static_cast<int64_t>(r.auto_pause ? 1 : 0));
   return insert.Run();
 }
 

@@ -140,6 +140,10 @@ ApiResponse Create(const Call& call) {
        std::initializer_list<const Status*>{&timeout.status(), &metadata.status(), &env.status(), &network})
     if (!s->ok()) return FromStatus(*s);
   request.timeout_s = *timeout;
+  if (body->contains("autoPause") && !(*body)["autoPause"].is_null()) {
+    if (!(*body)["autoPause"].is_boolean()) return ErrorResponse(400, "autoPause: must be a boolean");
+    request.auto_pause = (*body)["autoPause"].get<bool>();
+  }
   request.metadata = std::move(*metadata);
   request.env_vars = std::move(*env);
   int64_t started = MonotonicNanos();
@@ -349,7 +353,8 @@ Handler NotYet(const char* what) {
 }
 
 ApiResponse MetricsText(const Call& call) {
-  ApiResponse response{200, call.metrics.Render(call.control.RunningCount()), {}};
+  control::Control::StateCounts counts = call.control.CountByState();
+  ApiResponse response{200, call.metrics.Render(counts.running, counts.paused), {}};
   response.content_type = "text/plain; version=0.0.4";
   return response;
 }

@@ -31,10 +31,11 @@ void Metrics::ObserveCreate(double seconds, bool ok) {
   }
 }
 
-std::string Metrics::Render(int64_t running) const {
+std::string Metrics::Render(int64_t running, int64_t paused) const {
   std::string out;
   Line(out, "# HELP kiln_sandboxes Sandboxes by state.\n# TYPE kiln_sandboxes gauge");
   Sample(out, "kiln_sandboxes{state=\"running\"}", static_cast<double>(running));
+  Sample(out, "kiln_sandboxes{state=\"paused\"}", static_cast<double>(paused));
   Line(out, "# HELP kiln_requests_total HTTP requests by plane.\n# TYPE kiln_requests_total counter");
   Sample(out, "kiln_requests_total{plane=\"control\"}", static_cast<double>(api_requests_.load(kRelaxed)));
   Sample(out, "kiln_requests_total{plane=\"data\"}", static_cast<double>(data_requests_.load(kRelaxed)));

@@ -24,8 +24,8 @@ class Metrics {
     (to_sandbox ? bytes_in_ : bytes_out_).fetch_add(n, kRelaxed);
   }
 
-  // The exposition text; `running` is the number of sandboxes running at scrape time.
-  std::string Render(int64_t running) const;
+  // The exposition text; the counts are the server's sandboxes at scrape time.
+  std::string Render(int64_t running, int64_t paused) const;
 
  private:
   static constexpr std::memory_order kRelaxed = std::memory_order_relaxed;

@@ -345,6 +345,7 @@ TEST_F(ServerTest, PrometheusMetricsCountWhatHappened) {
   ASSERT_EQ(r.status, 200);
   EXPECT_EQ(r.headers.Get("Content-Type").value_or(""), "text/plain; version=0.0.4");
   EXPECT_NE(r.body.find("kiln_sandboxes{state=\"running\"} 1\n"), std::string::npos) << r.body;
+  EXPECT_NE(r.body.find("kiln_sandboxes{state=\"paused\"} 0\n"), std::string::npos) << r.body;
   EXPECT_NE(r.body.find("kiln_sandbox_creates_total{result=\"ok\"} 1\n"), std::string::npos) << r.body;
   EXPECT_NE(r.body.find("kiln_sandbox_create_seconds_count 1\n"), std::string::npos) << r.body;
   EXPECT_NE(r.body.find("kiln_sandbox_create_seconds_bucket{le=\"+Inf\"} 1\n"), std::string::npos) << r.body;
@@ -409,6 +410,10 @@ TEST_F(ServerTest, PauseFreezesAndConnectResumes) {
   ASSERT_EQ(listed.size(), 1u);
   EXPECT_EQ(listed[0]["state"], "paused");
   EXPECT_EQ(Body(Call("GET", "/v2/sandboxes?state=running", alice_)).size(), 0u);
+  // The Prometheus gauge counts it as paused, not running.
+  std::string scraped = Call("GET", "/metrics", alice_).body;
+  EXPECT_NE(scraped.find("kiln_sandboxes{state=\"running\"} 0\n"), std::string::npos) << scraped;
+  EXPECT_NE(scraped.find("kiln_sandboxes{state=\"paused\"} 1\n"), std::string::npos) << scraped;
   http::Response dead = Envd("GET", "/health", sandbox);
   EXPECT_EQ(dead.status, 502);
   EXPECT_EQ(Body(dead)["message"], "The sandbox was not found");

@@ -14,15 +14,21 @@
 // Errors: InvalidArgument (bad field, or a timeout past the maximum lifetime), NotFound, ResourceExhausted
 // (a concurrency limit, named in the message), and whatever the runtime reports when a sandbox cannot start.
 //
+// autoPause: such a sandbox is given the runtime lifetime of its maximum lifetime, and a thread of the
+// Control pauses it (as Pause does) within a second after its timeout ends; Connect resumes it. A server
+// restarted after that moment re-adopts it and pauses it then.
+//
 // Thread-safety: every method may be called concurrently from any thread.
 #pragma once
 
+#include <condition_variable>
 #include <cstdint>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "kiln/base/fd.h"
@@ -71,6 +77,7 @@ struct SandboxRecord {
   int64_t cpu_count = 0, memory_mb = 0, disk_mb = 0;
   int64_t started_ms = 0, end_ms = 0;  // wall clock
   std::string state;                   // "starting", "running", "paused" or "ended"
+  bool auto_pause = false;             // paused, not killed, when its timeout ends
   int64_t ended_ms = 0;
   // "killed", "expired", "exited", "server stopped", "server restarted", "failed to start"
   std::string end_reason;
@@ -84,6 +91,7 @@ struct CreateRequest {
   // E2B's allowInternetAccess; unset: ControlOptions::default_internet_access.
   std::optional<bool> allow_internet_access;
   sandbox::NetworkRules network_rules;  // E2B's network.allowOut / denyOut (IPv4 CIDRs)
+  bool auto_pause = false;  // E2B's autoPause: when the timeout ends the sandbox is paused, not killed
 };
 
 struct ListRequest {
@@ -167,8 +175,11 @@ class Control {
   // InvalidArgument names an unknown language (listing the known ones) or a bad timeout; a program that
   // fails is still a result.
   Result<ExecResult> Exec(const Principal& caller, const ExecRequest& request);
-  // Sandboxes this server runs now (every key's).
-  int64_t RunningCount() const;
+  // Sandboxes this server runs now (every key's), by state: a paused one counts only as paused.
+  struct StateCounts {
+    int64_t running = 0, paused = 0;
+  };
+  StateCounts CountByState() const;
   // For the data plane (its callers hold the access token, not a key). NotFound unless running (paused
   // included).
   Result<Route> Resolve(const std::string& id) const;
@@ -183,6 +194,9 @@ class Control {
   void Unreserve(const Principal& caller);
   Result<SandboxRecord> Start(const Principal& caller, const CreateRequest& request, const Template& tmpl);
   Status UpdateEnd(SandboxRecord& record, int64_t end_ms);
+  Status PauseRecord(const SandboxRecord& record);
+  int64_t MaxEnd(const SandboxRecord& record) const;
+  void PauseWhenDue();  // the auto-pause thread: pauses autoPause sandboxes whose timeout has ended
 
   ControlOptions options_;
   UniqueFd home_lock_;  // flock'd home/serve.lock, held for the Control's life
@@ -191,6 +205,10 @@ class Control {
   std::unique_ptr<runtime::Runtime> runtime_;
   std::mutex quota_mu_;                      // guards the two counters below with the registry count
   std::map<std::string, int64_t> starting_;  // creations under way, per key
+  std::mutex pauser_mu_;
+  std::condition_variable pauser_wake_;
+  bool stopping_ = false;
+  std::thread pauser_;
 };
 
 }  // namespace kiln::control
