@@ -2,6 +2,7 @@
 
 #include <chrono>
 
+#include "command_util.h"
 #include "kiln/agent/coding_workflow.h"
 #include "kiln/base/clock.h"
 #include "kiln/base/ids.h"
@@ -183,6 +184,10 @@ Result<ThreadView> ThreadService::GetThread(const std::string& id) {
   view.started = true;
   view.busy = info.owner_pid != 0 && workflow::ProcessAlive(info.owner_pid);
   view.status = info.status;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (auto it = metadata_.find(id); it != metadata_.end()) view.metadata = it->second;
+  }
   KILN_ASSIGN_OR_RETURN(Checkpoint head, store_->GetCheckpoint(id, info.head));
   view.head = std::move(head);
   return view;
@@ -238,6 +243,8 @@ Result<RunOutcome> ThreadService::Execute(const std::string& thread_id, const Ru
     is_new = pending_.count(thread_id) > 0;
   }
   if (!is_new) KILN_RETURN_IF_ERROR(store_->GetThread(thread_id).status());
+  // A bad answer is the client's error (400) and leaves the question open, not a failed review step.
+  if (request.resume) KILN_RETURN_IF_ERROR(ParseReviewAnswer(*request.resume).status());
   json input;
   if (is_new) {
     if (request.resume) return InvalidArgument("thread " + thread_id + " has not started: nothing to resume");
@@ -250,8 +257,10 @@ Result<RunOutcome> ThreadService::Execute(const std::string& thread_id, const Ru
   }
   WorkflowConfig config;
   config.model = options_.model;
+  // A new thread has no journal yet: its scripted model starts at the first response.
   KILN_ASSIGN_OR_RETURN(std::unique_ptr<llm::Provider> provider,
-                        ProviderForThread(config, *store_, thread_id, options_.env));
+                        is_new ? MakeModel(options_.model, options_.env)
+                               : ProviderForThread(config, *store_, thread_id, options_.env));
   WorkflowDeps deps;
   deps.provider = provider.get();
   deps.executor = executor_;
@@ -265,6 +274,8 @@ Result<RunOutcome> ThreadService::Execute(const std::string& thread_id, const Ru
   if (is_new) {
     {
       std::lock_guard<std::mutex> lock(mu_);
+      if (auto it = pending_.find(thread_id); it != pending_.end())
+        metadata_[thread_id] = it->second.metadata;
       if (!pending_.erase(thread_id))
         return FailedPrecondition("conflict: thread " + thread_id + " was started by another run");
     }

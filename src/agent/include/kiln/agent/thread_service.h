@@ -7,9 +7,9 @@
 // responses the thread already used) and shares the server's executor. Two runs of one thread at once: the
 // second gets FailedPrecondition ("conflict: ..."), as the engine's claim decides.
 //
-// Durability: checkpoints are in the store (SQLite). Threads created but never run, and the run registry
-// (run ids, background status), live in memory only and are lost on restart; the threads' state is not.
-// Thread-safety: every method may be called from any thread.
+// Durability: checkpoints are in the store (SQLite). Threads created but never run, thread metadata and the
+// run registry (run ids, background status) live in memory only and are lost on restart; the threads' state
+// is not. Thread-safety: every method may be called from any thread.
 #pragma once
 
 #include <condition_variable>
@@ -113,7 +113,8 @@ class ThreadService {
   ThreadServiceOptions options_;
   std::mutex mu_;
   std::condition_variable run_done_;
-  std::map<std::string, ThreadView> pending_;  // created, not started
+  std::map<std::string, ThreadView> pending_;       // created, not started
+  std::map<std::string, nlohmann::json> metadata_;  // of started threads (in memory)
   std::map<std::string, RunView> runs_;
   std::vector<std::thread> background_;
 };
