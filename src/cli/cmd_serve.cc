@@ -12,6 +12,8 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
+#include "kiln/agent/executor.h"
+#include "kiln/agent/thread_service.h"
 #include "kiln/base/clock.h"
 #include "kiln/control/control.h"
 #include "kiln/server/server.h"
@@ -38,6 +40,7 @@ struct ServeFlags {
   int64_t max_lifetime_s = 24 * 3600;
   bool access_log = true;
   bool internet_access = false;
+  std::string workflow_model;  // the model of the LangGraph-compatible coding workflow runs
 };
 
 struct KeysFlags {
@@ -112,7 +115,19 @@ int Serve(const ServeFlags& flags) {
   auto control = control::Control::Open(options);
   if (!control.ok()) return Fail(control.status());
   if (Status s = FirstKey(**control); !s.ok()) return Fail(s);
+  // The coding workflow's threads ($HOME/threads.db) behind the LangGraph-compatible API.
+  auto thread_store = workflow::OpenSqliteCheckpointStore(options.home + "/threads.db");
+  if (!thread_store.ok()) return Fail(thread_store.status());
+  std::unique_ptr<agent::Executor> executor = agent::MakeSandboxExecutor();
+  agent::ThreadServiceOptions thread_options;
+  thread_options.model = flags.workflow_model;
+  thread_options.env = [](const std::string& name) -> std::optional<std::string> {
+    const char* value = std::getenv(name.c_str());
+    return value ? std::optional<std::string>(value) : std::nullopt;
+  };
+  agent::ThreadService threads(std::move(*thread_store), executor.get(), thread_options);
   server::ServerOptions server_options;
+  server_options.threads = &threads;
   server_options.host = listen->first;
   server_options.port = listen->second;
   server_options.access_log = flags.access_log;
@@ -215,6 +230,8 @@ void AddServeCommands(CLI::App& app, int& exit_code) {
                   "Sandboxes get network when a create omits allowInternetAccess (default: no network)");
   serve->add_flag("--access-log,!--no-access-log", flags->access_log,
                   "One JSON line per request on stderr (default on)");
+  serve->add_option("--workflow-model", flags->workflow_model,
+                    "Model of the coding workflow's runs on the LangGraph-compatible API (/threads, /runs)");
   serve->callback([flags, &exit_code] { exit_code = Serve(*flags); });
   AddKeysCommand(app, exit_code);
   AddSandboxCommand(app, exit_code);

@@ -7,6 +7,7 @@
 #include "kiln/base/clock.h"
 #include "kiln/base/json.h"
 #include "kiln/base/strings.h"
+#include "langgraph_routes.h"
 #include "query.h"
 
 namespace kiln::server {
@@ -436,12 +437,14 @@ ApiResponse ErrorResponse(int status, const std::string& message) {
   return ApiResponse{status, DumpJson(Json{{"code", status}, {"message", message}}), {}};
 }
 
-ApiResponse HandleApi(control::Control& control, Metrics& metrics, const ApiRequest& request) {
+ApiResponse HandleApi(control::Control& control, Metrics& metrics, const ApiRequest& request,
+                      agent::ThreadService* threads) {
   Result<Target> target = ParseTarget(request.target);
   if (!target.ok()) return FromStatus(target.status());
   if (target->path == "/health") return ApiResponse{204, "", {}};
   Result<control::Principal> caller = Authenticate(control, request);
   if (!caller.ok()) return ErrorResponse(401, caller.status().message());
+  if (threads && IsLangGraphPath(target->path)) return HandleLangGraph(*threads, request, *target);
   std::vector<std::string> segments = PathSegments(target->path);
   bool path_known = false;
   for (const Route& route : Routes()) {

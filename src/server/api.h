@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include "kiln/agent/thread_service.h"
 #include "kiln/control/control.h"
 #include "metrics.h"
 
@@ -31,7 +32,9 @@ struct ApiResponse {
 };
 
 // `metrics` records creates and answers GET /metrics.
-ApiResponse HandleApi(control::Control& control, Metrics& metrics, const ApiRequest& request);
+// `threads` (may be null) answers the LangGraph-compatible paths (langgraph_routes.h) with the same API keys.
+ApiResponse HandleApi(control::Control& control, Metrics& metrics, const ApiRequest& request,
+                      agent::ThreadService* threads = nullptr);
 // {"code": status, "message": message}.
 ApiResponse ErrorResponse(int status, const std::string& message);
 // The HTTP status for an error code crossing from control.

@@ -128,7 +128,8 @@ void Session::OnApiBody(beast::error_code ec) {
   asio::post(*shared_->workers, [self = shared_from_this(), api = std::move(api), keep]() {
     ApiResponse response;
     try {
-      response = HandleApi(*self->shared_->control, *self->shared_->metrics, api);
+      response =
+          HandleApi(*self->shared_->control, *self->shared_->metrics, api, self->shared_->options.threads);
     } catch (const std::exception& e) {  // the catch barrier: a library's exception is one request's 500
       response = ErrorResponse(500, std::string("internal error: ") + e.what());
     }

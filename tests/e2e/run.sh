@@ -1,18 +1,20 @@
 #!/usr/bin/env bash
 # Starts `kiln serve` on a free loopback port with a temporary home, runs sdk_test.mjs (or SCRIPT) against it
-# with the pinned E2B SDKs, and stops the server. Usage: tests/e2e/run.sh KILN_BINARY [SCRIPT]
+# with the pinned SDKs, and stops the server. Usage: tests/e2e/run.sh KILN_BINARY [SCRIPT [SERVE_ARGS...]]
 # Exits 77 (ctest: skipped) when the SDKs are not installed (scripts/setup.sh --with-test-deps installs them).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 kiln="$1"
 script="${2:-sdk_test.mjs}"
-if [ ! -d "$here/node_modules/e2b" ] || [ ! -d "$here/node_modules/@e2b/code-interpreter" ]; then
+shift $(($# < 2 ? $# : 2))
+if [ ! -d "$here/node_modules/e2b" ] || [ ! -d "$here/node_modules/@e2b/code-interpreter" ] ||
+  [ ! -d "$here/node_modules/@langchain/langgraph-sdk" ]; then
   echo "skipped: the E2B SDKs are not installed (run scripts/setup.sh --with-test-deps)"
   exit 77
 fi
 home="$(mktemp -d /tmp/kiln-e2e.XXXXXX)"
 log="$home/serve.log"
-"$kiln" serve --listen 127.0.0.1:0 --home "$home/kiln" >"$log" 2>&1 &
+"$kiln" serve --listen 127.0.0.1:0 --home "$home/kiln" "$@" >"$log" 2>&1 &
 server=$!
 cleanup() {
   kill "$server" 2>/dev/null || true

@@ -17,6 +17,10 @@
 #include "kiln/base/status.h"
 #include "kiln/control/control.h"
 
+namespace kiln::agent {
+class ThreadService;
+}
+
 namespace kiln::server {
 
 struct ServerOptions {
@@ -30,6 +34,9 @@ struct ServerOptions {
   // One JSON line per request on stderr: {"ts","plane","method","path" (no query: it may carry a signature),
   // "sandbox","status","bytes","ms","cut"}.
   bool access_log = false;
+  // The coding workflow's threads behind the LangGraph-compatible API (langgraph_routes.h); null: not served.
+  // Must outlive the Server.
+  agent::ThreadService* threads = nullptr;
 };
 
 class Server {
