@@ -149,9 +149,9 @@ TEST(KilnCli, AnUnknownCommandIsNamedWithTheClosestOne) {
 
 // --help after a command that does not exist must not print the top-level help and succeed.
 TEST(KilnCli, HelpOfAnUnknownCommandIsAnError) {
-  Outcome o = Shell(kKiln + " template build --help 2>&1");
+  Outcome o = Shell(kKiln + " frobnicate build --help 2>&1");
   EXPECT_EQ(o.exit_code, 125);
-  EXPECT_NE(o.out.find("unknown command 'template'"), std::string::npos) << o.out;
+  EXPECT_NE(o.out.find("unknown command 'frobnicate'"), std::string::npos) << o.out;
   o = Shell(kKiln + " notebook frob 2>&1");
   EXPECT_EQ(o.exit_code, 125);
   EXPECT_NE(o.out.find("kiln notebook: unknown command 'frob'"), std::string::npos) << o.out;

@@ -309,9 +309,10 @@ TEST_F(ControlTest, CreatesFromABuiltTemplateAndListsItWhenUnknown) {
   EXPECT_EQ(Health(created.id), 204);
   auto route = control_->Resolve(created.id);
   ASSERT_TRUE(route.ok());
+  http::Headers token;
+  token.Set("X-Access-Token", created.access_token);
   auto file = http::Client::Unix(route->socket_path)
-                  .Do("GET", "/files?path=/srv/marker&username=user",
-                      {{"X-Access-Token", created.access_token}}, {}, 5000);
+                  .Do("GET", "/files?path=/srv/marker&username=user", token, {}, 5000);
   ASSERT_TRUE(file.ok()) << file.status().ToString();
   EXPECT_EQ(file->body, "from-the-template\n");
 

@@ -90,6 +90,9 @@ TEST_F(ToolSandboxTest, AHangingCellTimesOutAndTheInterpreterLivesOn) {
   slow.name = "slow_python";
   slow.timeout_ms = 1'000;
   Registry one({slow});
+  // The shared runner makes its sandbox on first use: make sure it exists when this test runs alone.
+  ASSERT_FALSE(Call("run_python", {{"code", "1"}}).is_error);
+  ASSERT_TRUE(runner_->sandbox().has_value());
   ToolRunner runner(&one, [] { return Result<SandboxEndpoint>(*runner_->sandbox()); });
   ToolResult r = runner.Call("slow_python", json{{"code", "while True: pass"}});
   EXPECT_TRUE(r.is_error);
