@@ -126,8 +126,9 @@ TEST_F(EnvdProcessTest, EnvironmentAndCwd) {
   ProcessConfig config = Sh("echo $HOME $USER $LOGNAME $GLOBAL_VAR $CALL_VAR; pwd; echo $PATH");
   config.envs = {{"CALL_VAR", "call"}, {"GLOBAL_VAR", "overridden"}};
   ASSERT_TRUE(client_.Start(config, {}, o.Callbacks()).ok());
-  EXPECT_EQ(o.out, "/home/user user user overridden call\n" + envd_.root() +
-                       "/home/user\n/opt/kiln/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n");
+  EXPECT_EQ(o.out,
+            "/home/user user user overridden call\n" + envd_.root() +
+                "/home/user\n/opt/kiln/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n");
   Output o2;
   config = Sh("pwd");
   config.cwd = "/etc";

@@ -57,12 +57,13 @@ TEST(ExitInfoTest, MatchesGoProcessState) {
 
 TEST(BuildEnvTest, OrderAndOverrides) {
   auto env = BuildEnv("/home/u", "u", {{"A", "1"}, {"HOME", "/x"}}, {{"A", "2"}, {"B", "3"}});
-  std::vector<std::string> want = {"PATH=/opt/kiln/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-                                   "HOME=/x",
-                                   "USER=u",
-                                   "LOGNAME=u",
-                                   "A=2",
-                                   "B=3"};
+  std::vector<std::string> want = {
+      "PATH=/opt/kiln/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+      "HOME=/x",
+      "USER=u",
+      "LOGNAME=u",
+      "A=2",
+      "B=3"};
   EXPECT_EQ(env, want);
 }
 

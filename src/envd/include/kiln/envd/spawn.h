@@ -78,6 +78,7 @@ inline constexpr uint64_t kSandboxRootCaps =
     (1u << 10) /*NET_BIND_SERVICE*/;
 
 // The PATH of every sandbox process: /opt/kiln/bin first, where the runtime binds Kiln's own `sudo`.
-inline constexpr char kDefaultPath[] = "/opt/kiln/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+inline constexpr char kDefaultPath[] =
+    "/opt/kiln/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 }  // namespace kiln::envd
