@@ -49,9 +49,8 @@ class SudoSandboxTest : public ::testing::Test {
     EXPECT_TRUE(info.ok()) << info.status().ToString();
     return info.ok() ? *info : runtime::SandboxInfo{};
   }
-  // `bash -l -c CMD` as E2B's commands.run sends it. Debian's /etc/profile (bound from the host) resets PATH
-  // for login shells, dropping /opt/kiln/bin; until the sandbox's profile adds it back, the command puts it
-  // first itself.
+  // `bash -l -c CMD` as E2B's commands.run sends it: the login shell's PATH (the sandbox's /etc/profile) must
+  // find sudo by itself.
   static Output Bash(const runtime::SandboxInfo& info, const std::string& cmd,
                      const std::string& user = "user", std::map<std::string, std::string> envs = {}) {
     client::EnvdClient client(info.socket_path, info.access_token);
@@ -62,9 +61,7 @@ class SudoSandboxTest : public ::testing::Test {
     client::StartOptions opts;
     opts.user = user;
     opts.timeout_ms = 60'000;
-    auto r = client.Start(
-        {"/bin/bash", {"-l", "-c", "PATH=/opt/kiln/bin:$PATH; " + cmd}, std::move(envs), std::nullopt}, opts,
-        cb);
+    auto r = client.Start({"/bin/bash", {"-l", "-c", cmd}, std::move(envs), std::nullopt}, opts, cb);
     EXPECT_TRUE(r.ok()) << r.status().ToString();
     if (r.ok()) o.exit_code = r->exit_code;
     return o;
@@ -169,8 +166,7 @@ TEST_F(SudoSandboxTest, KillingTheCallerKillsTheCommand) {
     cb.on_start = [&](uint32_t p) { pid = p; };
     client::StartOptions opts;
     opts.user = "user";
-    (void)client.Start(
-        {"/bin/bash", {"-l", "-c", "PATH=/opt/kiln/bin:$PATH; sudo sleep 4242"}, {}, std::nullopt}, opts, cb);
+    (void)client.Start({"/bin/bash", {"-l", "-c", "sudo sleep 4242"}, {}, std::nullopt}, opts, cb);
   });
   auto sleeping = [&] { return Bash("pgrep -x sleep >/dev/null && echo yes", "root").out == "yes\n"; };
   bool started = false;

@@ -6,6 +6,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <fstream>
+#include <iterator>
 #include <set>
 
 #include "kiln/base/strings.h"
@@ -191,12 +193,29 @@ std::string GroupFile(const Identity& id) {
   return out;
 }
 
+// The host's /etc/profile plus a last line that puts /opt/kiln/bin (where the runtime mounts Kiln's tools
+// for sandboxed code, such as sudo) first on PATH: E2B's SDK runs every command as `bash -l -c`, and
+// Debian's profile resets PATH, so a bound copy would hide them.
+std::string ProfileFile(const std::string& host_profile) {
+  std::ifstream in(host_profile, std::ios::binary);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (!text.empty() && text.back() != '\n') text += '\n';
+  return text +
+         "case \":$PATH:\" in *:/opt/kiln/bin:*) ;; *) [ -d /opt/kiln/bin ] && PATH=\"/opt/kiln/bin:$PATH\" "
+         ";; "
+         "esac\nexport PATH\n";
+}
+
 void AddEtc(const SandboxSpec& spec, PlanBuilder& plan) {
   plan.SystemDir("/etc");
   for (const std::string& name : spec.etc_files) {
     std::string source = "/etc/" + name;
     struct stat st {};
     if (lstat(source.c_str(), &st) != 0) continue;
+    if (name == "profile" && S_ISREG(st.st_mode)) {
+      plan.WriteFile(source, ProfileFile(source), 0644, plan.id().root_uid, plan.id().root_uid);
+      continue;
+    }
     if (S_ISLNK(st.st_mode)) {
       char buf[4096];
       ssize_t n = readlink(source.c_str(), buf, sizeof buf - 1);

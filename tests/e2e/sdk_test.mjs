@@ -32,6 +32,13 @@ await step('global envVars reach commands', async () => {
   assert.equal((await sbx.commands.run('echo "$GREETING"')).stdout, 'hello from envVars\n');
 });
 
+await step('sudo as E2B scripts use it: root, stdin and the exit code pass through', async () => {
+  assert.equal((await sbx.commands.run('sudo id -u')).stdout, '0\n');
+  assert.equal((await sbx.commands.run('echo piped | sudo cat')).stdout, 'piped\n');
+  assert.equal((await sbx.commands.run('id -u')).stdout, '1000\n');
+  await assert.rejects(sbx.commands.run("sudo sh -c 'exit 7'"), (e) => e.exitCode === 7);
+});
+
 await step('a failing command raises CommandExitError with stderr', async () => {
   await assert.rejects(sbx.commands.run('echo oops >&2; exit 3'), (e) => e.exitCode === 3 && e.stderr === 'oops\n');
 });
