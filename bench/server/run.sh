@@ -9,16 +9,12 @@ script="${2:-bench}"
 export NODE_PATH="$root/tests/e2e/node_modules"
 [ -d "$NODE_PATH/e2b" ] || { echo "the E2B SDK is missing: run scripts/setup.sh --with-test-deps" >&2; exit 1; }
 home="$(mktemp -d /tmp/kiln-bench-server.XXXXXX)"
-"$kiln" serve --listen 127.0.0.1:0 --home "$home/kiln" >"$home/serve.log" 2>&1 &
-server=$!
+server=""
 trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$home"' EXIT
-for _ in $(seq 100); do grep -q 'listening on' "$home/serve.log" && break; sleep 0.1; done
-url="$(grep -o 'listening on http://[0-9.:]*' "$home/serve.log" | sed 's/listening on //')"
-export E2B_API_URL="$url" E2B_SANDBOX_URL="$url"
-E2B_API_KEY="$(grep -o 'e2b_[0-9a-f]*' "$home/serve.log" | head -1)"
-export E2B_API_KEY
+. "$root/bench/server/start_server.sh"
+start_kiln_server "$kiln" "$home"
 # Where the runtime puts envd sockets (as root; see runtime.h) for the direct figures.
-export KILN_SOCKET_DIR="${KILN_SOCKET_DIR:-/run/kiln/sockets}" KILN_SERVER_PID="$server"
+export KILN_SOCKET_DIR="${KILN_SOCKET_DIR:-/run/kiln/sockets}"
 # ESM imports ignore NODE_PATH: run from a directory whose node_modules is the SDK's.
 cp "$root/bench/server/$script.mjs" "$root/tests/e2e/.bench.mjs"
 trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$home" "$root/tests/e2e/.bench.mjs"' EXIT

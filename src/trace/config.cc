@@ -60,9 +60,9 @@ Status ReadOtlp(const EnvLookup& env, OtlpHttpOptions* o) {
   }
   for (const char* var : {"OTEL_EXPORTER_OTLP_HEADERS", "OTEL_EXPORTER_OTLP_TRACES_HEADERS"}) {
     KILN_ASSIGN_OR_RETURN(KeyValues headers, ParseKeyValues(var, Get(env, var)));
-    for (auto& [k, v] : headers) {  // the signal-specific list overrides the generic one, key by key
-      std::erase_if(o->headers, [&](const auto& h) { return EqualsIgnoreCase(h.first, k); });
-      o->headers.emplace_back(std::move(k), std::move(v));
+    for (auto& header : headers) {  // the signal-specific list overrides the generic one, key by key
+      std::erase_if(o->headers, [&](const auto& h) { return EqualsIgnoreCase(h.first, header.first); });
+      o->headers.push_back(std::move(header));
     }
   }
   KILN_RETURN_IF_ERROR(ReadPositive(env, "OTEL_EXPORTER_OTLP_TIMEOUT", &o->request_timeout));
