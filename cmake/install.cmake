@@ -1,13 +1,13 @@
 # Install layout (cmake --install build --prefix P) and the Debian package (cd build && cpack -G DEB).
-#   P/bin/kiln                      the command
-#   P/libexec/kiln/                 helpers a sandbox runs (kiln-envd, kiln-kernel-bridge)
+#   P/bin/kiln                      the command (runs `kiln run`, becomes kiln-commands for the rest)
+#   P/libexec/kiln/                 kiln-commands and the helpers a sandbox runs (kiln-envd, kiln-kernel-bridge)
 #   P/share/kiln/                   data (HumanEval, prices) and examples
 #   P/lib/systemd/system/kiln.service
 # An installed kiln finds the helpers and data relative to itself (src/base/install_paths.h).
 include(GNUInstallDirs)
 
 install(TARGETS kiln RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR} COMPONENT kiln)
-foreach(helper kiln-envd kiln-kernel-bridge)
+foreach(helper kiln-commands kiln-envd kiln-kernel-bridge)
   if(TARGET ${helper})
     install(TARGETS ${helper} RUNTIME DESTINATION ${CMAKE_INSTALL_LIBEXECDIR}/kiln COMPONENT kiln)
   endif()

@@ -25,7 +25,7 @@ echo "Depends: $depends"
 root="$(mktemp -d)"  # mode 0700, like /root
 trap 'rm -rf "$root"' EXIT  # (RUN_SERIAL in ctest: it must not skew tests that measure the host's disk)
 dpkg-deb -x "$deb" "$root"
-for f in usr/bin/kiln usr/libexec/kiln/kiln-envd usr/libexec/kiln/kiln-kernel-bridge \
+for f in usr/bin/kiln usr/libexec/kiln/kiln-commands usr/libexec/kiln/kiln-envd usr/libexec/kiln/kiln-kernel-bridge \
          usr/share/kiln/humaneval/HumanEval.jsonl.gz usr/lib/systemd/system/kiln.service; do
   [ -e "$root/$f" ] || fail "the package lacks /$f"
 done
@@ -55,8 +55,8 @@ systemd-analyze verify "$root/usr/lib/systemd/system/kiln.service" 2>&1 | grep -
 kiln="$root/usr/bin/kiln"
 "$kiln" --version | grep -q '^kiln 0\.' || fail "kiln --version"
 doctor="$("$kiln" doctor)" || { echo "$doctor"; fail "kiln doctor from the package"; }
-echo "$doctor" | grep -q "kiln-envd .*$root/usr/bin/../libexec/kiln/kiln-envd" || { echo "$doctor"; fail "doctor: envd not from the package"; }
-echo "$doctor" | grep -q "kiln-kernel-bridge .*$root/usr/bin/../libexec/kiln/kiln-kernel-bridge" || fail "doctor: bridge"
+echo "$doctor" | grep -q "kiln-envd .*$root/usr/libexec/kiln/kiln-envd" || { echo "$doctor"; fail "doctor: envd not from the package"; }
+echo "$doctor" | grep -q "kiln-kernel-bridge .*$root/usr/libexec/kiln/kiln-kernel-bridge" || fail "doctor: bridge"
 out="$("$kiln" run -c 'print(6 * 7)')" || fail "kiln run from the package"
 [ "$out" = 42 ] || fail "kiln run printed '$out'"
 bench="$("$kiln" bench humaneval --model canonical --limit 2 2>&1)" || { echo "$bench"; fail "bundled HumanEval"; }

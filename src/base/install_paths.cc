@@ -40,8 +40,11 @@ std::vector<std::string> HelperCandidates(const std::string& name, const char* e
 
 std::string DataDir() {
   if (const char* env = std::getenv("KILN_DATA_DIR"); env && *env) return env;
-  if (std::string dir = SelfDir(); !dir.empty() && IsDirectory(dir + "/../share/kiln"))
-    return dir + "/../share/kiln";
+  // bin/kiln looks in ../share, libexec/kiln/kiln-commands in ../../share.
+  if (std::string dir = SelfDir(); !dir.empty()) {
+    for (const char* up : {"/../share/kiln", "/../../share/kiln"})
+      if (IsDirectory(dir + up)) return dir + up;
+  }
   return KILN_SOURCE_DATA_DIR;
 }
 

@@ -164,4 +164,24 @@ TEST(KilnCli, AnUnknownOptionIsNamedWithTheClosestOne) {
       << o.out;
 }
 
+// `kiln` runs `kiln run` itself and becomes kiln-commands for the rest: the full command set, and a clear
+// error when kiln-commands is missing.
+TEST(KilnCli, TheFrontHandsEveryOtherCommandToKilnCommands) {
+  Outcome o = Shell(kKiln + " --help 2>&1");
+  EXPECT_EQ(o.exit_code, 0) << o.out;
+  for (const char* command : {"run", "serve", "template", "agent"})
+    EXPECT_NE(o.out.find(command), std::string::npos) << command << " missing from\n" << o.out;
+  std::string alone = ::testing::TempDir() + "kiln-front-alone";
+  ASSERT_EQ(Shell("rm -rf " + alone + " && mkdir -p " + alone + " && cp " + kKiln + " " + alone).exit_code,
+            0);
+  o = Shell("env -u KILN_COMMANDS " + alone + "/kiln doctor 2>&1");
+  EXPECT_EQ(o.exit_code, 125);
+  EXPECT_NE(o.out.find("cannot start kiln-commands"), std::string::npos) << o.out;
+  EXPECT_NE(o.out.find(alone + "/kiln-commands"), std::string::npos) << o.out;
+  o = Shell("KILN_COMMANDS=" + std::string(KILN_COMMANDS_BINARY) + " " + alone + "/kiln --version 2>&1");
+  EXPECT_EQ(o.exit_code, 0) << o.out;
+  EXPECT_EQ(o.out.rfind("kiln 0.", 0), 0u) << o.out;
+  Shell("rm -rf " + alone);
+}
+
 }  // namespace

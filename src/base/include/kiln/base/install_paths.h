@@ -1,8 +1,8 @@
 // Where a running Kiln finds its own parts: helper programs (kiln-envd, kiln-kernel-bridge) and data
 // (data sets, examples), whether it runs from a build tree or from an installed prefix.
 //
-// Installed layout (cmake --install, the Debian package): PREFIX/bin/kiln, PREFIX/libexec/kiln/<helpers>,
-// PREFIX/share/kiln/<data>. A build tree keeps helpers beside kiln (build/bin) and reads data from the
+// Installed layout (cmake --install, the Debian package): PREFIX/bin/kiln, PREFIX/libexec/kiln/<helpers>
+// (kiln-commands among them), PREFIX/share/kiln/<data>. A build tree keeps helpers beside kiln (build/bin) and reads data from the
 // source tree. KILN_* environment variables override each lookup. Thread-safe; no caching.
 #pragma once
 
@@ -20,7 +20,8 @@ std::string SelfDir();
 // ../libexec/kiln/ relative to it.
 std::vector<std::string> HelperCandidates(const std::string& name, const char* env_var);
 
-// The directory of Kiln's data: $KILN_DATA_DIR, else SelfDir()/../share/kiln when it exists (installed),
+// The directory of Kiln's data: $KILN_DATA_DIR, else SelfDir()/../share/kiln or, for a helper in
+// libexec/kiln, SelfDir()/../../share/kiln when it exists (installed),
 // else the source tree's data directory this binary was built from.
 std::string DataDir();
 
