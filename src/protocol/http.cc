@@ -145,7 +145,10 @@ size_t Parser::FeedHeaders(std::string_view data) {
   }
   const size_t old = head_.size();
   // Never buffer more than one byte past the limit: that is enough to know the limit was exceeded.
-  head_.append(data.substr(0, limits_.max_header_bytes + 1 - old));
+  // (Saturated: with no limit, SIZE_MAX, limit + 1 would wrap to 0 and the parser would wait forever for a
+  // head.)
+  const size_t room = limits_.max_header_bytes - std::min(old, limits_.max_header_bytes);
+  head_.append(data.substr(0, room == SIZE_MAX ? room : room + 1));
   size_t pos = head_.find("\r\n\r\n", old >= 3 ? old - 3 : 0);
   // Lines end in CRLF only: a bare LF would otherwise leave the parser waiting for a CRLFCRLF that never
   // comes, holding the connection until a timeout with no answer. (Bytes past the head are body.)

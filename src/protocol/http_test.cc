@@ -184,6 +184,18 @@ TEST(HttpParserTest, HeaderBlockOverLimitIs431) {
   EXPECT_EQ(ParseWhole(fits, Parser::Kind::kRequest, limits).state(), State::kComplete);
 }
 
+// Found by the http_response fuzz target: with no header limit (SIZE_MAX) the head's buffer bound wrapped
+// to zero and the parser took no bytes, waiting forever for a message it already had.
+TEST(HttpParserTest, NoHeaderLimitStillParses) {
+  Limits unlimited{SIZE_MAX, SIZE_MAX};
+  Parser p =
+      ParseWhole("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello", Parser::Kind::kResponse, unlimited);
+  ASSERT_EQ(p.state(), State::kComplete);
+  EXPECT_EQ(p.response().body, "hello");
+  EXPECT_EQ(ParseBytewise("GET / HTTP/1.1\r\nHost: a\r\n\r\n", Parser::Kind::kRequest, unlimited).state(),
+            State::kComplete);
+}
+
 TEST(HttpParserTest, TruncatedThenEof) {
   for (std::string_view raw : {"GET / HTTP/1.1\r\nHost", "POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\nab",
                                "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab"}) {
