@@ -214,10 +214,7 @@ void Control::Unreserve(const Principal& caller) {
 Result<SandboxRecord> Control::Create(const Principal& caller, const CreateRequest& request) {
   KILN_ASSIGN_OR_RETURN(Template tmpl, FindTemplate(request.template_id, options_.home));
   int64_t timeout_s = request.timeout_s.value_or(options_.default_timeout_s);
-  if (timeout_s <= 0) return InvalidArgument("timeout: must be a positive number of seconds");
-  if (timeout_s > options_.max_lifetime_s)
-    return InvalidArgument("timeout: " + std::to_string(timeout_s) + " s is past the maximum lifetime of " +
-                           std::to_string(options_.max_lifetime_s) + " s");
+  KILN_RETURN_IF_ERROR(CheckTimeout(timeout_s));
   sandbox::SandboxSpec rules_only;  // a bad CIDR is the client's error, named before anything starts
   rules_only.network_rules = request.network_rules;
   KILN_RETURN_IF_ERROR(rules_only.Validate());
@@ -331,8 +328,17 @@ Status Control::UpdateEnd(SandboxRecord& record, int64_t end_ms) {
   return registry::SetEnd(*db_, record.id, end_ms);
 }
 
-Status Control::SetTimeout(const Principal& caller, const std::string& id, int64_t timeout_s) {
+// Checked before any arithmetic on it: a client's 2^62 seconds times 1000 would overflow.
+Status Control::CheckTimeout(int64_t timeout_s) const {
   if (timeout_s <= 0) return InvalidArgument("timeout: must be a positive number of seconds");
+  if (timeout_s > options_.max_lifetime_s)
+    return InvalidArgument("timeout: " + std::to_string(timeout_s) + " s is past the maximum lifetime of " +
+                           std::to_string(options_.max_lifetime_s) + " s");
+  return Status::Ok();
+}
+
+Status Control::SetTimeout(const Principal& caller, const std::string& id, int64_t timeout_s) {
+  KILN_RETURN_IF_ERROR(CheckTimeout(timeout_s));
   KILN_ASSIGN_OR_RETURN(SandboxRecord record, Visible(caller, id));
   return UpdateEnd(record, NowMs() + timeout_s * 1000);
 }
@@ -359,11 +365,12 @@ Status Control::PauseRecord(const SandboxRecord& record) {
 Result<SandboxRecord> Control::Connect(const Principal& caller, const std::string& id,
                                        std::optional<int64_t> timeout_s, bool* resumed) {
   if (resumed) *resumed = false;
-  int64_t seconds = timeout_s.value_or(options_.default_timeout_s);
+  // Extending up to the maximum lifetime, not failing, is what a reconnecting client needs (and the clamp
+  // keeps a huge client value from overflowing below).
+  int64_t seconds = std::min(timeout_s.value_or(options_.default_timeout_s), options_.max_lifetime_s);
   if (seconds <= 0) return InvalidArgument("timeout: must be a positive number of seconds");
   KILN_ASSIGN_OR_RETURN(SandboxRecord record, Visible(caller, id));
   int64_t max_end = record.started_ms + options_.max_lifetime_s * 1000;
-  // Extending up to the maximum lifetime, not failing, is what a reconnecting client needs.
   int64_t wanted = std::min(NowMs() + seconds * 1000, max_end);
   if (record.state == "paused") {
     KILN_RETURN_IF_ERROR(runtime_->SetPaused(id, false));

@@ -1,5 +1,6 @@
 // Control against real sandboxes and a real SQLite database in a temporary home directory.
 #include <unistd.h>
+#include <limits>
 
 #include <chrono>
 #include <filesystem>
@@ -219,6 +220,12 @@ TEST_F(ControlTest, LimitsNameWhatWasExceeded) {
   EXPECT_EQ(third.status().code(), Code::kResourceExhausted);
   EXPECT_NE(third.status().message().find("this server"), std::string::npos);
   EXPECT_EQ(control_->SetTimeout(alice_, first.id, 61).code(), Code::kInvalidArgument);
+  // Past int64's milliseconds: refused (set) or clamped (connect) before any arithmetic overflows.
+  const int64_t huge = std::numeric_limits<int64_t>::max() / 1000 + 1;
+  EXPECT_EQ(control_->SetTimeout(alice_, first.id, huge).code(), Code::kInvalidArgument);
+  Result<SandboxRecord> connected = control_->Connect(alice_, first.id, huge, nullptr);
+  ASSERT_TRUE(connected.ok()) << connected.status().ToString();
+  EXPECT_EQ(connected->end_ms, first.started_ms + 60'000);
   CreateRequest too_long;
   too_long.timeout_s = 61;
   ASSERT_TRUE(control_->Kill(alice_, first.id).ok());

@@ -195,6 +195,7 @@ class Control {
   Result<SandboxRecord> Start(const Principal& caller, const CreateRequest& request, const Template& tmpl);
   Status UpdateEnd(SandboxRecord& record, int64_t end_ms);
   Status PauseRecord(const SandboxRecord& record);
+  Status CheckTimeout(int64_t timeout_s) const;
   int64_t MaxEnd(const SandboxRecord& record) const;
   void PauseWhenDue();  // the auto-pause thread: pauses autoPause sandboxes whose timeout has ended
 
