@@ -58,11 +58,13 @@ if command -v ccache >/dev/null; then
   # Paths relative to the checkout: a clone elsewhere (CI's) reuses what an earlier build compiled.
   export CCACHE_BASEDIR="$PWD" CCACHE_NOHASHDIR=1
 fi
-# KILN_BUILD_DIR and KILN_CMAKE_ARGS: scripts/test.sh --sanitize builds elsewhere with other flags.
+# KILN_BUILD_DIR and KILN_CMAKE_ARGS: scripts/test.sh --sanitize builds elsewhere with other flags;
+# KILN_BUILD_TARGETS: only those targets (its sanitizer pass), else everything.
 BUILD_DIR="${KILN_BUILD_DIR:-build}"
 read -r -a EXTRA_CMAKE_ARGS <<<"${KILN_CMAKE_ARGS:-}"
 mkdir -p "$BUILD_DIR"
 # Private, like a clone in /root: the sandbox's root must never need to traverse where Kiln lives.
 chmod 0700 "$BUILD_DIR"
 cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE="$BUILD_TYPE" "${LAUNCHER[@]}" "${EXTRA_CMAKE_ARGS[@]}" >/dev/null
-cmake --build "$BUILD_DIR" -j"$(nproc)"
+read -r -a BUILD_TARGETS <<<"${KILN_BUILD_TARGETS:-all}"
+cmake --build "$BUILD_DIR" -j"$(nproc)" --target "${BUILD_TARGETS[@]}"
