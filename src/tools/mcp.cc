@@ -2,6 +2,7 @@
 
 #include <array>
 
+#include "kiln/base/json.h"
 #include "kiln/tools/export.h"
 
 namespace kiln::tools {
@@ -103,12 +104,13 @@ std::optional<std::string> McpServer::HandleLine(std::string_view line) {
   try {
     message = json::parse(line);
   } catch (const json::exception& e) {
-    return ErrorResponse(nullptr, kParseError, std::string("Parse error: ") + e.what()).dump();
+    // The parser's message quotes the line, which may not be UTF-8: DumpJson, since dump() would throw.
+    return DumpJson(ErrorResponse(nullptr, kParseError, std::string("Parse error: ") + e.what()));
   }
   std::optional<json> reply = Handle(message);
   if (!reply) return std::nullopt;
   // Tool output may hold bytes that are not UTF-8; they must not break the JSON line.
-  return reply->dump(-1, ' ', false, json::error_handler_t::replace);
+  return DumpJson(*reply);
 }
 
 void ServeMcpStdio(McpServer& server, std::istream& in, std::ostream& out) {
