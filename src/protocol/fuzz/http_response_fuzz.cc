@@ -4,11 +4,10 @@
 // the same status and body.
 #include <cstddef>
 #include <cstdint>
-#include <cstdio>
-#include <cstdlib>
 #include <string>
 #include <string_view>
 
+#include "fuzz_check.h"
 #include "kiln/base/strings.h"
 #include "kiln/protocol/http.h"
 
@@ -18,15 +17,6 @@ using kiln::http::Parser;
 
 // Feeds `pending` until the parser takes no more of it; returns the body bytes it produced.
 std::string FeedAll(Parser& parser, std::string& pending);
-
-// Names the broken promise before aborting: one trap per check, so a finding says which one.
-#define CHECK(condition)                                      \
-  do {                                                        \
-    if (!(condition)) {                                       \
-      std::fprintf(stderr, "check failed: %s\n", #condition); \
-      std::abort();                                           \
-    }                                                         \
-  } while (0)
 
 bool IsFraming(const std::string& name) {
   return kiln::EqualsIgnoreCase(name, "content-length") || kiln::EqualsIgnoreCase(name, "transfer-encoding");
@@ -43,17 +33,17 @@ void CheckRoundTrip(const kiln::http::Response& parsed, const std::string& body)
   std::string wire = kiln::http::SerializeResponse(again);
   Parser reparse(Parser::Kind::kResponse, kiln::http::Limits{SIZE_MAX, SIZE_MAX});
   std::string reparsed_body = FeedAll(reparse, wire);
-  CHECK(wire.empty());
-  CHECK(reparse.complete());
-  CHECK(reparse.response().status == parsed.status);
-  CHECK(reparsed_body == body);
+  KILN_FUZZ_CHECK(wire.empty());
+  KILN_FUZZ_CHECK(reparse.complete());
+  KILN_FUZZ_CHECK(reparse.response().status == parsed.status);
+  KILN_FUZZ_CHECK(reparsed_body == body);
 }
 
 std::string FeedAll(Parser& parser, std::string& pending) {
   std::string body;
   for (;;) {
     size_t used = parser.Feed(pending);
-    CHECK(used <= pending.size());
+    KILN_FUZZ_CHECK(used <= pending.size());
     pending.erase(0, used);
     body += parser.TakeBody();
     if (used == 0 || parser.state() != Parser::State::kNeedMore) return body;
@@ -79,12 +69,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     parser.FeedEof();
     body += parser.TakeBody();
   }
-  CHECK(body.size() <= (1 << 16));
+  KILN_FUZZ_CHECK(body.size() <= (1 << 16));
   if (parser.complete()) {
-    CHECK(parser.response().status >= 100 && parser.response().status <= 999);
-    if (head_request) CHECK(body.empty());
+    KILN_FUZZ_CHECK(parser.response().status >= 100 && parser.response().status <= 999);
+    if (head_request) KILN_FUZZ_CHECK(body.empty());
     if (!head_request) CheckRoundTrip(parser.response(), body);
   }
-  if (parser.state() == Parser::State::kError) CHECK(!parser.error().message.empty());
+  if (parser.state() == Parser::State::kError) KILN_FUZZ_CHECK(!parser.error().message.empty());
   return 0;
 }

@@ -4,34 +4,25 @@
 // passes validation fails cleanly). Every answer must be one line of JSON-RPC 2.0 that echoes a request's id.
 #include <cstddef>
 #include <cstdint>
-#include <cstdio>
-#include <cstdlib>
 #include <string>
 #include <string_view>
 
 #include <nlohmann/json.hpp>
 
+#include "fuzz_check.h"
 #include "kiln/tools/mcp.h"
 #include "kiln/tools/registry.h"
 
 namespace {
 
-#define CHECK(condition)                                      \
-  do {                                                        \
-    if (!(condition)) {                                       \
-      std::fprintf(stderr, "check failed: %s\n", #condition); \
-      std::abort();                                           \
-    }                                                         \
-  } while (0)
-
 void CheckAnswer(const std::string& answer) {
-  CHECK(answer.find('\n') == std::string::npos);  // one line on the transport
+  KILN_FUZZ_CHECK(answer.find('\n') == std::string::npos);  // one line on the transport
   nlohmann::json reply = nlohmann::json::parse(answer, nullptr, /*allow_exceptions=*/false);
-  CHECK(!reply.is_discarded() && reply.is_object());
-  CHECK(reply.value("jsonrpc", "") == "2.0");
-  CHECK(reply.contains("id"));
-  CHECK(reply.contains("result") != reply.contains("error"));
-  if (reply.contains("error")) CHECK(reply["error"]["code"].is_number_integer());
+  KILN_FUZZ_CHECK(!reply.is_discarded() && reply.is_object());
+  KILN_FUZZ_CHECK(reply.value("jsonrpc", "") == "2.0");
+  KILN_FUZZ_CHECK(reply.contains("id"));
+  KILN_FUZZ_CHECK(reply.contains("result") != reply.contains("error"));
+  if (reply.contains("error")) KILN_FUZZ_CHECK(reply["error"]["code"].is_number_integer());
 }
 
 }  // namespace

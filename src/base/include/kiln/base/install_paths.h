@@ -2,8 +2,9 @@
 // (data sets, examples), whether it runs from a build tree or from an installed prefix.
 //
 // Installed layout (cmake --install, the Debian package): PREFIX/bin/kiln, PREFIX/libexec/kiln/<helpers>
-// (kiln-commands among them), PREFIX/share/kiln/<data>. A build tree keeps helpers beside kiln (build/bin) and reads data from the
-// source tree. KILN_* environment variables override each lookup. Thread-safe; no caching.
+// (kiln-commands among them), PREFIX/share/kiln/<data>. A build tree keeps helpers beside kiln (build/bin)
+// and reads data from the source tree. KILN_* environment variables override each lookup. Thread-safe; no
+// caching.
 #pragma once
 
 #include <string>
