@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # kiln serve benchmark: starts a server on a free loopback port with a temporary home and runs bench.mjs
 # with the pinned E2B SDK (tests/e2e/node_modules; scripts/setup.sh --with-test-deps installs it).
-# Usage: bench/server/run.sh [KILN_BINARY] [bench|streams]   (CYCLES, REQUESTS, MEGABYTES, STREAMS tune the run)
+# Usage: bench/server/run.sh [KILN_BINARY] [bench|streams]   (CYCLES, REQUESTS, MEGABYTES, STREAMS, POOL tune the run)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 kiln="${1:-$root/build/bin/kiln}"
@@ -12,7 +12,8 @@ home="$(mktemp -d /tmp/kiln-bench-server.XXXXXX)"
 server=""
 trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$home"' EXIT
 . "$root/bench/server/start_server.sh"
-start_kiln_server "$kiln" "$home"
+# A warm pool of `base` for the pooled create figure (a create with envVars starts cold on the same server).
+start_kiln_server "$kiln" "$home" --pool "base=${POOL:-2}"
 # Where the runtime puts envd sockets (as root; see runtime.h) for the direct figures.
 export KILN_SOCKET_DIR="${KILN_SOCKET_DIR:-/run/kiln/sockets}"
 # ESM imports ignore NODE_PATH: run from a directory whose node_modules is the SDK's.

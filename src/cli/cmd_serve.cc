@@ -7,7 +7,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
+#include <map>
 #include <memory>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -41,6 +43,8 @@ struct ServeFlags {
   bool access_log = true;
   bool internet_access = false;
   std::string workflow_model;  // the model of the LangGraph-compatible coding workflow runs
+  std::string retain_ended = "24h";
+  std::vector<std::string> pools;  // TEMPLATE=N
 };
 
 struct KeysFlags {
@@ -66,6 +70,29 @@ Result<std::pair<std::string, int>> ParseListen(const std::string& text) {
   if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos)
     return InvalidArgument("--listen: bad port '" + port + "'");
   return std::make_pair(host, std::stoi(port));
+}
+
+// "90" or "90s", "30m", "24h", "7d" to seconds.
+Result<int64_t> ParseDurationSeconds(const std::string& flag, const std::string& text) {
+  size_t digits = text.find_first_not_of("0123456789");
+  std::string number = text.substr(0, digits), unit = digits == std::string::npos ? "s" : text.substr(digits);
+  static const std::pair<const char*, int64_t> kUnits[] = {{"s", 1}, {"m", 60}, {"h", 3600}, {"d", 86400}};
+  for (const auto& [name, seconds] : kUnits)
+    if (unit == name && !number.empty() && number.size() <= 9) return std::stoll(number) * seconds;
+  return InvalidArgument(flag + ": expected a duration such as 90s, 30m, 24h or 7d, got '" + text + "'");
+}
+
+// --pool TEMPLATE=N (repeatable) to template -> size.
+Result<std::map<std::string, int64_t>> ParsePools(const std::vector<std::string>& flags) {
+  std::map<std::string, int64_t> sizes;
+  for (const std::string& flag : flags) {
+    size_t eq = flag.rfind('=');
+    std::string n = eq == std::string::npos ? "" : flag.substr(eq + 1);
+    if (eq == 0 || n.empty() || n.size() > 4 || n.find_first_not_of("0123456789") != std::string::npos)
+      return InvalidArgument("--pool: expected TEMPLATE=N (N up to 9999), got '" + flag + "'");
+    sizes[flag.substr(0, eq)] = std::stoll(n);
+  }
+  return sizes;
 }
 
 // The first start of a fresh home creates an admin key and shows it, the only time it is shown.
@@ -112,6 +139,12 @@ int Serve(const ServeFlags& flags) {
   options.max_sandboxes_per_key = flags.max_per_key;
   options.max_lifetime_s = flags.max_lifetime_s;
   options.default_internet_access = flags.internet_access;
+  auto retain = ParseDurationSeconds("--retain-ended", flags.retain_ended);
+  if (!retain.ok()) return Fail(retain.status());
+  options.retain_ended_s = *retain;
+  auto pools = ParsePools(flags.pools);
+  if (!pools.ok()) return Fail(pools.status());
+  options.pool_sizes = *pools;
   auto control = control::Control::Open(options);
   if (!control.ok()) return Fail(control.status());
   if (Status s = FirstKey(**control); !s.ok()) return Fail(s);
@@ -226,6 +259,10 @@ void AddServeCommands(CLI::App& app, int& exit_code) {
   serve->add_option("--max-sandboxes", flags->max_sandboxes, "Concurrent sandboxes on this server (100)");
   serve->add_option("--max-per-key", flags->max_per_key, "Concurrent sandboxes per API key (20)");
   serve->add_option("--max-lifetime", flags->max_lifetime_s, "Longest sandbox lifetime in seconds (86400)");
+  serve->add_option("--pool", flags->pools,
+                    "TEMPLATE=N: keep N started sandboxes of TEMPLATE ready for creates (repeatable)");
+  serve->add_option("--retain-ended", flags->retain_ended,
+                    "How long an ended sandbox stays in the registry (default 24h; 0 prunes at once)");
   serve->add_flag("--internet-access", flags->internet_access,
                   "Sandboxes get network when a create omits allowInternetAccess (default: no network)");
   serve->add_flag("--access-log,!--no-access-log", flags->access_log,

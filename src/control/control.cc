@@ -14,6 +14,7 @@
 #include "kiln/base/ids.h"
 #include "kiln/base/log.h"
 #include "registry.h"
+#include "sandbox_pool.h"
 
 namespace kiln::control {
 namespace {
@@ -93,8 +94,9 @@ Status Readopt(Database& db, runtime::Runtime& rt, const SandboxRecord& r, int64
   int64_t now = NowMs();
   std::string reason;
   int64_t runtime_end = r.auto_pause ? max_end_ms : r.end_ms;
-  if (r.state == "starting") {
-    reason = "server restarted";
+  if (r.state == "starting" || r.state == "pooled") {
+    // A pooled sandbox is nobody's: the new server fills its own pool.
+    reason = r.state == "pooled" ? "pooled, unused" : "server restarted";
   } else if (runtime_end <= now) {
     reason = "expired";
   } else {
@@ -124,8 +126,17 @@ Result<std::unique_ptr<Control>> Control::Open(ControlOptions options) {
   KILN_ASSIGN_OR_RETURN(auto stale, registry::ListLive(*db, ""));
   for (const SandboxRecord& r : stale)
     KILN_RETURN_IF_ERROR(Readopt(*db, *rt, r, r.started_ms + options.max_lifetime_s * 1000));
-  return std::unique_ptr<Control>(
+  for (const auto& [template_id, size] : options.pool_sizes) {
+    if (size < 0) return InvalidArgument("pool size of '" + template_id + "': must not be negative");
+    Result<Template> known = FindTemplate(template_id, options.home);
+    if (!known.ok()) return InvalidArgument("pool: " + known.status().message());
+  }
+  std::unique_ptr<Control> control(
       new Control(std::move(options), std::move(lock), std::move(db), std::move(rt)));
+  Control* self = control.get();
+  control->pool_ = std::make_unique<SandboxPool>(
+      control->options_.pool_sizes, [self](const std::string& id) { return self->MakePooled(id); });
+  return control;
 }
 
 Control::Control(ControlOptions options, UniqueFd lock, std::unique_ptr<Database> db,
@@ -135,7 +146,7 @@ Control::Control(ControlOptions options, UniqueFd lock, std::unique_ptr<Database
       db_(std::move(db)),
       keys_(db_.get()),
       runtime_(std::move(rt)),
-      pauser_([this] { PauseWhenDue(); }) {}
+      pauser_([this] { Housekeep(); }) {}
 
 Control::~Control() {
   {
@@ -144,6 +155,7 @@ Control::~Control() {
   }
   pauser_wake_.notify_all();
   pauser_.join();
+  if (pool_) pool_->Stop();
   // Kill while the database is still open, so that the registry records why they ended.
   for (const runtime::SandboxInfo& info : runtime_->List()) {
     if (runtime_->Kill(info.id).ok()) (void)registry::MarkEnded(*db_, info.id, NowMs(), "server stopped");
@@ -153,8 +165,9 @@ Control::~Control() {
 
 // A record the registry calls live but the runtime no longer runs has ended: say so, and why.
 Status Control::Reconcile(SandboxRecord& record) {
-  // "starting": a create of this process is launching it.
-  if (record.state == "ended" || record.state == "starting" || runtime_->Get(record.id).ok())
+  // "starting": a create of this process is launching it; "pooled": the pool checks when it is claimed.
+  if (record.state == "ended" || record.state == "starting" || record.state == "pooled" ||
+      runtime_->Get(record.id).ok())
     return Status::Ok();
   int64_t now = NowMs();
   record.state = "ended";
@@ -169,6 +182,7 @@ Result<SandboxRecord> Control::Visible(const Principal& caller, const std::strin
     return NotFound("sandbox '" + id + "' not found");
   KILN_RETURN_IF_ERROR(Reconcile(*found));
   if (found->state == "starting") return NotFound("sandbox '" + id + "' not found (it is starting)");
+  if (found->state == "pooled") return NotFound("sandbox '" + id + "' not found");
   if (found->state == "ended")
     return NotFound("sandbox '" + id + "' not found (it ended: " + found->end_reason + ")");
   return std::move(*found);
@@ -188,7 +202,8 @@ Status Control::Reserve(const Principal& caller) {
   int64_t total = 0, mine = 0;
   for (SandboxRecord& r : live) {
     KILN_RETURN_IF_ERROR(Reconcile(r));
-    if (r.state == "ended" || r.state == "starting") continue;  // starting: counted in starting_
+    // starting: counted in starting_; pooled: nobody's
+    if (r.state == "ended" || r.state == "starting" || r.state == "pooled") continue;
     ++total;
     if (r.owner == caller.key_id) ++mine;
   }
@@ -219,18 +234,20 @@ Result<SandboxRecord> Control::Create(const Principal& caller, const CreateReque
   rules_only.network_rules = request.network_rules;
   KILN_RETURN_IF_ERROR(rules_only.Validate());
   KILN_RETURN_IF_ERROR(Reserve(caller));
-  Result<SandboxRecord> started = Start(caller, request, tmpl);
+  std::optional<SandboxRecord> pooled = FromPool(caller, request, tmpl);
+  Result<SandboxRecord> started =
+      pooled ? Result<SandboxRecord>(std::move(*pooled)) : Start(caller, request, tmpl);
   Unreserve(caller);
   return started;
 }
 
 Result<SandboxRecord> Control::Start(const Principal& caller, const CreateRequest& request,
-                                     const Template& tmpl) {
+                                     const Template& tmpl, bool for_pool) {
   int64_t timeout_s = request.timeout_s.value_or(options_.default_timeout_s);
-  // An autoPause sandbox must outlive its timeout: the runtime holds it for the maximum lifetime.
-  runtime::CreateOptions create =
-      RuntimeOptions(tmpl, request, request.auto_pause ? options_.max_lifetime_s : timeout_s,
-                     options_.default_internet_access);
+  // An autoPause sandbox must outlive its timeout: the runtime holds it for the maximum lifetime. A pooled
+  // one has no lifetime until it is claimed.
+  int64_t runtime_s = for_pool ? 0 : request.auto_pause ? options_.max_lifetime_s : timeout_s;
+  runtime::CreateOptions create = RuntimeOptions(tmpl, request, runtime_s, options_.default_internet_access);
   if (tmpl.built) {
     KILN_ASSIGN_OR_RETURN(tmpl::TemplateInfo built, tmpl::TemplateStore(options_.home).Get(tmpl.id));
     KILN_RETURN_IF_ERROR(tmpl::ApplyTemplate(built, create.spec));
@@ -238,7 +255,7 @@ Result<SandboxRecord> Control::Start(const Principal& caller, const CreateReques
   const sandbox::Limits& limits = create.spec.limits;
   SandboxRecord r;
   r.id = create.id;
-  r.owner = caller.key_id;
+  r.owner = for_pool ? "" : caller.key_id;
   r.template_id = tmpl.id;
   r.metadata = request.metadata;
   r.env_vars = request.env_vars;
@@ -260,7 +277,7 @@ Result<SandboxRecord> Control::Start(const Principal& caller, const CreateReques
   r.socket_path = info->socket_path;
   r.started_ms = info->started_at_ms;
   r.end_ms = request.auto_pause ? info->started_at_ms + timeout_s * 1000 : info->end_at_ms;
-  r.state = "running";
+  r.state = for_pool ? "pooled" : "running";
   Status stored = registry::MarkRunning(*db_, r);
   if (!stored.ok()) {
     (void)runtime_->Kill(info->id);
@@ -396,35 +413,54 @@ Result<SandboxMetric> Control::Metrics(const Principal& caller, const std::strin
   return m;
 }
 
-void Control::PauseWhenDue() {
+void Control::Housekeep() {
   std::unique_lock<std::mutex> lock(pauser_mu_);
   while (!pauser_wake_.wait_for(lock, std::chrono::milliseconds(250), [this] { return stopping_; })) {
     lock.unlock();
-    Result<std::vector<SandboxRecord>> live = registry::ListLive(*db_, "");
-    int64_t now = NowMs();
-    for (const SandboxRecord& r : live.ok() ? *live : std::vector<SandboxRecord>{}) {
-      if (!r.auto_pause || r.state != "running" || r.end_ms > now) continue;
-      // Read again: a Connect since the listing may have extended it.
-      Result<std::optional<SandboxRecord>> current = registry::Find(*db_, r.id);
-      if (!current.ok() || !*current || (*current)->state != "running" || (*current)->end_ms > NowMs())
-        continue;
-      Status paused = PauseRecord(**current);
-      if (paused.ok())
-        log::Info("sandbox " + r.id + " paused: its timeout ended (autoPause)");
-      else if (paused.code() != Code::kNotFound)
-        log::Warn("cannot auto-pause sandbox " + r.id + ": " + paused.ToString());
-    }
+    PauseWhenDue();
+    PruneEnded();
     lock.lock();
   }
 }
 
+void Control::PauseWhenDue() {
+  Result<std::vector<SandboxRecord>> live = registry::ListLive(*db_, "");
+  int64_t now = NowMs();
+  for (const SandboxRecord& r : live.ok() ? *live : std::vector<SandboxRecord>{}) {
+    if (!r.auto_pause || r.state != "running" || r.end_ms > now) continue;
+    // Read again: a Connect since the listing may have extended it.
+    Result<std::optional<SandboxRecord>> current = registry::Find(*db_, r.id);
+    if (!current.ok() || !*current || (*current)->state != "running" || (*current)->end_ms > NowMs())
+      continue;
+    Status paused = PauseRecord(**current);
+    if (paused.ok())
+      log::Info("sandbox " + r.id + " paused: its timeout ended (autoPause)");
+    else if (paused.code() != Code::kNotFound)
+      log::Warn("cannot auto-pause sandbox " + r.id + ": " + paused.ToString());
+  }
+}
+
+void Control::PruneEnded() {
+  int64_t now = NowMs();
+  int64_t retain_ms = std::max<int64_t>(options_.retain_ended_s, 0) * 1000;
+  int64_t every_ms = std::clamp<int64_t>(retain_ms / 4, 250, 60'000);
+  if (now - pruned_at_ms_ < every_ms) return;
+  pruned_at_ms_ = now;
+  Status pruned = registry::DeleteEndedBefore(*db_, now - retain_ms);
+  if (!pruned.ok()) log::Warn("cannot prune ended sandboxes: " + pruned.ToString());
+}
+
 Control::StateCounts Control::CountByState() const {
   StateCounts counts;
-  for (const runtime::SandboxInfo& info : runtime_->List()) ++(info.paused ? counts.paused : counts.running);
+  for (const runtime::SandboxInfo& info : runtime_->List()) {
+    if (pool_ && pool_->Holds(info.id)) continue;
+    ++(info.paused ? counts.paused : counts.running);
+  }
   return counts;
 }
 
 Result<Route> Control::Resolve(const std::string& id) const {
+  if (pool_ && pool_->Holds(id)) return NotFound("sandbox " + id + " is nobody's yet (pooled)");
   KILN_ASSIGN_OR_RETURN(runtime::SandboxInfo info, runtime_->Get(id));
   if (info.paused) return NotFound("sandbox " + id + " is paused");
   return Route{info.socket_path, info.access_token};

@@ -123,4 +123,25 @@ Status MarkEnded(Database& db, const std::string& id, int64_t ended_ms, const st
   return update.Bind(1, ended_ms).Bind(2, reason).Bind(3, id).Run();
 }
 
+Status Claim(Database& db, const SandboxRecord& r) {
+  auto lock = db.Lock();
+  KILN_ASSIGN_OR_RETURN(
+      Statement update,
+      db.Prepare("UPDATE sandboxes SET owner = ?, metadata = ?, started_ms = ?, end_ms = ?, "
+                 "auto_pause = ?, state = ? WHERE id = ? AND state = 'pooled' "
+                 "RETURNING id"));
+  update.Bind(1, r.owner).Bind(2, ToJson(r.metadata)).Bind(3, r.started_ms).Bind(4, r.end_ms);
+  update.Bind(5, static_cast<int64_t>(r.auto_pause ? 1 : 0)).Bind(6, r.state).Bind(7, r.id);
+  KILN_ASSIGN_OR_RETURN(bool row, update.Step());
+  if (!row) return NotFound("sandbox " + r.id + " is not pooled");
+  return update.Run();
+}
+
+Status DeleteEndedBefore(Database& db, int64_t ended_before_ms) {
+  auto lock = db.Lock();
+  KILN_ASSIGN_OR_RETURN(Statement remove,
+                        db.Prepare("DELETE FROM sandboxes WHERE state = 'ended' AND ended_ms < ?"));
+  return remove.Bind(1, ended_before_ms).Run();
+}
+
 }  // namespace kiln::control::registry

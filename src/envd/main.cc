@@ -14,6 +14,7 @@
 
 #include "kiln/base/log.h"
 #include "kiln/envd/cli.h"
+#include "kiln/envd/event_log.h"
 #include "kiln/envd/exec_mode.h"
 #include "kiln/envd/reaper.h"
 #include "kiln/envd/server.h"
@@ -74,6 +75,7 @@ int RunServe(ServeArgs& args) {
     std::fprintf(stderr, "kiln-envd: %s\n", server.status().ToString().c_str());
     return 1;
   }
+  SandboxEvents().Add("info", "envd started", {{"pid", std::to_string(::getpid())}});
   Status served = (*server)->Serve(std::move(listen_fd));
   if (!served.ok()) std::fprintf(stderr, "kiln-envd: serve: %s\n", served.ToString().c_str());
   return served.ok() ? 0 : 1;

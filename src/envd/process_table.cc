@@ -1,10 +1,12 @@
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <system_error>
 #include <thread>
 
+#include "kiln/envd/event_log.h"
 #include "kiln/envd/process.h"
 #include "kiln/envd/reaper.h"
 
@@ -28,6 +30,15 @@ Result<UniqueFd> NullInput() {
   if (fd >= 0) return UniqueFd(fd);
   KILN_ASSIGN_OR_RETURN(Pipe p, MakePipe());
   return std::move(p.read_end);
+}
+
+// What the sandbox's log says about a process: its pid, command line and tag.
+std::map<std::string, std::string> CommandFields(const Process& process) {
+  std::string command = process.config().cmd;
+  for (const std::string& arg : process.config().args) command += " " + arg;
+  std::map<std::string, std::string> fields = {{"pid", std::to_string(process.pid())}, {"cmd", command}};
+  if (process.tag()) fields["tag"] = *process.tag();
+  return fields;
 }
 
 }  // namespace
@@ -120,6 +131,7 @@ Result<ProcessTable::Started> ProcessTable::Launch(SpawnSpec& spec, ProcessConfi
         std::string("cannot start a thread to follow the process (the sandbox's process ") +
         "limit is reached?): " + e.what());
   }
+  SandboxEvents().Add("info", "process started", CommandFields(*process));
   return Started{process, sub};
 }
 
@@ -146,7 +158,14 @@ std::vector<std::shared_ptr<Process>> ProcessTable::Running() const {
 
 void ProcessTable::OnExit(pid_t pid, int wait_status) {
   std::shared_ptr<Process> process = Find(static_cast<uint32_t>(pid));
-  if (process) process->NoteExit(wait_status);
+  if (!process) return;
+  // Logged before the end is announced: whoever saw the process end finds its entry in the log.
+  std::map<std::string, std::string> fields = CommandFields(*process);
+  if (WIFEXITED(wait_status)) fields["exitCode"] = std::to_string(WEXITSTATUS(wait_status));
+  if (WIFSIGNALED(wait_status)) fields["signal"] = std::to_string(WTERMSIG(wait_status));
+  SandboxEvents().Add(WIFEXITED(wait_status) && WEXITSTATUS(wait_status) == 0 ? "info" : "warn",
+                      "process ended", std::move(fields));
+  process->NoteExit(wait_status);
 }
 
 void ProcessTable::Remove(pid_t pid, const Process* expected) {

@@ -1,8 +1,35 @@
 #include "kiln/envd/server.h"
 
+#include "kiln/envd/event_log.h"
+#include "kiln/envd/port_forward.h"
 #include "kiln/protocol/http_server.h"
 
 namespace kiln::envd {
+namespace {
+
+// A non-negative integer query parameter; `fallback` when absent.
+Result<int64_t> QueryInt(const http::Request& request, std::string_view name, int64_t fallback) {
+  std::optional<std::string_view> v = request.Query(name);
+  if (!v) return fallback;
+  if (v->empty() || v->size() > 18 || v->find_first_not_of("0123456789") != std::string_view::npos)
+    return InvalidArgument(std::string(name) + ": must be a non-negative integer");
+  return std::stoll(std::string(*v));
+}
+
+// GET /logs?start=<unix ms>&limit=<n>: {"logs": [{timestampMs, level, message, fields}], "dropped": n}.
+void SendLogs(const http::Request& request, http::ResponseWriter& writer) {
+  Result<int64_t> start = QueryInt(request, "start", 0);
+  Result<int64_t> limit = QueryInt(request, "limit", EventLog::kMaxEntries);
+  if (!start.ok()) return SendRestError(writer, start.status());
+  if (!limit.ok()) return SendRestError(writer, limit.status());
+  Json logs = Json::array();
+  for (const LogEntry& e : SandboxEvents().Since(*start, static_cast<size_t>(*limit)))
+    logs.push_back(
+        {{"timestampMs", e.timestamp_ms}, {"level", e.level}, {"message", e.message}, {"fields", e.fields}});
+  SendJson(writer, 200, {{"logs", std::move(logs)}, {"dropped", SandboxEvents().dropped()}});
+}
+
+}  // namespace
 
 Result<std::unique_ptr<EnvdServer>> EnvdServer::Create(EnvdConfig config, ProcessTable* table) {
   KILN_ASSIGN_OR_RETURN(RootFs root, RootFs::Open(config.root_dir));
@@ -139,6 +166,9 @@ void EnvdServer::AddWatchRoutes() {
 }
 
 void EnvdServer::AddRestRoutes() {
+  // Kiln's own (not E2B envd's): the sandbox's event log for the server's GET /sandboxes/{id}/logs.
+  router_.Add("GET", "/logs", [](http::Request& r, http::ResponseWriter& w) { SendLogs(r, w); });
+  router_.Add("GET", kPortForwardPath, ServePortForward);
   router_.Add(
       "GET", "/health",
       [](http::Request&, http::ResponseWriter& writer) {

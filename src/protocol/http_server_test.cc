@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cctype>
 #include <chrono>
 #include <condition_variable>
 #include <cstring>
@@ -91,6 +92,23 @@ void ServerTest::Handle(Request& r, ResponseWriter& w) {
     (void)w.StartStream(200, {});
     (void)w.Write("partial");
     w.Abort();
+  } else if (r.path == "/upgrade") {
+    // Switches to an upper-casing echo of the raw connection, starting with what arrived early.
+    int fd = -1;
+    std::string pending;
+    Headers h;
+    h.Add("X-Tunnel", "yes");
+    if (!w.Upgrade("shout", h, &fd, &pending).ok()) return;
+    for (std::string data = pending;; data.clear()) {
+      for (char& c : data) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+      if (!data.empty() && ::send(fd, data.data(), data.size(), MSG_NOSIGNAL) < 0) return;
+      char buf[256];
+      ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+      if (n <= 0) return;
+      data.assign(buf, static_cast<size_t>(n));
+      for (char& c : data) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+      if (::send(fd, data.data(), data.size(), MSG_NOSIGNAL) < 0) return;
+    }
   } else if (r.path == "/nocontent") {
     Response resp;
     resp.status = 204;
@@ -151,6 +169,28 @@ TEST_F(ServerTest, ClientReusesConnection) {
     ASSERT_TRUE(r.ok()) << r.status().ToString();
     EXPECT_EQ(r->headers.Get("x-count"), std::to_string(i));  // same connection thread each time
   }
+}
+
+// Upgrade answers 101 with the protocol and the handler's headers, hands over the bytes that arrived with
+// the request head, and the connection is the handler's raw stream until it returns (then closed).
+TEST_F(ServerTest, UpgradeHandsTheConnectionOver) {
+  StartServer();
+  UniqueFd fd = RawConnect(path_);
+  SendRaw(fd.get(), "GET /upgrade HTTP/1.1\r\nHost: x\r\nUpgrade: shout\r\nConnection: Upgrade\r\n\r\nearly");
+  std::string buf;
+  ASSERT_TRUE(ReadUntil(fd.get(), &buf, [&] { return buf.find("EARLY") != std::string::npos; }));
+  EXPECT_EQ(buf.rfind("HTTP/1.1 101 Switching Protocols\r\n", 0), 0u) << buf;
+  EXPECT_NE(buf.find("Upgrade: shout\r\n"), std::string::npos) << buf;
+  EXPECT_NE(buf.find("Connection: Upgrade\r\n"), std::string::npos) << buf;
+  EXPECT_NE(buf.find("X-Tunnel: yes\r\n\r\nEARLY"), std::string::npos) << buf;
+  buf.clear();
+  SendRaw(fd.get(), "later");
+  ASSERT_TRUE(ReadUntil(fd.get(), &buf, [&] { return buf == "LATER"; })) << buf;
+  ::shutdown(fd.get(), SHUT_WR);
+  bool eof = false;
+  ASSERT_TRUE(ReadUntil(
+      fd.get(), &buf, [] { return false; }, &eof));
+  EXPECT_TRUE(eof);
 }
 
 TEST_F(ServerTest, ChunkedRequestBodyAndPipelining) {

@@ -58,6 +58,12 @@ class Connection {
   // Appends what arrives to buf_, waiting until `deadline` (MonotonicMillis) at most.
   ReadResult ReadMore(int64_t deadline);
   int fd() const { return fd_; }
+  // Received and not parsed yet (after an upgrade: the tunnel's first bytes).
+  std::string TakeBuffered() {
+    std::string taken;
+    taken.swap(buf_);
+    return taken;
+  }
   void CloseNow() { impl_.CloseConn(conn_); }
   // The next piece of a streamed body (BodyReader::Read's contract).
   Status ReadBody(Parser* parser, std::string* chunk);
@@ -83,7 +89,7 @@ class Connection {
 
 class Writer : public ResponseWriter {
  public:
-  enum class State { kNone, kSent, kStreaming, kFixed, kFinished, kAborted, kBroken };
+  enum class State { kNone, kSent, kStreaming, kFixed, kFinished, kAborted, kBroken, kUpgraded };
   // `parser`: the request's, to see whether its (streamed) body was read to the end when the answer starts.
   Writer(Connection& conn, const Parser& parser)
       : conn_(conn),
@@ -100,6 +106,7 @@ class Writer : public ResponseWriter {
   Status WriteAndFinish(std::string_view data) override;
   bool PeerClosed() override;
   void Abort() override;
+  Status Upgrade(std::string_view protocol, const Headers& headers, int* fd, std::string* pending) override;
 
   State state() const { return state_; }
   bool reusable() const { return keep_alive_ && (state_ == State::kSent || state_ == State::kFinished); }
@@ -252,6 +259,22 @@ bool Writer::PeerClosed() {
   // Readable without RDHUP: either a pipelined request (peer alive) or, on old kernels, EOF.
   char c;
   return ::recv(conn_.fd(), &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
+}
+
+Status Writer::Upgrade(std::string_view protocol, const Headers& headers, int* fd, std::string* pending) {
+  if (state_ != State::kNone) return FailedPrecondition("response already started");
+  if (!parser_.complete()) return FailedPrecondition("a request with a body cannot switch protocols");
+  std::string head = "HTTP/1.1 101 Switching Protocols\r\n";
+  AppendField(&head, "Upgrade", protocol);
+  AppendField(&head, "Connection", "Upgrade");
+  for (const auto& [n, v] : headers.fields())
+    if (!IsFraming(n) && !EqualsIgnoreCase(n, "upgrade")) AppendField(&head, n, v);
+  head.append("\r\n");
+  state_ = State::kUpgraded;  // never reusable: the connection closes when the handler returns
+  KILN_RETURN_IF_ERROR(Transmit({{head.data(), head.size()}}));
+  *fd = conn_.fd();
+  *pending = conn_.TakeBuffered();
+  return Status::Ok();
 }
 
 void Writer::Abort() {

@@ -9,6 +9,7 @@
 #include "kiln/base/strings.h"
 #include "langgraph_routes.h"
 #include "query.h"
+#include "sandbox_logs.h"
 
 namespace kiln::server {
 namespace {
@@ -346,16 +347,9 @@ ApiResponse SandboxMetrics(const Call& call) {
   return JsonResponse(200, out);
 }
 
-// Known E2B routes this server does not implement yet: an honest 501 (a 404 would read as "no such sandbox").
-Handler NotYet(const char* what) {
-  return [what](const Call&) {
-    return ErrorResponse(501, std::string(what) + " is not supported by this server yet");
-  };
-}
-
 ApiResponse MetricsText(const Call& call) {
   control::Control::StateCounts counts = call.control.CountByState();
-  ApiResponse response{200, call.metrics.Render(counts.running, counts.paused), {}};
+  ApiResponse response{200, call.metrics.Render(counts.running, counts.paused, call.control.PoolSizes()), {}};
   response.content_type = "text/plain; version=0.0.4";
   return response;
 }
@@ -378,7 +372,10 @@ const std::vector<Route>& Routes() {
       {"POST", "/sandboxes/:id/pause", Pause},
       {"POST", "/sandboxes/:id/resume", Resume},
       {"GET", "/sandboxes/:id/metrics", SandboxMetrics},
-      {"GET", "/sandboxes/:id/logs", NotYet("sandbox logs")},
+      {"GET", "/sandboxes/:id/logs",
+       [](const Call& c) { return SandboxLogs(c.control, c.caller, c.id, c.target, false); }},
+      {"GET", "/v2/sandboxes/:id/logs",
+       [](const Call& c) { return SandboxLogs(c.control, c.caller, c.id, c.target, true); }},
   };
   return kRoutes;
 }

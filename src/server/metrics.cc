@@ -16,6 +16,16 @@ void Sample(std::string& out, const std::string& name, double value) {
   out += name + " " + number + "\n";
 }
 
+// A Prometheus label value: backslash, double quote and newline escaped.
+std::string LabelValue(const std::string& text) {
+  std::string out;
+  for (char c : text) {
+    if (c == '\\' || c == '"') out += '\\';
+    out += c == '\n' ? std::string("\\n") : std::string(1, c);
+  }
+  return out;
+}
+
 }  // namespace
 
 void Metrics::ObserveCreate(double seconds, bool ok) {
@@ -31,7 +41,8 @@ void Metrics::ObserveCreate(double seconds, bool ok) {
   }
 }
 
-std::string Metrics::Render(int64_t running, int64_t paused) const {
+std::string Metrics::Render(int64_t running, int64_t paused,
+                            const std::map<std::string, int64_t>& pool_sizes) const {
   std::string out;
   Line(out, "# HELP kiln_sandboxes Sandboxes by state.\n# TYPE kiln_sandboxes gauge");
   Sample(out, "kiln_sandboxes{state=\"running\"}", static_cast<double>(running));
@@ -72,6 +83,10 @@ std::string Metrics::Render(int64_t running, int64_t paused) const {
          static_cast<double>(bytes_in_.load(kRelaxed)));
   Sample(out, "kiln_proxy_bytes_total{direction=\"from_sandbox\"}",
          static_cast<double>(bytes_out_.load(kRelaxed)));
+  if (!pool_sizes.empty())
+    Line(out, "# HELP kiln_pool_size Ready sandboxes in the warm pool.\n# TYPE kiln_pool_size gauge");
+  for (const auto& [template_id, ready] : pool_sizes)
+    Sample(out, "kiln_pool_size{template=\"" + LabelValue(template_id) + "\"}", static_cast<double>(ready));
   return out;
 }
 

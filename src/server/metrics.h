@@ -7,6 +7,7 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <map>
 #include <string>
 
 namespace kiln::server {
@@ -24,8 +25,10 @@ class Metrics {
     (to_sandbox ? bytes_in_ : bytes_out_).fetch_add(n, kRelaxed);
   }
 
-  // The exposition text; the counts are the server's sandboxes at scrape time.
-  std::string Render(int64_t running, int64_t paused) const;
+  // The exposition text; the counts are the server's sandboxes and warm pools (template -> ready) at scrape
+  // time.
+  std::string Render(int64_t running, int64_t paused,
+                     const std::map<std::string, int64_t>& pool_sizes = {}) const;
 
  private:
   static constexpr std::memory_order kRelaxed = std::memory_order_relaxed;

@@ -1,11 +1,13 @@
 // The data-plane proxy: one request relayed to envd's unix socket and its response relayed back, both
 // bodies streamed through a fixed buffer (Beast's buffer_body relay), so a 100 MB upload or an hour-long
-// command stream costs the server 64 KiB. Each request gets its own envd connection, closed after the
-// response; when envd dies mid-response (the sandbox was killed) the client connection is reset.
+// command stream costs the server 64 KiB. A request goes out on an idle envd connection kept from an
+// earlier exchange when there is one (upstream_pool.h), else on a new one; when envd dies mid-response (the
+// sandbox was killed) the client connection is reset.
 #include <array>
 
 #include "routing.h"
 #include "session.h"
+#include "upstream_pool.h"
 
 namespace kiln::server {
 namespace {
@@ -30,8 +32,9 @@ class Proxy : public std::enable_shared_from_this<Proxy> {
   void Start() {
     auto& req = request_.get();
     client_keep_alive_ = req.keep_alive();
-    req.keep_alive(false);  // envd closes its side after the response: one connection per request
+    req.keep_alive(true);  // the envd connection is kept for the next request once this one completes
     req.set(bhttp::field::host, "localhost");
+    bodyless_ = request_.is_done();
     // The proxy answers Expect itself once envd is reached; forwarded, envd's interim 100 would arrive
     // before the response this relay waits for.
     expect_continue_ = beast::iequals(req[bhttp::field::expect], "100-continue");
@@ -44,6 +47,14 @@ class Proxy : public std::enable_shared_from_this<Proxy> {
   // A unix socket whose accept backlog is full refuses a non-blocking connect with EAGAIN (it does not
   // queue it like TCP): a burst of requests to one sandbox retries for up to 2 s before it is a 502.
   void Connect() {
+    if (UniqueFd idle = session_->shared().upstreams->Take(route_.socket_path)) {
+      beast::error_code ec;
+      upstream_.assign(local(), idle.release(), ec);
+      if (!ec) {
+        reused_ = true;
+        return Connected();
+      }
+    }
     upstream_.async_connect(local::endpoint(route_.socket_path), [self = shared_from_this()](
                                                                      beast::error_code ec) {
       if ((ec == asio::error::try_again || ec == asio::error::would_block) && self->connect_attempts_ < 200) {
@@ -55,14 +66,20 @@ class Proxy : public std::enable_shared_from_this<Proxy> {
         return;
       }
       if (ec) return self->Fail();
-      self->request_writer_.emplace(self->request_.get());
-      if (!self->expect_continue_) return self->PumpRequest();
-      auto interim = std::make_shared<bhttp::response<bhttp::empty_body>>(bhttp::status::continue_, 11);
-      bhttp::async_write(self->session_->stream(), *interim, [self, interim](beast::error_code ec, size_t) {
-        if (ec) return self->session_->Abort();
-        self->PumpRequest();
-      });
+      self->Connected();
     });
+  }
+
+  void Connected() {
+    request_writer_.emplace(request_.get());
+    if (!expect_continue_ || interim_sent_) return PumpRequest();
+    interim_sent_ = true;
+    auto interim = std::make_shared<bhttp::response<bhttp::empty_body>>(bhttp::status::continue_, 11);
+    bhttp::async_write(session_->stream(), *interim,
+                       [self = shared_from_this(), interim](beast::error_code ec, size_t) {
+                         if (ec) return self->session_->Abort();
+                         self->PumpRequest();
+                       });
   }
 
   // Moves what the client sent next (or the end of the body) into the buffer body, then writes it on.
@@ -117,6 +134,7 @@ class Proxy : public std::enable_shared_from_this<Proxy> {
     // A body that ends only when envd closes cannot be followed by another response on this connection.
     bool delimited = res.chunked() || res.has_content_length() || response_->is_done();
     keep_alive_ = client_keep_alive_ && delimited;
+    upstream_keep_ = delimited && res.keep_alive() && request_writer_->is_done();
     res.keep_alive(keep_alive_);
     response_writer_.emplace(res);
     responding_ = true;
@@ -150,8 +168,7 @@ class Proxy : public std::enable_shared_from_this<Proxy> {
                          if (ec) return self->Cut();
                          if (!self->response_writer_->is_done()) return self->PumpResponse();
                          self->session_->LogRequest(self->response_->get().result_int(), self->bytes_out_);
-                         beast::error_code ignored;
-                         self->upstream_.close(ignored);
+                         self->KeepOrClose();
                          self->session_->Done(self->keep_alive_);
                        });
   }
@@ -168,6 +185,16 @@ class Proxy : public std::enable_shared_from_this<Proxy> {
     return body.size == 0 && !done;
   }
 
+  // After a complete exchange: envd's connection goes back to the pool unless envd ends it.
+  void KeepOrClose() {
+    beast::error_code ec;
+    if (upstream_keep_ && upstream_buffer_.size() == 0) {
+      int fd = upstream_.release(ec);
+      if (!ec) return session_->shared().upstreams->Give(route_.socket_path, UniqueFd(fd));
+    }
+    upstream_.close(ec);
+  }
+
   // A response under way is broken off: logged as cut, and the client connection reset.
   void Cut() {
     session_->LogRequest(response_->get().result_int(), bytes_out_, /*cut=*/true);
@@ -180,6 +207,12 @@ class Proxy : public std::enable_shared_from_this<Proxy> {
     beast::error_code ignored;
     upstream_.close(ignored);
     if (responding_) return Cut();
+    // A kept connection envd closed meanwhile: a request without a body is sent again on a new one.
+    if (reused_ && bodyless_) {
+      reused_ = false;
+      upstream_buffer_.clear();
+      return Connect();
+    }
     session_->Reply(502, SandboxNotFoundBody(sandbox_id_), false);
   }
 
@@ -199,6 +232,10 @@ class Proxy : public std::enable_shared_from_this<Proxy> {
   uint64_t bytes_out_ = 0;  // response body bytes relayed
   bool keep_alive_ = false;
   bool responding_ = false;
+  bool bodyless_ = false;       // the request has no body: safe to send again
+  bool reused_ = false;         // upstream_ came from the pool
+  bool upstream_keep_ = false;  // envd keeps the connection after this exchange
+  bool interim_sent_ = false;   // the client got its 100 Continue
   std::array<char, 64 << 10> buffer_;
 };
 

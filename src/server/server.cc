@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "session.h"
+#include "upstream_pool.h"
 
 namespace kiln::server {
 
@@ -11,6 +12,7 @@ namespace kiln::server {
 // before `shared`, which sessions point into.
 struct Server::Impl {
   Metrics metrics;
+  UpstreamPool upstreams;
   Shared shared;
   asio::thread_pool workers;
   asio::io_context ioc;
@@ -20,7 +22,7 @@ struct Server::Impl {
   bool stopped = false;
 
   Impl(control::Control* control, ServerOptions options)
-      : shared{control, std::move(options), nullptr, &metrics},
+      : shared{control, std::move(options), nullptr, &metrics, &upstreams},
         workers(std::max(1, shared.options.worker_threads)) {
     shared.workers = &workers;
   }

@@ -14,72 +14,10 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include "kiln/protocol/http_client.h"
-#include "kiln/server/server.h"
+#include "server_test_util.h"
 
 namespace kiln::server {
 namespace {
-
-using Json = nlohmann::json;
-
-class ServerTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    home_ = std::filesystem::temp_directory_path() /
-            ("kiln-server-" + std::to_string(getpid()) + "-" +
-             ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::remove_all(home_);
-    control::ControlOptions options;
-    options.home = home_.string();
-    auto opened = control::Control::Open(options);
-    ASSERT_TRUE(opened.ok()) << opened.status().ToString();
-    control_ = std::move(*opened);
-    alice_ = control_->keys().Create("alice", false)->secret;
-    bob_ = control_->keys().Create("bob", false)->secret;
-    ServerOptions server_options;
-    server_options.port = 0;
-    auto started = Server::Start(control_.get(), server_options);
-    ASSERT_TRUE(started.ok()) << started.status().ToString();
-    server_ = std::move(*started);
-  }
-  void TearDown() override {
-    server_.reset();
-    control_.reset();
-    std::filesystem::remove_all(home_);
-  }
-
-  http::Client Client() { return http::Client::Tcp("127.0.0.1", server_->port()); }
-  http::Response Call(const std::string& method, const std::string& target, const std::string& key,
-                      const std::string& body = "", http::Headers headers = {}) {
-    if (!key.empty()) headers.Set("X-API-Key", key);
-    if (!body.empty() && !headers.Has("Content-Type")) headers.Set("Content-Type", "application/json");
-    auto r = Client().Do(method, target, headers, body, 60'000);
-    EXPECT_TRUE(r.ok()) << r.status().ToString();
-    return r.ok() ? *r : http::Response{-1, {}, ""};
-  }
-  // Creates a sandbox through the API: {sandboxID, envdAccessToken, ...}.
-  Json Create(const std::string& key, const std::string& body = R"({"templateID":"base"})") {
-    http::Response r = Call("POST", "/v2/sandboxes", key, body);
-    EXPECT_EQ(r.status, 201) << r.body;
-    return Json::parse(r.body, nullptr, false);
-  }
-  http::Response Envd(const std::string& method, const std::string& target, const Json& sandbox,
-                      const std::string& body = "", http::Headers headers = {}) {
-    headers.Set("E2b-Sandbox-Id", sandbox["sandboxID"].get<std::string>());
-    headers.Set("E2b-Sandbox-Port", "49983");
-    if (!headers.Has("X-Access-Token"))
-      headers.Set("X-Access-Token", sandbox["envdAccessToken"].get<std::string>());
-    auto r = Client().Do(method, target, headers, body, 60'000);
-    EXPECT_TRUE(r.ok()) << r.status().ToString();
-    return r.ok() ? *r : http::Response{-1, {}, ""};
-  }
-  static Json Body(const http::Response& r) { return Json::parse(r.body, nullptr, false); }
-
-  std::filesystem::path home_;
-  std::unique_ptr<control::Control> control_;
-  std::unique_ptr<Server> server_;
-  std::string alice_, bob_;
-};
 
 TEST_F(ServerTest, KeysAreRequiredAndCheckedByHeaderOrBearer) {
   EXPECT_EQ(Call("GET", "/health", "").status, 204);

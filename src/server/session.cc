@@ -79,16 +79,21 @@ void Session::DataPlane(const std::string& sandbox_id, int port) {
   const auto& req = header_parser_->get();
   // An error answered before the body was read leaves that body on the wire: the connection must close.
   bool keep = req.keep_alive() && header_parser_->is_done();
-  if (port != kEnvdPort && port != kCodeInterpreterPort) {
+  if (port == 0) {
     nlohmann::json body = {{"sandboxId", sandbox_id},
-                           {"message", "port " + std::to_string(port) +
-                                           " is not forwarded: Kiln serves envd (49983) and the code "
-                                           "interpreter (49999) only"},
+                           {"message", "the E2b-Sandbox-Port header (or the host name's port) is not a port"},
                            {"code", 502}};
     return Reply(502, DumpJson(body), keep);
   }
   Result<control::Route> route = shared_->control->Resolve(sandbox_id);
   if (!route.ok()) return Reply(502, SandboxNotFoundBody(sandbox_id), keep);
+  if (port != kEnvdPort && port != kCodeInterpreterPort) {
+    // A web server the sandbox's code started: public, as E2B's sandbox ports are (no token).
+    stream_.expires_never();
+    StartTunnel(shared_from_this(), std::move(*header_parser_), std::move(*route), sandbox_id, port);
+    header_parser_.reset();
+    return;
+  }
   if (!Authorized(req, route->access_token))
     return Reply(401,
                  ErrorJson(401,

@@ -25,11 +25,14 @@ namespace bhttp = boost::beast::http;
 using tcp = asio::ip::tcp;
 
 // What every session shares with the server.
+class UpstreamPool;
+
 struct Shared {
   control::Control* control;
   ServerOptions options;
   asio::thread_pool* workers;
   Metrics* metrics;
+  UpstreamPool* upstreams;  // idle envd connections (upstream_pool.h)
 };
 
 class Session : public std::enable_shared_from_this<Session> {
@@ -75,5 +78,10 @@ class Session : public std::enable_shared_from_this<Session> {
 // the request body and then the response; calls session->Done() or Abort() at the end.
 void StartProxy(std::shared_ptr<Session> session, bhttp::request_parser<bhttp::empty_body>&& parser,
                 control::Route route, std::string sandbox_id);
+
+// Tunnels the connection whose request header `parser` holds to TCP `port` inside the sandbox (tunnel.cc):
+// the request and everything after it, both ways, until either side ends.
+void StartTunnel(std::shared_ptr<Session> session, bhttp::request_parser<bhttp::empty_body>&& parser,
+                 control::Route route, std::string sandbox_id, int port);
 
 }  // namespace kiln::server

@@ -33,4 +33,4 @@ if [ -z "$url" ]; then
   echo "kiln serve did not start:"; cat "$log"; exit 1
 fi
 key="$(grep -o 'e2b_[0-9a-f]*' "$log" | head -1)"
-E2B_API_URL="$url" E2B_SANDBOX_URL="$url" E2B_API_KEY="$key" node "$here/$script"
+KILN_SERVE_LOG="$log" E2B_API_URL="$url" E2B_SANDBOX_URL="$url" E2B_API_KEY="$key" node "$here/$script"

@@ -2,6 +2,7 @@
 // running `kiln serve`, pointed at it only through E2B_API_URL, E2B_SANDBOX_URL and E2B_API_KEY.
 // Run by run.sh; each step prints its name, and the first failed assertion exits non-zero.
 import assert from 'node:assert/strict';
+import http from 'node:http';
 import { Sandbox } from 'e2b';
 import { Sandbox as CodeInterpreter } from '@e2b/code-interpreter';
 
@@ -12,6 +13,21 @@ async function step(name, fn) {
   await fn();
   steps.push(name);
   console.log(`ok   ${name} (${Date.now() - started} ms)`);
+}
+
+// GET path from the server with the given Host header (how a browser reaches getHost(port) behind a
+// wildcard DNS name for PORT-ID.DOMAIN).
+function getThroughServer(host, path) {
+  const api = new URL(process.env.E2B_API_URL);
+  return new Promise((resolve, reject) => {
+    const req = http.get({ hostname: api.hostname, port: api.port, path, headers: { host } }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (piece) => (body += piece));
+      res.on('end', () => resolve({ status: res.statusCode, body }));
+    });
+    req.on('error', reject);
+  });
 }
 
 const metadata = { suite: 'kiln-e2e', 'a&b': 'c=d w' };
@@ -79,6 +95,24 @@ await step('getInfo', async () => {
 await step('Sandbox.connect reaches the same sandbox', async () => {
   const again = await Sandbox.connect(sbx.sandboxId);
   assert.equal((await again.commands.run('cat /home/user/note.txt')).stdout, 'kiln e2e\n');
+});
+
+await step('getHost: a web server started in the sandbox answers through the server', async () => {
+  await sbx.files.write('/home/user/www/hello.txt', 'served from the sandbox\n');
+  const server = await sbx.commands.run('cd /home/user/www && exec python3 -m http.server 8000', { background: true });
+  const host = sbx.getHost(8000);
+  assert.ok(host.startsWith(`8000-${sbx.sandboxId}.`), host);
+  let page = { status: 0 };
+  for (let i = 0; i < 100 && page.status !== 200; i++) {
+    page = await getThroughServer(host, '/hello.txt');
+    if (page.status !== 200) await sleep(100);
+  }
+  assert.equal(page.status, 200, page.body);
+  assert.equal(page.body, 'served from the sandbox\n');
+  const closed = await getThroughServer(`8001-${sbx.sandboxId}.kiln.test`, '/');
+  assert.equal(closed.status, 502);
+  assert.equal(JSON.parse(closed.body).message, 'The sandbox is running but port is not open');
+  await server.kill();
 });
 
 await step('kill, then isRunning is false and a second kill returns false', async () => {

@@ -14,6 +14,9 @@
 // Errors: InvalidArgument (bad field, or a timeout past the maximum lifetime), NotFound, ResourceExhausted
 // (a concurrency limit, named in the message), and whatever the runtime reports when a sandbox cannot start.
 //
+// Retention: a background pass deletes the rows of sandboxes that ended more than retain_ended_s ago (at
+// most every minute, more often for a short retention); such an id then reads as never known.
+//
 // autoPause: such a sandbox is given the runtime lifetime of its maximum lifetime, and a thread of the
 // Control pauses it (as Pause does) within a second after its timeout ends; Connect resumes it. A server
 // restarted after that moment re-adopts it and pauses it then.
@@ -39,6 +42,8 @@
 
 namespace kiln::control {
 
+class SandboxPool;
+
 struct ControlOptions {
   std::string home;        // the Kiln home directory (created 0700 if missing); the database is home/kiln.db
   std::string socket_dir;  // envd sockets; empty: the runtime's default
@@ -46,6 +51,14 @@ struct ControlOptions {
   int64_t max_sandboxes_total = 100;   // running at once on this server
   int64_t max_lifetime_s = 24 * 3600;  // from start to end, however often the timeout is extended
   int64_t default_timeout_s = 300;     // E2B's default when a create names none
+  // How long the registry keeps an ended sandbox's row (its get then says why it ended) before a background
+  // pass deletes it (`kiln serve --retain-ended`); 0 deletes them at the next pass.
+  int64_t retain_ended_s = 24 * 3600;
+  // Warm pools (`kiln serve --pool TEMPLATE=N`): template id -> started sandboxes kept ready, refilled in
+  // the background. A create of such a template takes one when the request asks nothing a started sandbox
+  // cannot take (envVars, network settings other than the default: those creates start cold); its
+  // metadata, timeout and autoPause apply from then on, and its start time is the create's.
+  std::map<std::string, int64_t> pool_sizes;
   // Whether a create that does not say gets network (`kiln serve --internet-access`). Off, unlike E2B.
   bool default_internet_access = false;
 };
@@ -76,10 +89,11 @@ struct SandboxRecord {
   std::string socket_path;   // envd's socket on the host
   int64_t cpu_count = 0, memory_mb = 0, disk_mb = 0;
   int64_t started_ms = 0, end_ms = 0;  // wall clock
-  std::string state;                   // "starting", "running", "paused" or "ended"
-  bool auto_pause = false;             // paused, not killed, when its timeout ends
+  // "starting", "pooled" (ready in a warm pool, nobody's yet), "running", "paused" or "ended"
+  std::string state;
+  bool auto_pause = false;  // paused, not killed, when its timeout ends
   int64_t ended_ms = 0;
-  // "killed", "expired", "exited", "server stopped", "server restarted", "failed to start"
+  // "killed", "expired", "exited", "server stopped", "server restarted", "failed to start", "pooled, unused"
   std::string end_reason;
 };
 
@@ -135,6 +149,15 @@ struct SandboxMetric {
   sandbox::Usage usage;
 };
 
+// One entry of what a sandbox's envd logged (GET /sandboxes/{id}/logs): envd's start, each process's start
+// and end.
+struct SandboxLogEntry {
+  int64_t at_ms = 0;  // wall clock
+  std::string level;  // debug, info, warn, error
+  std::string message;
+  std::map<std::string, std::string> fields;
+};
+
 // Where the data plane reaches a running sandbox.
 struct Route {
   std::string socket_path;
@@ -171,6 +194,11 @@ class Control {
   // Samples the sandbox's CPU, memory (cgroup) and home filesystem now. NotFound as Get; Unimplemented on a
   // host without cgroups.
   Result<SandboxMetric> Metrics(const Principal& caller, const std::string& id);
+  // What the sandbox's envd logged, oldest first: entries at or after `start_ms` (wall clock), at most
+  // `limit` (1..10000, else InvalidArgument). NotFound as Get; FailedPrecondition for a paused sandbox
+  // (its envd is frozen); Unavailable when envd does not answer within 10 s.
+  Result<std::vector<SandboxLogEntry>> Logs(const Principal& caller, const std::string& id, int64_t start_ms,
+                                            int64_t limit);
   // Runs one program in a fresh sandbox, counted against the caller's concurrency limit while it runs.
   // InvalidArgument names an unknown language (listing the known ones) or a bad timeout; a program that
   // fails is still a result.
@@ -180,6 +208,8 @@ class Control {
     int64_t running = 0, paused = 0;
   };
   StateCounts CountByState() const;
+  // Ready sandboxes of each warm pool now, by template id (every configured template, 0 included).
+  std::map<std::string, int64_t> PoolSizes() const;
   // For the data plane (its callers hold the access token, not a key). NotFound unless running (paused
   // included).
   Result<Route> Resolve(const std::string& id) const;
@@ -192,12 +222,23 @@ class Control {
   Status CheckLifetime(const SandboxRecord& record, int64_t end_ms) const;
   Status Reserve(const Principal& caller);
   void Unreserve(const Principal& caller);
-  Result<SandboxRecord> Start(const Principal& caller, const CreateRequest& request, const Template& tmpl);
+  // Launches and registers a sandbox: the caller's ("running"), or with `for_pool` nobody's yet
+  // ("pooled", no lifetime until it is claimed).
+  Result<SandboxRecord> Start(const Principal& caller, const CreateRequest& request, const Template& tmpl,
+                              bool for_pool = false);
+  // control_pool.cc: a pooled sandbox made the caller's, when the request allows one and one is ready.
+  std::optional<SandboxRecord> FromPool(const Principal& caller, const CreateRequest& request,
+                                        const Template& tmpl);
+  Result<SandboxRecord> Claim(const Principal& caller, const CreateRequest& request, SandboxRecord pooled);
+  Result<SandboxRecord> MakePooled(const std::string& template_id);
   Status UpdateEnd(SandboxRecord& record, int64_t end_ms);
   Status PauseRecord(const SandboxRecord& record);
   Status CheckTimeout(int64_t timeout_s) const;
   int64_t MaxEnd(const SandboxRecord& record) const;
-  void PauseWhenDue();  // the auto-pause thread: pauses autoPause sandboxes whose timeout has ended
+  // The housekeeping thread: pauses autoPause sandboxes whose timeout has ended, prunes old ended rows.
+  void Housekeep();
+  void PauseWhenDue();
+  void PruneEnded();
 
   ControlOptions options_;
   UniqueFd home_lock_;  // flock'd home/serve.lock, held for the Control's life
@@ -209,6 +250,8 @@ class Control {
   std::mutex pauser_mu_;
   std::condition_variable pauser_wake_;
   bool stopping_ = false;
+  std::unique_ptr<SandboxPool> pool_;  // null: no warm pools
+  int64_t pruned_at_ms_ = 0;           // the last PruneEnded pass (housekeeping thread only)
   std::thread pauser_;
 };
 

@@ -52,6 +52,14 @@ class ResponseWriter {
   // Drops the connection without a clean end of body (so the client sees a reset, not success). Every
   // later call fails. A handler that returns mid-stream without Finish() is aborted the same way.
   virtual void Abort() = 0;
+  // Switches protocols: sends "101 Switching Protocols" with `headers` (Upgrade, Connection: Upgrade added)
+  // and hands the raw connection over for a tunnel. *fd receives the socket, still the server's (valid
+  // until the handler returns, closed after it), *pending the bytes already received past the request
+  // head. Only for a request without a body. Unimplemented for writers that cannot.
+  virtual Status Upgrade(std::string_view protocol, const Headers& headers, int* fd, std::string* pending) {
+    (void)protocol, (void)headers, (void)fd, (void)pending;
+    return Unimplemented("this connection cannot switch protocols");
+  }
 };
 
 using Handler = std::function<void(Request& request, ResponseWriter& writer)>;

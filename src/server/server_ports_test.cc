@@ -1,0 +1,160 @@
+// The data plane for ports other than envd's: a web server started in the sandbox is reached through the
+// server (E2B's getHost(port)), by routing header or host name, with keep-alive; protocol upgrades
+// (WebSocket-style) pass through as a raw two-way stream; a closed port, an unknown sandbox and a killed
+// sandbox are answered or cut as E2B's edge does.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+
+#include <chrono>
+#include <thread>
+
+#include "server_test_util.h"
+
+namespace kiln::server {
+namespace {
+
+// An HTTP server on 127.0.0.1:9000 in the sandbox that answers any request with 101 and then echoes.
+constexpr char kEchoServer[] = R"py(
+import socket
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", 9000))
+s.listen(8)
+while True:
+    c, _ = s.accept()
+    data = b""
+    while b"\r\n\r\n" not in data:
+        piece = c.recv(4096)
+        if not piece:
+            break
+        data += piece
+    c.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n")
+    rest = data.split(b"\r\n\r\n", 1)[-1] if b"\r\n\r\n" in data else b""
+    if rest:
+        c.sendall(rest)
+    while True:
+        piece = c.recv(65536)
+        if not piece:
+            break
+        c.sendall(piece)
+    c.close()
+)py";
+
+int Connect(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  timeval tv{30, 0};  // no test waits forever on a broken tunnel
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+bool SendAll(int fd, const std::string& data) {
+  for (size_t done = 0; done < data.size();) {
+    ssize_t n = send(fd, data.data() + done, data.size() - done, MSG_NOSIGNAL);
+    if (n <= 0) return false;
+    done += static_cast<size_t>(n);
+  }
+  return true;
+}
+
+// Reads until `want` bytes arrived (or `until` appears), the peer closed, or the receive timeout passed.
+std::string Receive(int fd, size_t want, const std::string& until = "") {
+  std::string got;
+  char buf[65536];
+  while (got.size() < want && (until.empty() || got.find(until) == std::string::npos)) {
+    ssize_t n = recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) break;
+    got.append(buf, static_cast<size_t>(n));
+  }
+  return got;
+}
+
+class PortsTest : public ServerTest {
+ protected:
+  http::Response Port(const std::string& id, int port, const std::string& target, http::Client& client) {
+    http::Headers h;
+    h.Set("E2b-Sandbox-Id", id);
+    h.Set("E2b-Sandbox-Port", std::to_string(port));
+    auto r = client.Do("GET", target, h, "", 30'000);
+    return r.ok() ? *r : http::Response{-1, {}, r.status().ToString()};
+  }
+};
+
+TEST_F(PortsTest, WebServersAndUpgradesInTheSandboxAreReachable) {
+  Json sandbox = Create(alice_);
+  std::string id = sandbox["sandboxID"];
+  Run(sandbox,
+      "cd /home/user && echo hello-from-port > index.txt && "
+      "(python3 -m http.server 8000 --bind 127.0.0.1 >/dev/null 2>&1 &) && "
+      "cat > /tmp/echo.py <<'EOF'\n" +
+          std::string(kEchoServer) + "\nEOF\n(python3 /tmp/echo.py >/dev/null 2>&1 &)");
+
+  http::Client client = Client();
+  http::Response page{-1, {}, ""};
+  for (int i = 0; i < 300 && page.status != 200; ++i) {
+    page = Port(id, 8000, "/index.txt", client);
+    if (page.status != 200) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_EQ(page.status, 200) << page.body;
+  EXPECT_EQ(page.body, "hello-from-port\n");
+  http::Response again = Port(id, 8000, "/index.txt", client);  // the same connection, kept alive
+  EXPECT_EQ(again.status, 200);
+  EXPECT_EQ(again.body, "hello-from-port\n");
+
+  int by_host = Connect(server_->port());
+  ASSERT_TRUE(SendAll(by_host, "GET /index.txt HTTP/1.1\r\nHost: 8000-" + id +
+                                   ".kiln.test:3000\r\nConnection: close\r\n\r\n"));
+  std::string answer = Receive(by_host, 1 << 20);
+  close(by_host);
+  EXPECT_EQ(answer.rfind("HTTP/1.0 200", 0), 0u) << answer;
+  EXPECT_NE(answer.find("\r\n\r\nhello-from-port\n"), std::string::npos) << answer;
+
+  int ws = Connect(server_->port());
+  std::string upgraded;
+  for (int i = 0; i < 300; ++i) {
+    ASSERT_TRUE(SendAll(ws, "GET /ws HTTP/1.1\r\nHost: 9000-" + id +
+                                ".kiln.test\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n"));
+    upgraded = Receive(ws, 1 << 20, "\r\n\r\n");
+    if (upgraded.rfind("HTTP/1.1 101", 0) == 0) break;
+    close(ws);  // the echo server was not up yet: 502, connection closed
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    ws = Connect(server_->port());
+  }
+  ASSERT_EQ(upgraded.rfind("HTTP/1.1 101", 0), 0u) << upgraded;
+  ASSERT_TRUE(SendAll(ws, "ping-1"));
+  EXPECT_EQ(Receive(ws, 6), "ping-1");
+  std::string big(1 << 20, 'z');
+  std::thread writer([&] { SendAll(ws, big); });
+  std::string echoed = Receive(ws, big.size());
+  writer.join();
+  EXPECT_EQ(echoed.size(), big.size());
+
+  http::Response closed = Port(id, 8001, "/", client);
+  EXPECT_EQ(closed.status, 502);
+  EXPECT_EQ(Body(closed)["message"], "The sandbox is running but port is not open") << closed.body;
+  EXPECT_EQ(Body(closed)["port"], 8001);
+  http::Client fresh = Client();
+  http::Response unknown = Port("nosuchsandbox", 8000, "/", fresh);
+  EXPECT_EQ(unknown.status, 502);
+  EXPECT_EQ(Body(unknown)["message"], "The sandbox was not found");
+
+  // Killing the sandbox ends the open tunnel.
+  ASSERT_EQ(Call("DELETE", "/sandboxes/" + id, alice_).status, 204);
+  char c;
+  ssize_t n = recv(ws, &c, 1, 0);
+  EXPECT_LE(n, 0);
+  EXPECT_FALSE(n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) << "the tunnel outlived its sandbox";
+  close(ws);
+}
+
+}  // namespace
+}  // namespace kiln::server
