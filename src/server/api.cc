@@ -9,6 +9,7 @@
 #include "kiln/base/strings.h"
 #include "langgraph_routes.h"
 #include "query.h"
+#include "template_routes.h"
 
 namespace kiln::server {
 namespace {
@@ -379,6 +380,7 @@ const std::vector<Route>& Routes() {
       {"POST", "/sandboxes/:id/resume", Resume},
       {"GET", "/sandboxes/:id/metrics", SandboxMetrics},
       {"GET", "/sandboxes/:id/logs", NotYet("sandbox logs")},
+      {"GET", "/templates", [](const Call& c) { return ListTemplates(c.control); }},
   };
   return kRoutes;
 }
