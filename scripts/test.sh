@@ -37,6 +37,8 @@ fi
 scripts/setup.sh --with-test-deps
 LABELS=()
 if [ "$PASS_ONLY" = 1 ]; then LABELS=(-L 'sanitize|fuzz'); fi
+# Tests labelled `slow` (the data-science template's build from the apt mirror) run only with KILN_TEST_SLOW=1.
+if [ "${KILN_TEST_SLOW:-0}" != 1 ]; then LABELS+=(-LE slow); fi
 # Sandbox tests start many sandboxes; run two test processes at a time on CI's two cores.
 ctest --test-dir "$BUILD_DIR" --output-on-failure -j"${KILN_TEST_JOBS:-2}" --timeout 300 "${LABELS[@]}" "$@"
 if [ -z "$SANITIZE" ] && [ "$#" = 0 ] && [ "${KILN_SANITIZER_PASS:-0}" = 1 ]; then

@@ -20,7 +20,8 @@ namespace kiln::cli {
 namespace {
 
 struct RunFlags {
-  std::string file, code, lang, stdin_source, user = "user", template_name;
+  std::string file, code, lang, stdin_source, user,
+      template_name;  // user empty: the template's USER, else "user"
   std::vector<std::string> env, args, allow_out, deny_out;
   double timeout_s = 30, memory_mb = 0;  // 0: the template's, else 512
   bool json = false, network = false;
@@ -82,12 +83,13 @@ Result<runtime::RunRequest> BuildRequest(const RunFlags& f) {
   } else {
     source = f.code;
   }
+  req.user = f.user.empty() ? sandbox::kSandboxUser : f.user;
   if (!f.template_name.empty()) {
     KILN_ASSIGN_OR_RETURN(tmpl::TemplateInfo t, tmpl::TemplateStore().Get(f.template_name));
     KILN_RETURN_IF_ERROR(tmpl::ApplyTemplate(t, req.spec));
+    if (f.user.empty()) req.user = t.user;
   }
   req.spec.files["/home/user/" + name] = source;
-  req.user = f.user;
   req.argv = lang->command;
   req.argv.push_back("/home/user/" + name);
   req.argv.insert(req.argv.end(), f.args.begin(), f.args.end());
@@ -173,8 +175,8 @@ void AddRunCommand(CLI::App& app, const std::vector<std::string>& program_args, 
   run->add_option("--lang", flags->lang, "python (default), bash, sh or node");
   run->add_option("--stdin", flags->stdin_source, "File to feed on stdin, or - for this terminal's stdin");
   run->add_option("--user", flags->user,
-                  "Run as user (default: uid 1000, no capabilities) or root (uid 0 of the sandbox, bounded "
-                  "capabilities)")
+                  "Run as user (uid 1000, no capabilities) or root (uid 0 of the sandbox, bounded "
+                  "capabilities); default: the template's USER, else user")
       ->check(CLI::IsMember({"user", "root"}));
   run->add_option("--env", flags->env, "Environment variable KEY=VALUE (repeatable)");
   run->add_option("--timeout", flags->timeout_s, "Wall-clock limit in seconds (default 30)");

@@ -1,4 +1,6 @@
 #include "kiln/control/control.h"
+#include "kiln/client/envd_client.h"
+#include "kiln/template/ready.h"
 #include "kiln/template/store.h"
 
 #include <fcntl.h>
@@ -248,9 +250,11 @@ Result<SandboxRecord> Control::Start(const Principal& caller, const CreateReques
   // one has no lifetime until it is claimed.
   int64_t runtime_s = for_pool ? 0 : request.auto_pause ? options_.max_lifetime_s : timeout_s;
   runtime::CreateOptions create = RuntimeOptions(tmpl, request, runtime_s, options_.default_internet_access);
+  tmpl::TemplateInfo built;
   if (tmpl.built) {
-    KILN_ASSIGN_OR_RETURN(tmpl::TemplateInfo built, tmpl::TemplateStore(options_.home).Get(tmpl.id));
+    KILN_ASSIGN_OR_RETURN(built, tmpl::TemplateStore(options_.home).Get(tmpl.id));
     KILN_RETURN_IF_ERROR(tmpl::ApplyTemplate(built, create.spec));
+    create.default_user = built.user;
   }
   const sandbox::Limits& limits = create.spec.limits;
   SandboxRecord r;
@@ -273,6 +277,13 @@ Result<SandboxRecord> Control::Start(const Principal& caller, const CreateReques
   if (!info.ok()) {
     (void)registry::MarkEnded(*db_, r.id, NowMs(), "failed to start");
     return info.status();
+  }
+  // A template's start command runs now; the create is answered once its ready command passes.
+  Status ready = tmpl::StartAndAwaitReady(built, client::EnvdClient(info->socket_path, create.access_token));
+  if (!ready.ok()) {
+    (void)runtime_->Kill(info->id);
+    (void)registry::MarkEnded(*db_, r.id, NowMs(), "not ready");
+    return ready;
   }
   r.socket_path = info->socket_path;
   r.started_ms = info->started_at_ms;

@@ -1,13 +1,30 @@
 #include "kiln/control/control.h"
 #include "kiln/template/store.h"
 
+#include <cmath>
+
 namespace kiln::control {
+
+namespace {
+
+// The built-in templates run with a sandbox's default limits.
+Template BuiltIn(std::string id, std::string description, bool python_context) {
+  sandbox::Limits limits;
+  Template t{std::move(id), std::move(description), python_context};
+  t.cpu_count = static_cast<int64_t>(std::ceil(limits.cpus));
+  t.memory_mb = limits.memory_bytes >> 20;
+  t.disk_mb = limits.tmpfs_home_bytes >> 20;
+  return t;
+}
+
+}  // namespace
 
 const std::vector<Template>& Templates() {
   static const std::vector<Template> kTemplates = {
-      {"base", "the host's /usr read-only, a private home and /tmp; processes and files through envd", false},
-      {"code-interpreter-v1", "base with the default Python code context started (E2B code interpreter)",
-       true},
+      BuiltIn("base", "the host's /usr read-only, a private home and /tmp; processes and files through envd",
+              false),
+      BuiltIn("code-interpreter-v1",
+              "base with the default Python code context started (E2B code interpreter)", true),
   };
   return kTemplates;
 }
@@ -23,8 +40,17 @@ Result<Template> FindTemplate(const std::string& id) {
 
 std::vector<Template> Templates(const std::string& home) {
   std::vector<Template> all = Templates();
-  for (const tmpl::TemplateInfo& t : tmpl::TemplateStore(home).List())
-    all.push_back({t.name, "built from " + t.from + " (kiln template build)", false, true});
+  for (const tmpl::TemplateInfo& t : tmpl::TemplateStore(home).List()) {
+    Template listed{t.name, "built from " + t.from + " (kiln template build)", false, true};
+    listed.cpu_count = static_cast<int64_t>(std::ceil(t.cpu_count));
+    listed.memory_mb = t.memory_mb;
+    listed.disk_mb = t.disk_mb;
+    listed.created_ms = t.created_ms;
+    listed.version = t.envd_version;
+    listed.start_cmd = t.start_cmd;
+    listed.ready_cmd = t.ready_cmd;
+    all.push_back(std::move(listed));
+  }
   return all;
 }
 

@@ -33,8 +33,9 @@ Status MakeDirs(const std::string& path) {
 }
 
 std::vector<std::string> ServeArgv(const CreateOptions& o) {
-  std::vector<std::string> argv = {"kiln-envd", "serve",        "--listen-fd", "3",
-                                   "--workdir", o.spec.workdir, "--args-fd",   "4"};
+  std::vector<std::string> argv = {"kiln-envd",      "serve",        "--listen-fd", "3",
+                                   "--workdir",      o.spec.workdir, "--args-fd",   "4",
+                                   "--default-user", o.default_user};
   if (o.preload_python) {
     argv.push_back("--preload-python");
     argv.push_back("true");

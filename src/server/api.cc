@@ -10,6 +10,7 @@
 #include "langgraph_routes.h"
 #include "query.h"
 #include "sandbox_logs.h"
+#include "template_routes.h"
 
 namespace kiln::server {
 namespace {
@@ -376,6 +377,7 @@ const std::vector<Route>& Routes() {
        [](const Call& c) { return SandboxLogs(c.control, c.caller, c.id, c.target, false); }},
       {"GET", "/v2/sandboxes/:id/logs",
        [](const Call& c) { return SandboxLogs(c.control, c.caller, c.id, c.target, true); }},
+      {"GET", "/templates", [](const Call& c) { return ListTemplates(c.control); }},
   };
   return kRoutes;
 }

@@ -135,6 +135,7 @@ class Builder {
       state_.workdir = parent.workdir;
       state_.last_user = parent.user;
       start_cmd_ = parent.start_cmd, ready_cmd_ = parent.ready_cmd;
+      ready_timeout_s_ = parent.ready_timeout_s;
     } else {
       base_ = "rootfs";
       suite_ = *DebianSuite(file_.from);
@@ -432,6 +433,7 @@ class Builder {
     info.user = state_.last_user.empty() ? "user" : state_.last_user;
     info.start_cmd = file_.start_cmd.empty() ? start_cmd_ : file_.start_cmd;
     info.ready_cmd = file_.start_cmd.empty() ? ready_cmd_ : file_.ready_cmd;
+    info.ready_timeout_s = file_.start_cmd.empty() ? ready_timeout_s_ : file_.ready_timeout_s.value_or(60);
     if (file_.cpu_count) info.cpu_count = *file_.cpu_count;
     if (file_.memory_mb) info.memory_mb = *file_.memory_mb;
     if (file_.disk_mb) info.disk_mb = *file_.disk_mb;
@@ -451,6 +453,7 @@ class Builder {
   TemplateStore store_;
   Dockerfile file_;
   std::string context_, work_, merged_, base_, suite_, start_cmd_, ready_cmd_, log_;
+  int64_t ready_timeout_s_ = 60;
   bool mounted_ = false;
   State state_;
   std::vector<std::string> layers_;  // ids, bottom first

@@ -113,8 +113,8 @@ class Parser {
       if (!s.ok()) return InvalidArgument(out_.file + ":" + std::to_string(l.line) + ": " + s.message());
     }
     if (out_.from_line == 0) return InvalidArgument(out_.file + ":1: no FROM instruction");
-    if (out_.start_cmd.empty() && !out_.ready_cmd.empty())
-      return InvalidArgument(out_.file + ": a ready-cmd needs a start-cmd");
+    if (out_.start_cmd.empty() && (!out_.ready_cmd.empty() || out_.ready_timeout_s))
+      return InvalidArgument(out_.file + ": a ready-cmd or ready-timeout needs a start-cmd");
     return std::move(out_);
   }
 
@@ -128,6 +128,8 @@ class Parser {
       out_.start_cmd = value, out_.start_cmd_line = l.line;
     } else if (key == "ready-cmd") {
       out_.ready_cmd = value;
+    } else if (key == "ready-timeout") {
+      KILN_ASSIGN_OR_RETURN(out_.ready_timeout_s, Number(key, value, 1, 3600));
     } else if (key == "cpu-count") {
       KILN_ASSIGN_OR_RETURN(int64_t n, Number(key, value, 1, 64));
       out_.cpu_count = static_cast<double>(n);
@@ -137,7 +139,7 @@ class Parser {
       KILN_ASSIGN_OR_RETURN(out_.disk_mb, Number(key, value, 16, 1 << 20));
     } else {
       return InvalidArgument("unknown kiln directive '" + key +
-                             "' (known: start-cmd, ready-cmd, cpu-count, memory-mb, disk-mb)");
+                             "' (known: start-cmd, ready-cmd, ready-timeout, cpu-count, memory-mb, disk-mb)");
     }
     return Status::Ok();
   }

@@ -33,6 +33,7 @@ TEST(DockerfileTest, ParsesTheSubsetWithLinesAndState) {
       "USER user\n"
       "# kiln: start-cmd python3 -m http.server 8000\n"
       "# kiln: ready-cmd curl -s localhost:8000\n"
+      "# kiln: ready-timeout 90\n"
       "# kiln: cpu-count 2\n"
       "# kiln: memory-mb 1024\n");
   EXPECT_EQ(d.from, "debian:bookworm");
@@ -53,6 +54,7 @@ TEST(DockerfileTest, ParsesTheSubsetWithLinesAndState) {
   EXPECT_EQ(d.steps[7].args[0], "user");
   EXPECT_EQ(d.start_cmd, "python3 -m http.server 8000");
   EXPECT_EQ(d.ready_cmd, "curl -s localhost:8000");
+  EXPECT_EQ(d.ready_timeout_s, 90);
   EXPECT_EQ(d.cpu_count, 2);
   EXPECT_EQ(d.memory_mb, 1024);
   EXPECT_EQ(DebianSuite(d.from), "bookworm");
@@ -87,6 +89,13 @@ TEST(DockerfileTest, ErrorsNameTheFileAndLine) {
   EXPECT_NE(
       Error("FROM host\n# kiln: cpu-count many\n").find("Dockerfile:2: cpu-count: expected a whole number"),
       std::string::npos);
+  EXPECT_NE(Error("FROM host\n# kiln: ready-cmd true\n")
+                .find("Dockerfile: a ready-cmd or ready-timeout needs a "
+                      "start-cmd"),
+            std::string::npos);
+  EXPECT_NE(Error("FROM host\n# kiln: start-cmd x\n# kiln: ready-timeout 0\n")
+                .find("Dockerfile:3: ready-timeout: must be between 1 and 3600"),
+            std::string::npos);
   EXPECT_NE(Error("FROM host\nRUN --mount=type=cache true\n").find("Dockerfile:2: RUN flags"),
             std::string::npos);
   EXPECT_NE(Error("FROM host\nWORKDIR /a/../b\n").find("Dockerfile:2:"), std::string::npos);

@@ -81,6 +81,7 @@ std::string TemplateInfoToJson(const TemplateInfo& t) {
             {"user", t.user},
             {"start_cmd", t.start_cmd},
             {"ready_cmd", t.ready_cmd},
+            {"ready_timeout_s", t.ready_timeout_s},
             {"envd_version", t.envd_version},
             {"created_ms", t.created_ms},
             {"size_bytes", t.size_bytes},
@@ -107,6 +108,7 @@ Result<TemplateInfo> TemplateInfoFromJson(const std::string& text) {
     t.user = j.value("user", "user");
     t.start_cmd = j.value("start_cmd", "");
     t.ready_cmd = j.value("ready_cmd", "");
+    t.ready_timeout_s = j.value("ready_timeout_s", int64_t{60});
     t.envd_version = j.value("envd_version", "");
     t.created_ms = j.value("created_ms", int64_t{0});
     t.size_bytes = j.value("size_bytes", int64_t{0});

@@ -33,4 +33,6 @@ if [ -z "$url" ]; then
   echo "kiln serve did not start:"; cat "$log"; exit 1
 fi
 key="$(grep -o 'e2b_[0-9a-f]*' "$log" | head -1)"
-KILN_SERVE_LOG="$log" E2B_API_URL="$url" E2B_SANDBOX_URL="$url" E2B_API_KEY="$key" node "$here/$script"
+# The server's home and binary, for scripts that build templates into it (template_test.mjs).
+KILN_SERVE_LOG="$log" E2B_API_URL="$url" E2B_SANDBOX_URL="$url" E2B_API_KEY="$key" KILN_E2E_HOME="$home/kiln" \
+  KILN_E2E_BINARY="$kiln" node "$here/$script"

@@ -69,6 +69,11 @@ struct Template {
   std::string description;
   bool python_context = false;  // the default Python code context is started with the sandbox
   bool built = false;           // a template of the store (kiln template build), run on its own root
+  // What a sandbox of it gets, for listings (GET /templates).
+  int64_t cpu_count = 1, memory_mb = 512, disk_mb = 256;
+  int64_t created_ms = 0;  // when it was built; 0 for the built-in ones
+  std::string version;     // the Kiln (and kiln-envd) version that built it; empty for the built-in ones
+  std::string start_cmd, ready_cmd;
 };
 // The known templates, in a stable order: "base", "code-interpreter-v1".
 const std::vector<Template>& Templates();

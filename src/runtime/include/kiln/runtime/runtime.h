@@ -34,6 +34,9 @@ struct CreateOptions {
   // Required as X-Access-Token by envd for everything but /health and /files; empty: no token.
   std::string access_token;
   std::string id;  // a random one when empty
+  // Who envd's processes and file calls act as when a request names no user ("user" or "root"): a
+  // template's USER.
+  std::string default_user = sandbox::kSandboxUser;
   // Start the default Python code context with envd instead of on its first execute (warm pools).
   bool preload_python = false;
   // The sandbox is killed by the kernel when the thread that creates it exits (PR_SET_PDEATHSIG): for

@@ -1,7 +1,8 @@
 // The Dockerfile subset `kiln template build` reads: a parsed, validated list of instructions.
 //
 // Supported: FROM (once, first; only ARG may precede it), RUN, COPY, ADD (local files), ENV, WORKDIR, USER,
-// ARG, and Kiln's comment directives `# kiln: start-cmd CMD`, `# kiln: ready-cmd CMD`, `# kiln: cpu-count N`,
+// ARG, and Kiln's comment directives `# kiln: start-cmd CMD`, `# kiln: ready-cmd CMD`,
+// `# kiln: ready-timeout SECONDS`, `# kiln: cpu-count N`,
 // `# kiln: memory-mb N`, `# kiln: disk-mb N`. Lines continue with a trailing backslash; `#` starts a comment
 // at the beginning of a line. Anything else (CMD, ENTRYPOINT, EXPOSE, a second FROM, an unknown directive)
 // is an InvalidArgument naming FILE:LINE. Pure functions, thread-safe.
@@ -40,6 +41,7 @@ struct Dockerfile {
   std::vector<Instruction> steps;  // everything after FROM, in order (ARG included, for substitution)
   std::string start_cmd, ready_cmd;
   int start_cmd_line = 0;
+  std::optional<int64_t> ready_timeout_s;
   std::optional<double> cpu_count;
   std::optional<int64_t> memory_mb, disk_mb;
 };

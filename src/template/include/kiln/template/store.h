@@ -31,7 +31,11 @@ struct TemplateInfo {
   std::map<std::string, std::string> env;
   std::string workdir = "/home/user";
   std::string user = "user";  // who processes run as by default: "user" or "root"
+  // E2B's start and ready commands: the start command runs in the background in every sandbox made from
+  // the template, which is ready (its create returns) once the ready command exits 0, within
+  // ready_timeout_s (see ready.h).
   std::string start_cmd, ready_cmd;
+  int64_t ready_timeout_s = 60;
   std::string envd_version;  // the Kiln (and kiln-envd) version that built it
   int64_t created_ms = 0;
   int64_t size_bytes = 0;           // of rootfs/
@@ -73,7 +77,8 @@ class TemplateStore {
 // Fills `spec` to run on `info`'s root: its directories as copy-on-write layers over the template's
 // read-only files (the template itself is never written), its env, workdir and limits, and the files of its
 // /home/user seeded into the sandbox's home. Fails when the root is missing or its home holds more than
-// the home tmpfs could.
+// the home tmpfs could. The default user (`info.user`) is not part of a spec: the caller passes it on
+// (runtime::CreateOptions::default_user, runtime::RunRequest::user).
 Status ApplyTemplate(const TemplateInfo& info, sandbox::SandboxSpec& spec);
 
 }  // namespace kiln::tmpl
