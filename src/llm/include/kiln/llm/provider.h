@@ -46,7 +46,11 @@ enum class Role { kSystem, kUser, kAssistant, kTool };
 struct ToolCall {
   std::string id;              // provider's call id; echo it back in the tool result (Message::tool_call_id)
   std::string name;            // tool name, one of ChatRequest::tools
-  std::string arguments_json;  // the arguments as JSON text (an object), exactly as the model produced them
+  // The arguments as JSON text, exactly as the model produced them: usually an object, but a model can write
+  // broken JSON, so check before use (the tool's result should say what was wrong). Sent back in a history,
+  // such a call keeps its text where the format carries text (OpenAI) and becomes {} where it carries an
+  // object (Anthropic input, Gemini args), so the request itself never fails on it.
+  std::string arguments_json;
 };
 
 // One turn of the conversation.
