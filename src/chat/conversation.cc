@@ -3,11 +3,16 @@
 #include <algorithm>
 #include <utility>
 
+#include <nlohmann/json.hpp>
+
+#include "kiln/trace/genai.h"
+
 namespace kiln::chat {
 namespace {
 
 using llm::Message;
 using llm::Role;
+namespace genai = trace::genai;
 
 constexpr const char* kInterruptedResult = "not run: the person interrupted the answer";
 
@@ -33,6 +38,48 @@ size_t CurrentTurnStart(const std::vector<StoredMessage>& messages) {
   return 0;
 }
 
+// gen_ai.input.messages for a captured chat span: each message's text, tool calls as their JSON.
+std::string InputMessagesJson(const llm::ChatRequest& req) {
+  std::vector<genai::Message> out;
+  for (const Message& m : req.messages) {
+    std::string content = m.text;
+    for (const llm::ToolCall& c : m.tool_calls) content += "\n" + c.name + " " + c.arguments_json;
+    out.push_back({std::string(RoleName(m.role)), content, {}});
+  }
+  return genai::MessagesJson(out);
+}
+
+trace::Span StartChatSpan(const llm::Provider& model, const llm::ChatRequest& req,
+                          const std::string& session) {
+  genai::ChatRequest span{.provider = std::string(model.provider_name()), .model = model.request_model()};
+  span.stream = static_cast<bool>(req.on_text);
+  span.conversation_id = session;
+  if (trace::GlobalTracer().capture_content()) {
+    span.input_messages_json = InputMessagesJson(req);
+    if (!req.system.empty())
+      span.system_instructions_json =
+          nlohmann::json::array({{{"type", "text"}, {"content", req.system}}}).dump();
+  }
+  return genai::StartChat(span);
+}
+
+void EndChatSpan(trace::Span& span, const Result<llm::ChatResponse>& r, std::optional<double> cost) {
+  genai::ChatResult out;
+  if (!r.ok()) {
+    out.error_type = std::string(CodeName(r.status().code()));
+    out.error_message = r.status().message();
+  } else {
+    out.response_model = r->response_model;
+    out.response_id = r->response_id;
+    out.input_tokens = r->usage.input_tokens;
+    out.output_tokens = r->usage.output_tokens;
+    out.cache_read_input_tokens = r->usage.cache_read_input_tokens;
+    out.finish_reasons = {r->finish_reason};
+    out.cost_usd = cost;
+    if (span.captures_content()) out.output_messages_json = genai::MessagesJson({{"assistant", r->text, {}}});
+  }
+  genai::EndChat(span, out);
+}
 }  // namespace
 
 std::string ResultTextForModel(const tools::ToolResult& result) {
@@ -83,7 +130,7 @@ llm::ChatRequest Conversation::Request() const {
   return req;
 }
 
-void Conversation::Account(const llm::ChatResponse& response) {
+std::optional<double> Conversation::Account(const llm::ChatResponse& response) {
   llm::Cost cost = prices_ != nullptr ? prices_->CostOf(model_->model(), response.usage) : llm::Cost{};
   if (!cost.known && prices_ != nullptr && !response.response_model.empty())
     cost = prices_->CostOf(response.response_model, response.usage);
@@ -94,6 +141,7 @@ void Conversation::Account(const llm::ChatResponse& response) {
   t.cost_known = t.cost_known && cost.known;
   // Totals are best kept even if one write fails; the turn's messages carry the real state.
   (void)store_->AddUsage(session_.name, response.usage, cost);
+  return cost.known ? std::optional<double>(cost.usd) : std::nullopt;
 }
 
 Status Conversation::MaybeCondense(const TurnCallbacks& cb) {
@@ -107,7 +155,10 @@ Status Conversation::MaybeCondense(const TurnCallbacks& cb) {
   req.tools.clear();  // the summary call must answer in text
   req.messages.push_back({Role::kUser, kCondensePrompt, {}, "", "", false});
   Result<llm::ChatResponse> summary = model_->Chat(req);
-  if (!summary.ok()) return summary.status().WithContext("condensing the history");
+  if (!summary.ok()) {  // the turn can still go on with the whole history
+    if (cb.on_note) cb.on_note("the history could not be condensed: " + summary.status().message());
+    return Status::Ok();
+  }
   Account(*summary);
   if (summary->text.empty()) return Status::Ok();  // nothing to stand for the history; keep it whole
   int64_t upto = session_.messages[keep_from - 1].seq;
@@ -137,13 +188,28 @@ Result<llm::ChatResponse> Conversation::CallModel(const std::atomic<bool>& cance
       cb.on_text(delta);
     };
   }
+  trace::Span span = StartChatSpan(*model_, req, session_.name);
   Result<llm::ChatResponse> r = model_->Chat(req);
+  std::optional<double> cost;
   if (r.ok()) {
     last_input_tokens_ = r->usage.input_tokens;
-    Account(*r);
+    cost = Account(*r);
     if (!req.on_text && cb.on_text && !r->text.empty()) cb.on_text(r->text);
   }
+  EndChatSpan(span, r, cost);
   return r;
+}
+
+void Conversation::EndToolSpan(trace::Span& span, const tools::ToolResult& r) const {
+  genai::ToolResult out;
+  if (std::optional<tools::SandboxEndpoint> sandbox = runner_ ? runner_->sandbox() : std::nullopt)
+    out.sandbox_id = sandbox->id;
+  if (span.captures_content()) out.result = r.Text();
+  if (r.is_error) {
+    out.error_type = "tool_error";  // what the model is told; the tool's own text says which
+    out.error_message = r.Text().substr(0, 300);
+  }
+  genai::EndExecuteTool(span, out);
 }
 
 Status Conversation::RunTools(const std::vector<llm::ToolCall>& calls, const std::atomic<bool>& cancel,
@@ -152,9 +218,12 @@ Status Conversation::RunTools(const std::vector<llm::ToolCall>& calls, const std
     Message result{Role::kTool, kInterruptedResult, {}, call.id, call.name, true};
     if (!cancel.load()) {
       if (cb.on_tool_call) cb.on_tool_call(call);
+      trace::Span span = genai::StartExecuteTool(
+          {.tool_name = call.name, .call_id = call.id, .arguments = call.arguments_json});
       tools::ToolResult r = runner_ != nullptr ? runner_->CallWithJsonText(call.name, call.arguments_json)
                                                : tools::ToolResult::Error("this session has no tools");
       ++outcome.tool_calls;
+      EndToolSpan(span, r);
       result.text = ResultTextForModel(r);
       result.tool_error = r.is_error;
       if (cb.on_tool_result) {
@@ -169,6 +238,10 @@ Status Conversation::RunTools(const std::vector<llm::ToolCall>& calls, const std
 
 Result<TurnOutcome> Conversation::Turn(const std::string& line, const std::atomic<bool>& cancel,
                                        const TurnCallbacks& cb) {
+  trace::ScopedSpan turn(genai::StartInvokeAgent({.agent_name = "kiln-chat",
+                                                  .conversation_id = session_.name,
+                                                  .provider = std::string(model_->provider_name()),
+                                                  .model = model_->request_model()}));
   KILN_RETURN_IF_ERROR(Add({Role::kUser, line, {}, "", "", false}));
   TurnOutcome outcome;
   for (;;) {

@@ -14,12 +14,17 @@
 // model, and the summary replaces them in what is sent (the system prompt carries it); the messages stay
 // stored.
 //
+// Tracing (OpenTelemetry GenAI conventions, on the global tracer): an invoke_agent "kiln-chat" span per turn
+// (gen_ai.conversation.id = the session), a chat span per model call with tokens and cost, an execute_tool
+// span per tool call with the sandbox id.
+//
 // Thread-safety: one turn at a time; `cancel` may be set from any thread.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -28,6 +33,7 @@
 #include "kiln/llm/pricing.h"
 #include "kiln/llm/provider.h"
 #include "kiln/tools/runner.h"
+#include "kiln/trace/span.h"
 
 namespace kiln::chat {
 
@@ -77,7 +83,9 @@ class Conversation {
                                       std::string* streamed);
   Status RunTools(const std::vector<llm::ToolCall>& calls, const std::atomic<bool>& cancel,
                   const TurnCallbacks& cb, TurnOutcome& outcome);
-  void Account(const llm::ChatResponse& response);
+  // Adds the call to the totals; its cost when priced.
+  std::optional<double> Account(const llm::ChatResponse& response);
+  void EndToolSpan(trace::Span& span, const tools::ToolResult& r) const;
 
   Session session_;
   llm::Provider* model_;
