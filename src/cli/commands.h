@@ -35,6 +35,9 @@ void AddTestCommand(CLI::App& app, int& exit_code);
 // `kiln tools schema|validate` and `kiln mcp`: the YAML tool registry and its MCP server (cmd_tools.cc).
 void AddToolsCommands(CLI::App& app, int& exit_code);
 
+// `kiln chat`: a conversation with a model that calls the registry's tools, stored in sessions (cmd_chat.cc).
+void AddChatCommand(CLI::App& app, int& exit_code);
+
 // `kiln doctor`: host checks and leftovers of a crashed Kiln (cmd_doctor.cc).
 void AddDoctorCommand(CLI::App& app, int& exit_code);
 // kiln template build|list|inspect|rm|prune (cmd_template.cc).

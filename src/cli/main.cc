@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
         kiln::cli::AddCheckDocsCommand(app, exit_code);
         kiln::cli::AddTestCommand(app, exit_code);
         kiln::cli::AddToolsCommands(app, exit_code);
+        kiln::cli::AddChatCommand(app, exit_code);
         kiln::cli::AddTemplateCommand(app, exit_code);
         kiln::cli::AddServeCommands(app, exit_code);
 #ifdef KILN_HAVE_AGENT

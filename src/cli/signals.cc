@@ -20,9 +20,17 @@ sigset_t StopSignals() {
   return set;
 }
 
+std::mutex interrupt_mu;
+std::function<bool()>* interrupt_fn = new std::function<bool()>();  // never destroyed: exit-time safe
+
+bool Interrupted() {
+  std::lock_guard<std::mutex> lock(interrupt_mu);
+  return *interrupt_fn && (*interrupt_fn)();
+}
+
 void WaitAndExit(sigset_t set) {
   int sig = 0;
-  while (sigwait(&set, &sig) != 0) {
+  while (sigwait(&set, &sig) != 0 || (sig == SIGINT && Interrupted())) {
   }
   std::lock_guard<std::mutex> lock(cleanup_mu);  // held to the end: a second signal waits here
   if (*cleanup_fn) (*cleanup_fn)();
@@ -49,6 +57,11 @@ void ExitCleanlyOnSignals(std::function<void()> cleanup) {
   });
   std::lock_guard<std::mutex> lock(cleanup_mu);
   *cleanup_fn = std::move(cleanup);
+}
+
+void SetInterruptHandler(std::function<bool()> handler) {
+  std::lock_guard<std::mutex> lock(interrupt_mu);
+  *interrupt_fn = std::move(handler);
 }
 
 }  // namespace kiln::cli

@@ -14,6 +14,11 @@ namespace kiln::cli {
 // on the signal thread, once, while the rest of the process may still run.
 void ExitCleanlyOnSignals(std::function<void()> cleanup);
 
+// While `handler` is set (non-empty), SIGINT calls it on the signal thread instead of stopping the process
+// when it returns true (kiln chat: Ctrl-C stops the current answer, not the session); returning false stops
+// as usual. SIGTERM and SIGHUP always stop. Requires ExitCleanlyOnSignals to have been called.
+void SetInterruptHandler(std::function<bool()> handler);
+
 // True for the commands whose sandboxes are one-shot runs (runtime::Run), which main() stops with
 // runtime::StopAllRuns: run, agent, bench, test.
 bool OwnsOneShotSandboxes(std::string_view command);

@@ -95,12 +95,13 @@ class HttpProvider final : public Provider {
       KILN_ASSIGN_OR_RETURN(HttpResponse response, SendWithRetries(http, info, nullptr));
       return Parse(response, info);
     }
-    return Stream(http, request.on_text, info);
+    return Stream(http, request, info);
   }
 
   // One streamed call: SSE bytes -> events -> the wire's reader. The first error (bad event, error event)
   // aborts the transfer and is what the call returns.
-  Result<ChatResponse> Stream(HttpRequest& http, const TextSink& on_text, CallInfo& info) {
+  Result<ChatResponse> Stream(HttpRequest& http, const ChatRequest& request, CallInfo& info) {
+    const TextSink& on_text = request.on_text;
     SseParser parser;
     std::unique_ptr<StreamReader> reader = wire_->NewStreamReader();
     Status stream_status;
@@ -112,8 +113,13 @@ class HttpProvider final : public Provider {
       }
       return true;
     };
+    const std::function<bool()>& cancelled = request.cancelled;
     http.on_body_chunk = [&](std::string_view chunk) {
       started = true;
+      if (cancelled && cancelled()) {
+        stream_status = FailedPrecondition("cancelled");
+        return false;
+      }
       std::vector<SseEvent> events;
       stream_status = parser.Feed(chunk, events);
       return stream_status.ok() && feed(events);
@@ -143,7 +149,9 @@ class HttpProvider final : public Provider {
       info.error_type = "malformed_response";
       return Internal(config_.label + ": malformed event stream from " + url + ": " + s.message());
     }
-    info.error_type = s.code() == Code::kResourceExhausted ? "stream_too_large" : "stream_error";
+    info.error_type = s.code() == Code::kResourceExhausted    ? "stream_too_large"
+                      : s.code() == Code::kFailedPrecondition ? "cancelled"
+                                                              : "stream_error";
     return s.WithContext(config_.label);
   }
 

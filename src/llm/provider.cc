@@ -138,7 +138,12 @@ Result<ChatResponse> Provider::Chat(const ChatRequest& request, CallInfo* out) {
   int64_t start = MonotonicNanos();
   Result<ChatResponse> r = Internal("unreachable");
   try {
-    r = ChatImpl(request, info);
+    if (request.cancelled && request.cancelled()) {
+      info.error_type = "cancelled";
+      r = FailedPrecondition(model_string_ + ": cancelled");
+    } else {
+      r = ChatImpl(request, info);
+    }
   } catch (const std::exception& e) {  // the catch barrier: no exception leaves the module
     r = Internal(model_string_ + ": unexpected exception: " + e.what());
   }

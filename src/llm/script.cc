@@ -94,19 +94,25 @@ class ScriptProvider final : public Provider {
  protected:
   Result<ChatResponse> ChatImpl(const ChatRequest& request, CallInfo& info) override {
     Result<ChatResponse> r = Next(info);
-    if (r.ok() && request.on_text) StreamWords(r->text, request.on_text);
+    if (r.ok() && request.on_text && !StreamWords(r->text, request)) {
+      info.error_type = "cancelled";
+      return FailedPrecondition(model() + ": cancelled");
+    }
     return r;
   }
 
  private:
-  // Streams scripted text a word at a time (each piece keeps its trailing space), as a model would.
-  static void StreamWords(std::string_view text, const TextSink& on_text) {
+  // Streams scripted text a word at a time (each piece keeps its trailing space), as a model would; false
+  // when the caller cancelled midway.
+  static bool StreamWords(std::string_view text, const ChatRequest& request) {
     while (!text.empty()) {
+      if (request.cancelled && request.cancelled()) return false;
       size_t end = text.find(' ');
       end = end == std::string_view::npos ? text.size() : end + 1;
-      on_text(text.substr(0, end));
+      request.on_text(text.substr(0, end));
       text.remove_prefix(end);
     }
+    return true;
   }
 
   Result<ChatResponse> Next(CallInfo& info) {

@@ -312,5 +312,36 @@ TEST(StreamScript, ScriptedTextArrivesWordByWordAndToolCallsWhole) {
   EXPECT_EQ(r->tool_calls[0].name, "run_python");
 }
 
+TEST(StreamCancel, ScriptedAnswerStopsAtTheNextWord) {
+  std::string path = ::testing::TempDir() + "/stream_cancel.jsonl";
+  std::ofstream(path) << R"js({"text": "one two three"})js"
+                      << "\n";
+  auto p = MakeScriptProvider(path);
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  std::vector<std::string> deltas;
+  ChatRequest req;
+  req.on_text = [&](std::string_view d) { deltas.emplace_back(d); };
+  req.cancelled = [&] { return !deltas.empty(); };
+  CallInfo info;
+  auto r = (*p)->Chat(req, &info);
+  EXPECT_EQ(r.status().code(), Code::kFailedPrecondition);
+  EXPECT_NE(r.status().message().find("cancelled"), std::string::npos) << r.status().message();
+  EXPECT_EQ(info.error_type, "cancelled");
+  EXPECT_EQ(deltas, std::vector<std::string>{"one "});
+}
+
+TEST(StreamCancel, CancelledBeforeTheCallSendsNothing) {
+  FakeServer server;
+  TestOptions t(server, "/v1");
+  auto p = MakeProvider("openai-chat:gpt-4o", t.options);
+  ASSERT_TRUE(p.ok());
+  ChatRequest req;
+  req.on_text = [](std::string_view) {};
+  req.cancelled = [] { return true; };
+  auto r = (*p)->Chat(req);
+  EXPECT_EQ(r.status().code(), Code::kFailedPrecondition);
+  EXPECT_TRUE(server.requests().empty());
+}
+
 }  // namespace
 }  // namespace kiln::llm

@@ -63,6 +63,10 @@ const nlohmann::json& ArrayAt(const nlohmann::json& obj, const char* key);
 Finish NormalizeFinish(std::string_view raw, bool has_tool_calls);
 // Parses tool-call arguments JSON text into an object ({} for empty text). kInvalidArgument otherwise.
 Result<nlohmann::json> ArgumentsObject(const ToolCall& call);
+// The arguments of a call being sent back in the history, for formats that carry them as an object: a
+// model can produce text that is not a JSON object, and its tool result already says so, so such a call is
+// replayed with {} rather than failing the whole request.
+nlohmann::json ReplayedArguments(const ToolCall& call);
 // Integer field or 0.
 int64_t IntOr0(const nlohmann::json& obj, const char* key);
 // obj[outer][key] if both exist and it is an integer, else 0.

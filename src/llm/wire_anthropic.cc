@@ -12,40 +12,47 @@ using nlohmann::json;
 
 constexpr int kDefaultMaxTokens = 4096;  // max_tokens is required by the API
 
-Result<json> AssistantMessage(const Message& m) {
+json AssistantMessage(const Message& m) {
   json blocks = json::array();
   if (!m.text.empty()) blocks.push_back({{"type", "text"}, {"text", m.text}});
   for (const ToolCall& c : m.tool_calls) {
-    KILN_ASSIGN_OR_RETURN(json input, ArgumentsObject(c));
-    blocks.push_back({{"type", "tool_use"}, {"id", c.id}, {"name", c.name}, {"input", std::move(input)}});
+    blocks.push_back({{"type", "tool_use"}, {"id", c.id}, {"name", c.name}, {"input", ReplayedArguments(c)}});
   }
   return json{{"role", "assistant"}, {"content", std::move(blocks)}};
 }
 
-// Tool results go back in a user message; all results of one assistant turn share that message.
-void AddToolResult(const Message& m, json& messages) {
-  json block = {{"type", "tool_result"}, {"tool_use_id", m.tool_call_id}, {"content", m.text}};
-  if (m.tool_error) block["is_error"] = true;
-  if (!messages.empty()) {
-    json& last = messages.back();
-    if (last["role"] == "user" && last["content"].is_array() && !last["content"].empty() &&
-        last["content"].back().value("type", "") == "tool_result") {
-      last["content"].push_back(std::move(block));
-      return;
-    }
+// Appends a content block to the user turn: tool results, and text that follows them (a person typing
+// after an interrupted tool round), share one user message, since the roles must alternate.
+void AddUserBlock(json block, json& messages) {
+  if (!messages.empty() && messages.back()["role"] == "user") {
+    json& content = messages.back()["content"];
+    if (content.is_string()) content = json::array({{{"type", "text"}, {"text", content}}});
+    content.push_back(std::move(block));
+    return;
   }
   messages.push_back({{"role", "user"}, {"content", json::array({std::move(block)})}});
 }
 
-Result<json> Messages(const ChatRequest& req) {
+void AddUserText(const Message& m, json& messages) {
+  if (messages.empty() || messages.back()["role"] != "user") {
+    messages.push_back({{"role", "user"}, {"content", m.text}});
+    return;
+  }
+  AddUserBlock({{"type", "text"}, {"text", m.text}}, messages);
+}
+
+void AddToolResult(const Message& m, json& messages) {
+  json block = {{"type", "tool_result"}, {"tool_use_id", m.tool_call_id}, {"content", m.text}};
+  if (m.tool_error) block["is_error"] = true;
+  AddUserBlock(std::move(block), messages);
+}
+
+json Messages(const ChatRequest& req) {
   json messages = json::array();
   for (const Message& m : req.messages) {
-    if (m.role == Role::kUser) messages.push_back({{"role", "user"}, {"content", m.text}});
+    if (m.role == Role::kUser) AddUserText(m, messages);
     if (m.role == Role::kTool) AddToolResult(m, messages);
-    if (m.role == Role::kAssistant) {
-      KILN_ASSIGN_OR_RETURN(json msg, AssistantMessage(m));
-      messages.push_back(std::move(msg));
-    }
+    if (m.role == Role::kAssistant) messages.push_back(AssistantMessage(m));
   }
   return messages;
 }
@@ -149,7 +156,7 @@ class AnthropicWire final : public WireFormat {
   }
 
   Result<json> BuildBody(const std::string& model, const ChatRequest& req) const override {
-    KILN_ASSIGN_OR_RETURN(json messages, Messages(req));
+    json messages = Messages(req);
     json body = {{"model", model},
                  {"max_tokens", req.max_output_tokens > 0 ? req.max_output_tokens : kDefaultMaxTokens},
                  {"messages", std::move(messages)}};

@@ -64,6 +64,11 @@ Result<json> ArgumentsObject(const ToolCall& call) {
   return j;
 }
 
+json ReplayedArguments(const ToolCall& call) {
+  Result<json> parsed = ArgumentsObject(call);
+  return parsed.ok() ? std::move(parsed).value() : json::object();
+}
+
 const json& ArrayAt(const json& obj, const char* key) {
   auto it = obj.is_object() ? obj.find(key) : obj.end();
   if (it == obj.end() || !it->is_array()) {

@@ -45,8 +45,7 @@ Status AddMessage(const Message& m, json& contents) {
   }
   if (!m.text.empty()) AddPart("model", {{"text", m.text}}, contents);
   for (const ToolCall& c : m.tool_calls) {
-    KILN_ASSIGN_OR_RETURN(json args, ArgumentsObject(c));
-    json fc = {{"name", c.name}, {"args", std::move(args)}};
+    json fc = {{"name", c.name}, {"args", ReplayedArguments(c)}};
     SetIdIfReal(c.id, fc);
     AddPart("model", {{"functionCall", std::move(fc)}}, contents);
   }

@@ -44,9 +44,13 @@ enum class Role { kSystem, kUser, kAssistant, kTool };
 
 // A tool invocation requested by the model.
 struct ToolCall {
-  std::string id;              // provider's call id; echo it back in the tool result (Message::tool_call_id)
-  std::string name;            // tool name, one of ChatRequest::tools
-  std::string arguments_json;  // the arguments as JSON text (an object), exactly as the model produced them
+  std::string id;    // provider's call id; echo it back in the tool result (Message::tool_call_id)
+  std::string name;  // tool name, one of ChatRequest::tools
+  // The arguments as JSON text, exactly as the model produced them: usually an object, but a model can write
+  // broken JSON, so check before use (the tool's result should say what was wrong). Sent back in a history,
+  // such a call keeps its text where the format carries text (OpenAI) and becomes {} where it carries an
+  // object (Anthropic input, Gemini args), so the request itself never fails on it.
+  std::string arguments_json;
 };
 
 // One turn of the conversation.
@@ -86,6 +90,10 @@ struct ChatRequest {
   // ChatResponse is the same as without streaming (text, tool calls assembled from their deltas, usage).
   // A streamed call is retried only if it fails before its first byte of response body arrives.
   TextSink on_text;
+  // Checked before a call starts and as each piece of a streamed response arrives; returning true abandons
+  // the call, which then fails with kFailedPrecondition "...: cancelled" (the text handed out so far stays
+  // handed out). An unstreamed call is only checked before it starts.
+  std::function<bool()> cancelled;
   int max_output_tokens = 0;  // 0: provider default (Anthropic requires one: 4096 is sent)
   std::optional<double> temperature;
 };
