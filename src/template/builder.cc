@@ -20,8 +20,10 @@ namespace kiln::tmpl {
 namespace fs = std::filesystem;
 namespace {
 
-// Files every sandbox generates in its /etc at start (mount_plan.cc): a layer never keeps them.
-constexpr const char* kGeneratedEtc[] = {"passwd", "group", "hosts", "hostname", "resolv.conf"};
+// Files every sandbox generates in its /etc at start (mount_plan.cc): a layer never keeps them. Its
+// passwd and group are the root's own with Kiln's accounts merged in (SandboxSpec::users_from), so a layer
+// keeps those, with the system users and groups its packages added.
+constexpr const char* kGeneratedEtc[] = {"hosts", "hostname", "resolv.conf"};
 constexpr size_t kFailureOutputBytes = 8192;
 
 int64_t NowMs() {
@@ -355,6 +357,7 @@ class Builder {
     if (base_ == "rootfs") {
       spec.mounts.clear();
       spec.etc_files.clear();
+      spec.users_from = merged_ + "/etc";
     }
     std::error_code ec;
     for (const auto& entry : fs::directory_iterator(merged_, ec)) {

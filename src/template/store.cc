@@ -211,6 +211,7 @@ Status ApplyTemplate(const TemplateInfo& info, sandbox::SandboxSpec& spec) {
   if (info.base == "rootfs") {
     spec.mounts.clear();
     spec.etc_files.clear();  // the template's own /etc (loader cache, certificates) matches its /usr
+    spec.users_from = info.root + "/etc";
   }
   std::vector<std::string> names;
   for (const auto& entry : fs::directory_iterator(info.root, ec)) names.push_back(entry.path().filename());

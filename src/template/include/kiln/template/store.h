@@ -75,8 +75,9 @@ class TemplateStore {
 };
 
 // Fills `spec` to run on `info`'s root: its directories as copy-on-write layers over the template's
-// read-only files (the template itself is never written), its env, workdir and limits, and the files of its
-// /home/user seeded into the sandbox's home. Fails when the root is missing or its home holds more than
+// read-only files (the template itself is never written), its env, workdir and limits, its /etc/passwd and
+// /etc/group under Kiln's accounts (a rootfs template), and the files of its /home/user seeded into the
+// sandbox's home. Fails when the root is missing or its home holds more than
 // the home tmpfs could. The default user (`info.user`) is not part of a spec: the caller passes it on
 // (runtime::CreateOptions::default_user, runtime::RunRequest::user).
 Status ApplyTemplate(const TemplateInfo& info, sandbox::SandboxSpec& spec);
