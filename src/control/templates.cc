@@ -42,7 +42,9 @@ Result<Template> FindTemplate(const std::string& id) {
 std::vector<Template> Templates(const std::string& home) {
   std::vector<Template> all = Templates();
   for (const tmpl::TemplateInfo& t : tmpl::TemplateStore(home).List()) {
-    Template listed{t.name, "built from " + t.from + " (kiln template build)", false, true};
+    std::string description =
+        t.description.empty() ? "built from " + t.from + " (kiln template build)" : t.description;
+    Template listed{t.name, description, t.python_context, true};
     listed.cpu_count = static_cast<int64_t>(std::ceil(t.cpu_count));
     listed.memory_mb = t.memory_mb;
     listed.disk_mb = t.disk_mb;

@@ -138,6 +138,7 @@ class Builder {
       state_.last_user = parent.user;
       start_cmd_ = parent.start_cmd, ready_cmd_ = parent.ready_cmd;
       ready_timeout_s_ = parent.ready_timeout_s;
+      python_context_ = parent.python_context;
     } else {
       base_ = "rootfs";
       suite_ = *DebianSuite(file_.from);
@@ -437,6 +438,8 @@ class Builder {
     info.start_cmd = file_.start_cmd.empty() ? start_cmd_ : file_.start_cmd;
     info.ready_cmd = file_.start_cmd.empty() ? ready_cmd_ : file_.ready_cmd;
     info.ready_timeout_s = file_.start_cmd.empty() ? ready_timeout_s_ : file_.ready_timeout_s.value_or(60);
+    info.description = file_.description;
+    info.python_context = file_.python_context || python_context_;
     if (file_.cpu_count) info.cpu_count = *file_.cpu_count;
     if (file_.memory_mb) info.memory_mb = *file_.memory_mb;
     if (file_.disk_mb) info.disk_mb = *file_.disk_mb;
@@ -457,7 +460,7 @@ class Builder {
   Dockerfile file_;
   std::string context_, work_, merged_, base_, suite_, start_cmd_, ready_cmd_, log_;
   int64_t ready_timeout_s_ = 60;
-  bool mounted_ = false;
+  bool mounted_ = false, python_context_ = false;
   State state_;
   std::vector<std::string> layers_;  // ids, bottom first
 };

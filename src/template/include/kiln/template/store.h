@@ -36,7 +36,9 @@ struct TemplateInfo {
   // ready_timeout_s (see ready.h).
   std::string start_cmd, ready_cmd;
   int64_t ready_timeout_s = 60;
-  std::string envd_version;  // the Kiln (and kiln-envd) version that built it
+  std::string description;      // `# kiln: description`, for listings; empty: "built from FROM"
+  bool python_context = false;  // `# kiln: code-context python`: the default Python code context starts
+  std::string envd_version;     // the Kiln (and kiln-envd) version that built it
   int64_t created_ms = 0;
   int64_t size_bytes = 0;           // of rootfs/
   std::vector<std::string> layers;  // layer ids, bottom first
