@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# Builds Kiln and runs every test (unit, sandbox attack tests, envd, providers, tracing), then the sanitizer
-# pass: the tests labelled sanitize or fuzz built with AddressSanitizer and UndefinedBehaviorSanitizer
-# (KILN_SANITIZER_PASS=0 leaves it out).
+# Builds Kiln and runs every test (unit, sandbox attack tests, envd, providers, tracing), then, with
+# KILN_SANITIZER_PASS=1, the sanitizer pass: the tests labelled sanitize or fuzz built with AddressSanitizer
+# and UndefinedBehaviorSanitizer.
 # Usage: scripts/test.sh [--sanitize address,undefined|thread] [--pass] [CTEST ARGS...]
 #   --sanitize LIST  build into build-sanitize-LIST with those sanitizers and run the whole suite there
 #   --pass           with --sanitize: only the sanitizer pass's tests (ctest -L 'sanitize|fuzz')
-#   KILN_SANITIZER_PASS=0 skips the sanitizer pass after the plain suite (see the README's "Checking the
+#   KILN_SANITIZER_PASS=1 adds the sanitizer pass after the plain suite (see the README's "Checking the
 #   checks" for what it covers and why). It runs only when no CTEST ARGS are given.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -41,7 +41,7 @@ if [ "$PASS_ONLY" = 1 ]; then LABELS=(-L 'sanitize|fuzz'); fi
 if [ "${KILN_TEST_SLOW:-0}" != 1 ]; then LABELS+=(-LE slow); fi
 # Sandbox tests start many sandboxes; run two test processes at a time on CI's two cores.
 ctest --test-dir "$BUILD_DIR" --output-on-failure -j"${KILN_TEST_JOBS:-2}" --timeout 300 "${LABELS[@]}" "$@"
-if [ -z "$SANITIZE" ] && [ "$#" = 0 ] && [ "${KILN_SANITIZER_PASS:-1}" = 1 ]; then
+if [ -z "$SANITIZE" ] && [ "$#" = 0 ] && [ "${KILN_SANITIZER_PASS:-0}" = 1 ]; then
   echo "test: the sanitizer pass (ASan+UBSan: tests labelled sanitize or fuzz)"
   scripts/test.sh --sanitize address,undefined --pass
 fi
