@@ -9,6 +9,7 @@
 
 #include <gtest/gtest.h>
 
+#include "control_test_util.h"
 #include "kiln/client/envd_client.h"
 #include "kiln/control/control.h"
 #include "kiln/protocol/http_client.h"
@@ -97,16 +98,7 @@ TEST_F(ControlTemplateTest, CodeContextDirectiveStartsPythonAndIsInherited) {
   EXPECT_FALSE(find("plain").python_context);
   Result<SandboxRecord> sandbox = Create("py-child");
   ASSERT_TRUE(sandbox.ok()) << sandbox.status().ToString();
-  auto route = control_->Resolve(sandbox->id);
-  ASSERT_TRUE(route.ok());
-  http::Headers headers;
-  headers.Set("X-Access-Token", route->access_token);
-  headers.Set("Content-Type", "application/json");
-  auto out =
-      http::Client::Unix(route->socket_path).Do("POST", "/execute", headers, R"({"code":"6*7"})", 60'000);
-  ASSERT_TRUE(out.ok()) << out.status().ToString();
-  EXPECT_EQ(out->status, 200);
-  EXPECT_NE(out->body.find("\"42\""), std::string::npos) << out->body;
+  ExpectDefaultContextComputes(*control_, sandbox->id);
 }
 
 TEST_F(ControlTemplateTest, UserAndWorkdirOfTheTemplateAreTheDefaults) {

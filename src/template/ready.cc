@@ -85,18 +85,19 @@ Status StartAndAwaitReady(const TemplateInfo& info, const client::EnvdClient& en
                           "` printed: " + (log.ok() ? Tail(*log) : "(" + log.status().message() + ")"));
 }
 
-// $1 start command, $2 ready command, $3 ready timeout (s), $4 template name, then the program.
-constexpr char kStartAndReadyScript[] = R"script(start=$1 ready=$2 limit=$3 name=$4
-shift 4
-setsid /bin/bash -l -c "$start" </dev/null >LOG 2>&1 &
+// $1 start command, $2 ready command, $3 ready timeout (s), $4 template name, $5 the start command's log,
+// $6 the exit code when not ready, then the program.
+constexpr char kStartAndReadyScript[] = R"script(start=$1 ready=$2 limit=$3 name=$4 log=$5 not_ready=$6
+shift 6
+setsid /bin/bash -l -c "$start" </dev/null >"$log" 2>&1 &
 if [ -n "$ready" ]; then
   end=$((SECONDS + limit))
   until timeout 10 /bin/bash -l -c "$ready" </dev/null >/tmp/kiln-ready-cmd.out 2>&1; do
     if [ "$SECONDS" -ge "$end" ]; then
       echo "kiln: template '$name': the sandbox was not ready within $limit s: the ready command \`$ready\`" \
         "never exited 0 (its output: $(tail -c 2048 /tmp/kiln-ready-cmd.out)); the start command \`$start\`" \
-        "printed: $(tail -c 2048 LOG)" >&2
-      exit NOT_READY
+        "printed: $(tail -c 2048 "$log")" >&2
+      exit "$not_ready"
     fi
     sleep 0.05
   done
@@ -106,17 +107,16 @@ exec "$@")script";
 
 std::vector<std::string> WithStartAndReady(const TemplateInfo& info, std::vector<std::string> argv) {
   if (info.start_cmd.empty()) return argv;
-  std::string script = kStartAndReadyScript;
-  for (size_t p; (p = script.find("LOG")) != std::string::npos;) script.replace(p, 3, kStartCommandLog);
-  script.replace(script.find("NOT_READY"), 9, std::to_string(kNotReadyExitCode));
   std::vector<std::string> out = {"/bin/bash",
                                   "-c",
-                                  script,
+                                  kStartAndReadyScript,
                                   "kiln-template",
                                   info.start_cmd,
                                   info.ready_cmd,
                                   std::to_string(info.ready_timeout_s),
-                                  info.name};
+                                  info.name,
+                                  kStartCommandLog,
+                                  std::to_string(kNotReadyExitCode)};
   out.insert(out.end(), argv.begin(), argv.end());
   return out;
 }
