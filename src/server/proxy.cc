@@ -12,9 +12,6 @@
 namespace kiln::server {
 namespace {
 
-// Whether envd connections go back to the pool after a complete exchange (see KeepOrClose).
-constexpr bool kEnvdConnectionReuse = false;
-
 using local = asio::local::stream_protocol;
 
 class Proxy : public std::enable_shared_from_this<Proxy> {
@@ -177,13 +174,16 @@ class Proxy : public std::enable_shared_from_this<Proxy> {
   }
 
   // After a read into buffer_ (body.size counts down what was left unused): true when the read gave no body
-  // bytes yet (a chunk header, say) and must be repeated, because the serializer would write an empty chunk,
-  // which is the chunked encoding's end marker.
+  // bytes yet (a chunk header, say) and must be repeated. The serializer turns a zero-length buffer into a
+  // zero-length chunk, which is chunked encoding's end marker: mid-body that would end the body early, and
+  // at the end (the last chunk came in a read of its own) it would be followed by a second end marker,
+  // which the next request or response on a kept connection would be read as. So an empty read passes no
+  // buffer at all: mid-body it is repeated, at the end the serializer writes the one end marker.
   bool Filled(bhttp::buffer_body::value_type& body, bool done, bool to_sandbox) {
     body.size = buffer_.size() - body.size;
     session_->shared().metrics->AddProxyBytes(to_sandbox, body.size);
     if (!to_sandbox) bytes_out_ += body.size;
-    body.data = buffer_.data();
+    body.data = body.size > 0 ? buffer_.data() : nullptr;
     body.more = !done;
     return body.size == 0 && !done;
   }
@@ -191,10 +191,7 @@ class Proxy : public std::enable_shared_from_this<Proxy> {
   // After a complete exchange: envd's connection goes back to the pool unless envd ends it.
   void KeepOrClose() {
     beast::error_code ec;
-    // Reuse is off for now: with it, one SDK run in eight saw envd answer 400 "malformed start line" on a
-    // reused connection (tests/e2e/sdk_test.mjs, files.read after a killed background command); the cause
-    // is not yet found. kEnvdConnectionReuse brings it back.
-    if (kEnvdConnectionReuse && upstream_keep_ && upstream_buffer_.size() == 0) {
+    if (upstream_keep_ && upstream_buffer_.size() == 0) {
       int fd = upstream_.release(ec);
       if (!ec) return session_->shared().upstreams->Give(route_.socket_path, UniqueFd(fd));
     }

@@ -2,8 +2,6 @@
 // server (E2B's getHost(port)), by routing header or host name, with keep-alive; protocol upgrades
 // (WebSocket-style) pass through as a raw two-way stream; a closed port, an unknown sandbox and a killed
 // sandbox are answered or cut as E2B's edge does.
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 
@@ -42,42 +40,6 @@ while True:
     c.close()
 )py";
 
-int Connect(int port) {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  timeval tv{30, 0};  // no test waits forever on a broken tunnel
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    close(fd);
-    return -1;
-  }
-  return fd;
-}
-
-bool SendAll(int fd, const std::string& data) {
-  for (size_t done = 0; done < data.size();) {
-    ssize_t n = send(fd, data.data() + done, data.size() - done, MSG_NOSIGNAL);
-    if (n <= 0) return false;
-    done += static_cast<size_t>(n);
-  }
-  return true;
-}
-
-// Reads until `want` bytes arrived (or `until` appears), the peer closed, or the receive timeout passed.
-std::string Receive(int fd, size_t want, const std::string& until = "") {
-  std::string got;
-  char buf[65536];
-  while (got.size() < want && (until.empty() || got.find(until) == std::string::npos)) {
-    ssize_t n = recv(fd, buf, sizeof buf, 0);
-    if (n <= 0) break;
-    got.append(buf, static_cast<size_t>(n));
-  }
-  return got;
-}
-
 class PortsTest : public ServerTest {
  protected:
   http::Response Port(const std::string& id, int port, const std::string& target, http::Client& client) {
@@ -110,7 +72,7 @@ TEST_F(PortsTest, WebServersAndUpgradesInTheSandboxAreReachable) {
   EXPECT_EQ(again.status, 200);
   EXPECT_EQ(again.body, "hello-from-port\n");
 
-  int by_host = Connect(server_->port());
+  int by_host = RawConnect(server_->port());
   ASSERT_TRUE(SendAll(by_host, "GET /index.txt HTTP/1.1\r\nHost: 8000-" + id +
                                    ".kiln.test:3000\r\nConnection: close\r\n\r\n"));
   std::string answer = Receive(by_host, 1 << 20);
@@ -118,7 +80,7 @@ TEST_F(PortsTest, WebServersAndUpgradesInTheSandboxAreReachable) {
   EXPECT_EQ(answer.rfind("HTTP/1.0 200", 0), 0u) << answer;
   EXPECT_NE(answer.find("\r\n\r\nhello-from-port\n"), std::string::npos) << answer;
 
-  int ws = Connect(server_->port());
+  int ws = RawConnect(server_->port());
   std::string upgraded;
   for (int i = 0; i < 300; ++i) {
     ASSERT_TRUE(SendAll(ws, "GET /ws HTTP/1.1\r\nHost: 9000-" + id +
@@ -127,7 +89,7 @@ TEST_F(PortsTest, WebServersAndUpgradesInTheSandboxAreReachable) {
     if (upgraded.rfind("HTTP/1.1 101", 0) == 0) break;
     close(ws);  // the echo server was not up yet: 502, connection closed
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    ws = Connect(server_->port());
+    ws = RawConnect(server_->port());
   }
   ASSERT_EQ(upgraded.rfind("HTTP/1.1 101", 0), 0u) << upgraded;
   ASSERT_TRUE(SendAll(ws, "ping-1"));

@@ -437,20 +437,6 @@ size_t CountDir(const char* dir) {
   return n;
 }
 
-// Connects a raw TCP socket to the server (for clients that misbehave on purpose).
-int RawConnect(int port) {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    close(fd);
-    return -1;
-  }
-  return fd;
-}
-
 TEST_F(ServerTest, OversizedHeadersAndSlowClientsAreCutOff) {
   http::Headers huge;
   huge.Set("X-Padding", std::string(20 << 10, 'p'));

@@ -2,6 +2,9 @@
 // an ephemeral port, and helpers for control-plane and data-plane calls over real HTTP.
 #pragma once
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -18,6 +21,44 @@
 namespace kiln::server {
 
 using Json = nlohmann::json;
+
+// A raw TCP connection to the server on 127.0.0.1, for clients that misbehave on purpose and for exchanges
+// checked byte by byte; -1 when it cannot connect. No read on it waits longer than 30 s.
+inline int RawConnect(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  timeval tv{30, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+inline bool SendAll(int fd, const std::string& data) {
+  for (size_t done = 0; done < data.size();) {
+    ssize_t n = send(fd, data.data() + done, data.size() - done, MSG_NOSIGNAL);
+    if (n <= 0) return false;
+    done += static_cast<size_t>(n);
+  }
+  return true;
+}
+
+// Reads until `want` bytes arrived (or `until` appears), the peer closed, or the receive timeout passed.
+inline std::string Receive(int fd, size_t want, const std::string& until = "") {
+  std::string got;
+  char buf[65536];
+  while (got.size() < want && (until.empty() || got.find(until) == std::string::npos)) {
+    ssize_t n = recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) break;
+    got.append(buf, static_cast<size_t>(n));
+  }
+  return got;
+}
 
 class ServerTest : public ::testing::Test {
  protected:
