@@ -1,6 +1,6 @@
 // kiln serve figures, side by side in one run (issue 13's benchmark table, first part):
-//  1. SDK Sandbox.create() -> commands.run('true') resolved, from the warm pool and cold, p50/p99 (a create
-//     with envVars cannot take a pooled sandbox, so it starts cold on the same server)
+//  1. SDK Sandbox.create() -> commands.run('true') resolved, from the warm pool and cold, p50/p99 (cold: on a
+//     second server without a pool, KILN_COLD_API_URL and KILN_COLD_API_KEY)
 //  2. /health and a 1 KiB read through the server vs straight to the sandbox's envd socket, p50/p99
 //  3. 100 MB upload + download through the server vs straight, MB/s
 // Run by run.sh, which starts the server and sets E2B_API_URL, E2B_SANDBOX_URL, E2B_API_KEY and KILN_SOCKET_DIR.
@@ -71,22 +71,33 @@ async function poolSize() {
   return match ? Number(match[1]) : 0;
 }
 
+// Samples of the whole cycle, with its two parts (the create call, then the first command) kept apart.
 async function createCycles(options, waitForPool) {
   const samples = [];
+  samples.create = [];
+  samples.run = [];
   for (let i = 0; i < cycles; ++i) {
     // Not timed: a pooled create is measured with a sandbox ready, as a pool sized for its load has.
     while (waitForPool && (await poolSize()) < 1) await new Promise((r) => setTimeout(r, 20));
     const t = process.hrtime.bigint();
     const sbx = await Sandbox.create(options);
+    const created = process.hrtime.bigint();
     await sbx.commands.run('true');
-    samples.push(ms(process.hrtime.bigint() - t));
+    const ran = process.hrtime.bigint();
+    samples.push(ms(ran - t));
+    samples.create.push(ms(created - t));
+    samples.run.push(ms(ran - created));
     await sbx.kill();
   }
   return samples;
 }
-const pooled = await createCycles({}, true);
-const cold = await createCycles({ envs: { COLD: '1' } }, false);
-console.log(`create -> commands.run('true'), ${cycles} cycles: pooled ${fmt(pooled)}; cold ${fmt(cold)}`);
+const parts = (s) => `(create p50 ${percentile(s.create, 50).toFixed(2)} ms + run p50 ${percentile(s.run, 50).toFixed(2)} ms)`;
+const pooled = await createCycles(process.env.POOLED_ENVS ? { envs: { POOLED: '1' } } : {}, true);
+const coldServer = { apiUrl: process.env.KILN_COLD_API_URL, sandboxUrl: process.env.KILN_COLD_API_URL, apiKey: process.env.KILN_COLD_API_KEY };
+const cold = await createCycles({ ...coldServer, envs: { COLD: '1' } }, false);
+console.log(
+  `create -> commands.run('true'), ${cycles} cycles: pooled ${fmt(pooled)} ${parts(pooled)}; cold ${fmt(cold)} ${parts(cold)}`,
+);
 
 const sbx = await Sandbox.create({ timeoutMs: 600_000 });
 await sbx.files.write('/home/user/1k.txt', 'k'.repeat(1024));
