@@ -374,6 +374,40 @@ TEST_F(ServerCrashTest, TheNextServerReadoptsWhatRuns) {
   EXPECT_EQ(Call(port2, "GET", "/v2/sandboxes").body, "[]");
 }
 
+// A sandbox created with network.allowPublicTraffic false keeps its traffic token across kill -9 of the
+// server: the next server answers the same token on connect and still refuses its ports without it.
+TEST_F(ServerCrashTest, ARestrictedSandboxKeepsItsTrafficToken) {
+  pid_t first = 0;
+  int port = StartFirst(&first);
+  ASSERT_GT(port, 0);
+  kiln::http::Response created =
+      Call(port, "POST", "/v2/sandboxes", R"({"timeout":600,"network":{"allowPublicTraffic":false}})");
+  ASSERT_EQ(created.status, 201) << created.body;
+  Json sandbox = Json::parse(created.body);
+  ASSERT_TRUE(sandbox["trafficAccessToken"].is_string()) << created.body;
+  std::string id = sandbox["sandboxID"], token = sandbox["trafficAccessToken"];
+  KillMinus9(first);
+
+  pid_t second = 0;
+  int port2 = Port(StartServer((dir_ / "2.log").string(), &second));
+  ASSERT_GT(port2, 0);
+  kiln::http::Response connected = Call(port2, "POST", "/v2/sandboxes/" + id + "/connect", "{}");
+  ASSERT_EQ(connected.status, 200) << connected.body;
+  EXPECT_EQ(Json::parse(connected.body)["trafficAccessToken"], token);
+  auto port_8000 = [&](const std::string& traffic) {
+    kiln::http::Headers h;
+    h.Set("E2b-Sandbox-Id", id);
+    h.Set("E2b-Sandbox-Port", "8000");
+    if (!traffic.empty()) h.Set("E2B-Traffic-Access-Token", traffic);
+    auto r = kiln::http::Client::Tcp("127.0.0.1", port2).Do("GET", "/", h, "", 30'000);
+    return r.ok() ? r->status : -1;
+  };
+  EXPECT_EQ(port_8000(""), 403);
+  EXPECT_EQ(port_8000(token), 502);  // let through: nothing listens on the port
+  EXPECT_EQ(Envd(port2, sandbox, "GET", "/health").status, 204);
+  EXPECT_EQ(Call(port2, "DELETE", "/sandboxes/" + id).status, 204);
+}
+
 // One whose lifetime ended while no server ran is killed by the next server and reported as expired; a
 // paused one is re-adopted paused and resumes, then expires under the new server's reaper; neither leaves
 // anything behind.

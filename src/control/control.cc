@@ -141,6 +141,9 @@ Result<std::unique_ptr<Control>> Control::Open(ControlOptions options) {
   }
   std::unique_ptr<Control> control(
       new Control(std::move(options), std::move(lock), std::move(db), std::move(rt)));
+  // What is live now was re-adopted; the restricted ones keep their traffic tokens.
+  KILN_ASSIGN_OR_RETURN(auto adopted, registry::ListLive(*control->db_, ""));
+  for (const SandboxRecord& r : adopted) control->RememberTrafficToken(r);
   Control* self = control.get();
   control->pool_ = std::make_unique<SandboxPool>(
       control->options_.pool_sizes, [self](const std::string& id) { return self->MakePooled(id); });
@@ -181,6 +184,7 @@ Status Control::Reconcile(SandboxRecord& record) {
   record.state = "ended";
   record.ended_ms = now;
   record.end_reason = record.end_ms <= now ? "expired" : "exited";
+  ForgetTrafficToken(record.id);
   return registry::MarkEnded(*db_, record.id, now, record.end_reason);
 }
 
@@ -270,6 +274,7 @@ Result<SandboxRecord> Control::Start(const Principal& caller, const CreateReques
   r.metadata = request.metadata;
   r.env_vars = request.env_vars;
   r.access_token = create.access_token;
+  r.traffic_token = request.allow_public_traffic ? "" : RandomHex(24);
   r.cpu_count = static_cast<int64_t>(std::ceil(limits.cpus));
   r.memory_mb = limits.memory_bytes >> 20;
   r.disk_mb = limits.tmpfs_home_bytes >> 20;
@@ -301,6 +306,7 @@ Result<SandboxRecord> Control::Start(const Principal& caller, const CreateReques
     (void)registry::MarkEnded(*db_, r.id, NowMs(), "failed to start");
     return stored;
   }
+  RememberTrafficToken(r);
   return r;
 }
 
@@ -345,6 +351,7 @@ Status Control::Kill(const Principal& caller, const std::string& id) {
   Status killed = runtime_->Kill(id);
   // NotFound: it ended between the two calls; either way it is gone now.
   if (!killed.ok() && killed.code() != Code::kNotFound) return killed;
+  ForgetTrafficToken(id);
   KILN_RETURN_IF_ERROR(registry::MarkEnded(*db_, id, NowMs(), "killed"));
   if (!killed.ok()) return NotFound("sandbox '" + id + "' not found");
   return Status::Ok();
@@ -480,7 +487,21 @@ Result<Route> Control::Resolve(const std::string& id) const {
   if (pool_ && pool_->Holds(id)) return NotFound("sandbox " + id + " is nobody's yet (pooled)");
   KILN_ASSIGN_OR_RETURN(runtime::SandboxInfo info, runtime_->Get(id));
   if (info.paused) return NotFound("sandbox " + id + " is paused");
-  return Route{info.socket_path, info.access_token};
+  Route route{info.socket_path, info.access_token, ""};
+  std::lock_guard<std::mutex> lock(traffic_mu_);
+  if (auto it = traffic_tokens_.find(id); it != traffic_tokens_.end()) route.traffic_token = it->second;
+  return route;
+}
+
+void Control::RememberTrafficToken(const SandboxRecord& record) {
+  if (record.traffic_token.empty()) return;
+  std::lock_guard<std::mutex> lock(traffic_mu_);
+  traffic_tokens_[record.id] = record.traffic_token;
+}
+
+void Control::ForgetTrafficToken(const std::string& id) {
+  std::lock_guard<std::mutex> lock(traffic_mu_);
+  traffic_tokens_.erase(id);
 }
 
 }  // namespace kiln::control

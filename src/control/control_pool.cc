@@ -2,6 +2,7 @@
 #include <nlohmann/json.hpp>
 
 #include "kiln/base/clock.h"
+#include "kiln/base/ids.h"
 #include "kiln/base/log.h"
 #include "kiln/control/control.h"
 #include "kiln/protocol/http_client.h"
@@ -73,10 +74,12 @@ Result<SandboxRecord> Control::Claim(const Principal& caller, const CreateReques
   r.started_ms = now;  // its lifetime (and the maximum) counts from the create
   r.end_ms = now + timeout_s * 1000;
   r.auto_pause = request.auto_pause;
+  r.traffic_token = request.allow_public_traffic ? "" : RandomHex(24);
   r.state = "running";
   int64_t runtime_s = request.auto_pause ? options_.max_lifetime_s : timeout_s;
   KILN_RETURN_IF_ERROR(runtime_->SetTimeout(r.id, runtime_s * 1000));
   KILN_RETURN_IF_ERROR(registry::Claim(*db_, r));
+  RememberTrafficToken(r);
   return r;
 }
 

@@ -24,6 +24,7 @@ const char* const kMigrations[] = {
     )sql",
     "ALTER TABLE sandboxes ADD COLUMN socket_path TEXT NOT NULL DEFAULT '';",
     "ALTER TABLE sandboxes ADD COLUMN auto_pause INTEGER NOT NULL DEFAULT 0;",
+    "ALTER TABLE sandboxes ADD COLUMN traffic_token TEXT NOT NULL DEFAULT '';",
 };
 
 }  // namespace

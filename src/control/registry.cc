@@ -9,7 +9,7 @@ namespace {
 
 constexpr char kColumns[] =
     "id, owner, template, metadata, env, access_token, cpu_count, memory_mb, disk_mb, started_ms, end_ms, "
-    "state, ended_ms, end_reason, socket_path, auto_pause";
+    "state, ended_ms, end_reason, socket_path, auto_pause, traffic_token";
 
 std::string ToJson(const std::map<std::string, std::string>& map) {
   return DumpJson(nlohmann::json(map));
@@ -43,6 +43,7 @@ SandboxRecord ReadRow(const Statement& row) {
   r.end_reason = row.Text(13);
   r.socket_path = row.Text(14);
   r.auto_pause = row.Int(15) != 0;
+  r.traffic_token = row.Text(16);
   return r;
 }
 
@@ -61,12 +62,12 @@ Status Insert(Database& db, const SandboxRecord& r) {
   auto lock = db.Lock();
   KILN_ASSIGN_OR_RETURN(Statement insert,
                         db.Prepare(std::string("INSERT INTO sandboxes(") + kColumns +
-                                   ") VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
+                                   ") VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
   insert.Bind(1, r.id).Bind(2, r.owner).Bind(3, r.template_id).Bind(4, ToJson(r.metadata));
   insert.Bind(5, ToJson(r.env_vars)).Bind(6, r.access_token).Bind(7, r.cpu_count).Bind(8, r.memory_mb);
   insert.Bind(9, r.disk_mb).Bind(10, r.started_ms).Bind(11, r.end_ms).Bind(12, r.state);
   insert.Bind(13, r.ended_ms).Bind(14, r.end_reason).Bind(15, r.socket_path);
-  insert.Bind(16, static_cast<int64_t>(r.auto_pause ? 1 : 0));
+  insert.Bind(16, static_cast<int64_t>(r.auto_pause ? 1 : 0)).Bind(17, r.traffic_token);
   return insert.Run();
 }
 
@@ -128,11 +129,11 @@ Status Claim(Database& db, const SandboxRecord& r) {
   KILN_ASSIGN_OR_RETURN(
       Statement update,
       db.Prepare("UPDATE sandboxes SET owner = ?, metadata = ?, started_ms = ?, end_ms = ?, "
-                 "auto_pause = ?, state = ?, env = ? WHERE id = ? AND state = 'pooled' "
+                 "auto_pause = ?, state = ?, env = ?, traffic_token = ? WHERE id = ? AND state = 'pooled' "
                  "RETURNING id"));
   update.Bind(1, r.owner).Bind(2, ToJson(r.metadata)).Bind(3, r.started_ms).Bind(4, r.end_ms);
   update.Bind(5, static_cast<int64_t>(r.auto_pause ? 1 : 0)).Bind(6, r.state).Bind(7, ToJson(r.env_vars));
-  update.Bind(8, r.id);
+  update.Bind(8, r.traffic_token).Bind(9, r.id);
   KILN_ASSIGN_OR_RETURN(bool row, update.Step());
   if (!row) return NotFound("sandbox " + r.id + " is not pooled");
   return update.Run();

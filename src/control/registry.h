@@ -21,7 +21,8 @@ Status SetState(Database& db, const std::string& id, const std::string& state);
 Status MarkRunning(Database& db, const SandboxRecord& record);
 // Deletes the rows of sandboxes that ended before `ended_before_ms`.
 Status DeleteEndedBefore(Database& db, int64_t ended_before_ms);
-// A "pooled" record becomes its claimer's: owner, metadata, start and end times, autoPause, state.
+// A "pooled" record becomes its claimer's: owner, metadata, env, start and end times, autoPause, traffic
+// token, state.
 // NotFound when it is not pooled (any more).
 Status Claim(Database& db, const SandboxRecord& record);
 Status MarkEnded(Database& db, const std::string& id, int64_t ended_ms, const std::string& reason);

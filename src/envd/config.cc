@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "kiln/envd/json_util.h"
 #include "kiln/envd/paths.h"
 
 namespace kiln::envd {
@@ -16,19 +17,27 @@ Status InitEnv::Merge(const EnvVars& vars) {
         value.find('\0') != std::string::npos)
       return InvalidArgument("envVars: '" + key + "' is not a valid variable name (or its value has a NUL)");
     auto it = std::find_if(merged.begin(), merged.end(), [&key](const auto& kv) { return kv.first == key; });
-    if (it != merged.end())
+    if (it != merged.end()) {
       it->second = value;
-    else
-      merged.emplace_back(key, value);
+      continue;
+    }
+    // Checked here, not after the loop: merged stays small, so the search above stays cheap (a 4 MiB body
+    // of 500 000 keys once kept envd busy for minutes).
+    if (merged.size() == kMaxVars)
+      return InvalidArgument("envVars: more than " + std::to_string(kMaxVars) + " variables");
+    merged.emplace_back(key, value);
   }
   size_t bytes = 0;
   for (const auto& [key, value] : merged) bytes += key.size() + value.size();
-  if (merged.size() > kMaxVars)
-    return InvalidArgument("envVars: more than " + std::to_string(kMaxVars) + " variables");
   if (bytes > kMaxBytes)
     return InvalidArgument("envVars: more than " + std::to_string(kMaxBytes) + " bytes of names and values");
   vars_ = std::move(merged);
   return Status::Ok();
+}
+
+Result<EnvVars> ParseInitBody(std::string_view body) {
+  KILN_ASSIGN_OR_RETURN(Json parsed, ParseRequestJson(body));
+  return GetStringMap(parsed, "envVars");
 }
 
 EnvVars InitEnv::Get() const {

@@ -33,9 +33,7 @@ void SendLogs(const http::Request& request, http::ResponseWriter& writer) {
 
 // POST /init {envVars?: {K: V}} -> 204: the sandbox-wide env vars, merged over the current ones.
 void EnvdServer::Init(http::Request& request, http::ResponseWriter& writer) {
-  Result<Json> body = ParseRequestJson(request.body);
-  if (!body.ok()) return SendRestError(writer, body.status());
-  Result<EnvVars> vars = GetStringMap(*body, "envVars");
+  Result<EnvVars> vars = ParseInitBody(request.body);
   if (!vars.ok()) return SendRestError(writer, vars.status());
   Status merged = config_.init_env->Merge(*vars);
   if (!merged.ok()) return SendRestError(writer, merged);

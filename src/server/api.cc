@@ -4,6 +4,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "body_fields.h"
+#include "create_request.h"
 #include "kiln/base/clock.h"
 #include "kiln/base/json.h"
 #include "kiln/base/strings.h"
@@ -53,7 +55,7 @@ Json SandboxJson(const control::SandboxRecord& r) {
               {"alias", r.template_id},
               {"envdVersion", kEnvdVersion},
               {"envdAccessToken", r.access_token},
-              {"trafficAccessToken", nullptr},
+              {"trafficAccessToken", r.traffic_token.empty() ? Json(nullptr) : Json(r.traffic_token)},
               {"domain", nullptr}};
 }
 
@@ -72,85 +74,11 @@ Json ListedJson(const control::SandboxRecord& r) {
               {"metadata", r.metadata}};
 }
 
-// The body as a JSON object; an empty body counts as {} (the SDK sends {} or nothing for connect).
-Result<Json> ParseObject(const std::string& body) {
-  if (body.empty()) return Json::object();
-  Json parsed = Json::parse(body, nullptr, /*allow_exceptions=*/false);
-  if (parsed.is_discarded()) return InvalidArgument("request body: malformed JSON");
-  if (!parsed.is_object()) return InvalidArgument("request body: must be a JSON object");
-  return parsed;
-}
-
-Result<std::map<std::string, std::string>> StringMap(const Json& body, const char* field) {
-  std::map<std::string, std::string> map;
-  if (!body.contains(field) || body[field].is_null()) return map;
-  if (!body[field].is_object()) return InvalidArgument(std::string(field) + ": must be an object of strings");
-  for (auto& [key, value] : body[field].items()) {
-    if (!value.is_string()) return InvalidArgument(std::string(field) + "." + key + ": must be a string");
-    map[key] = value.get<std::string>();
-  }
-  return map;
-}
-
-// An optional whole number of seconds (E2B sends integers; a fraction is refused rather than rounded).
-Result<std::optional<int64_t>> Seconds(const Json& body, const char* field) {
-  if (!body.contains(field) || body[field].is_null()) return std::optional<int64_t>();
-  const Json& v = body[field];
-  if (!v.is_number_integer())
-    return InvalidArgument(std::string(field) + ": must be an integer number of seconds");
-  return std::optional<int64_t>(v.get<int64_t>());
-}
-
-Result<std::vector<std::string>> NetworkList(const Json& object, const char* field) {
-  std::vector<std::string> list;
-  if (!object.contains(field) || object[field].is_null()) return list;
-  if (!object[field].is_array())
-    return InvalidArgument(std::string("network.") + field + ": must be an array");
-  for (const Json& v : object[field]) {
-    if (!v.is_string()) return InvalidArgument(std::string("network.") + field + ": entries must be strings");
-    list.push_back(v.get<std::string>());
-  }
-  return list;
-}
-
-// allowInternetAccess (bool) and network {allowOut, denyOut}; the CIDRs are checked with the spec.
-Status ParseNetwork(const Json& body, control::CreateRequest& request) {
-  if (body.contains("allowInternetAccess") && !body["allowInternetAccess"].is_null()) {
-    if (!body["allowInternetAccess"].is_boolean())
-      return InvalidArgument("allowInternetAccess: must be a boolean");
-    request.allow_internet_access = body["allowInternetAccess"].get<bool>();
-  }
-  if (!body.contains("network") || body["network"].is_null()) return Status::Ok();
-  if (!body["network"].is_object()) return InvalidArgument("network: must be an object");
-  KILN_ASSIGN_OR_RETURN(request.network_rules.allow_out, NetworkList(body["network"], "allowOut"));
-  KILN_ASSIGN_OR_RETURN(request.network_rules.deny_out, NetworkList(body["network"], "denyOut"));
-  return Status::Ok();
-}
-
 ApiResponse Create(const Call& call) {
-  Result<Json> body = ParseObject(call.body);
-  if (!body.ok()) return FromStatus(body.status());
-  control::CreateRequest request;
-  if (body->contains("templateID")) {
-    if (!(*body)["templateID"].is_string()) return ErrorResponse(400, "templateID: must be a string");
-    request.template_id = (*body)["templateID"].get<std::string>();
-  }
-  auto timeout = Seconds(*body, "timeout");
-  auto metadata = StringMap(*body, "metadata");
-  auto env = StringMap(*body, "envVars");
-  Status network = ParseNetwork(*body, request);
-  for (const Status* s :
-       std::initializer_list<const Status*>{&timeout.status(), &metadata.status(), &env.status(), &network})
-    if (!s->ok()) return FromStatus(*s);
-  request.timeout_s = *timeout;
-  if (body->contains("autoPause") && !(*body)["autoPause"].is_null()) {
-    if (!(*body)["autoPause"].is_boolean()) return ErrorResponse(400, "autoPause: must be a boolean");
-    request.auto_pause = (*body)["autoPause"].get<bool>();
-  }
-  request.metadata = std::move(*metadata);
-  request.env_vars = std::move(*env);
+  Result<control::CreateRequest> request = ParseCreateRequest(call.body);
+  if (!request.ok()) return FromStatus(request.status());
   int64_t started = MonotonicNanos();
-  auto created = call.control.Create(call.caller, request);
+  auto created = call.control.Create(call.caller, *request);
   call.metrics.ObserveCreate(static_cast<double>(MonotonicNanos() - started) / 1e9, created.ok());
   if (!created.ok()) return FromStatus(created.status());
   return JsonResponse(201, SandboxJson(*created));
@@ -259,25 +187,6 @@ ApiResponse Resume(const Call& call) {
   if (!found.ok()) return FromStatus(found.status());
   if (found->state != "paused") return ErrorResponse(409, "sandbox '" + call.id + "' is not paused");
   return Extend(call, "timeout", true);
-}
-
-Result<std::vector<std::string>> StringList(const Json& body, const char* field) {
-  std::vector<std::string> list;
-  if (!body.contains(field) || body[field].is_null()) return list;
-  if (!body[field].is_array()) return InvalidArgument(std::string(field) + ": must be an array of strings");
-  for (const Json& item : body[field]) {
-    if (!item.is_string()) return InvalidArgument(std::string(field) + ": must be an array of strings");
-    list.push_back(item.get<std::string>());
-  }
-  return list;
-}
-
-Status StringField(const Json& body, const char* field, bool required, std::string* out) {
-  if (!body.contains(field) || body[field].is_null())
-    return required ? InvalidArgument(std::string(field) + ": required") : Status::Ok();
-  if (!body[field].is_string()) return InvalidArgument(std::string(field) + ": must be a string");
-  *out = body[field].get<std::string>();
-  return Status::Ok();
 }
 
 // Riza's command.exec: {language, code, stdin?, args?, env?, timeout? (s)} -> {exit_code, stdout, stderr,

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <thread>
 
+#include "routing.h"
 #include "server_test_util.h"
 
 namespace kiln::server {
@@ -116,6 +117,72 @@ TEST_F(PortsTest, WebServersAndUpgradesInTheSandboxAreReachable) {
   EXPECT_LE(n, 0);
   EXPECT_FALSE(n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) << "the tunnel outlived its sandbox";
   close(ws);
+}
+
+// network.allowPublicTraffic false: create and connect answer a traffic token, and the code interpreter and
+// every forwarded port refuse a request without it (403 naming the header), while envd keeps taking its
+// own access token alone. A default sandbox has no traffic token and no such check.
+TEST_F(PortsTest, RestrictedPublicTrafficNeedsTheTrafficToken) {
+  Json open = Create(alice_);
+  EXPECT_TRUE(open["trafficAccessToken"].is_null()) << open.dump();
+  http::Response bad = Call("POST", "/v2/sandboxes", alice_, R"({"network":{"allowPublicTraffic":"no"}})");
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_NE(bad.body.find("network.allowPublicTraffic"), std::string::npos) << bad.body;
+
+  Json sandbox =
+      Create(alice_, R"({"templateID":"code-interpreter-v1","network":{"allowPublicTraffic":false}})");
+  ASSERT_TRUE(sandbox["trafficAccessToken"].is_string()) << sandbox.dump();
+  std::string id = sandbox["sandboxID"], token = sandbox["trafficAccessToken"];
+  EXPECT_GE(token.size(), 32u);
+  EXPECT_NE(token, sandbox["envdAccessToken"].get<std::string>());
+  http::Response connected = Call("POST", "/v2/sandboxes/" + id + "/connect", alice_, R"({"timeout":300})");
+  ASSERT_EQ(connected.status, 200) << connected.body;
+  EXPECT_EQ(Body(connected)["trafficAccessToken"], token);
+
+  // envd: its access token is enough, as before.
+  EXPECT_NE(Run(sandbox, "echo envd-unaffected").find("envd-unaffected"), std::string::npos);
+  Run(sandbox,
+      "cd /home/user && echo restricted-port > index.txt && "
+      "(python3 -m http.server 8000 --bind 127.0.0.1 >/dev/null 2>&1 &)");
+
+  auto call = [&](int port, const std::string& method, const std::string& target, const std::string& body,
+                  const std::string& traffic) {
+    http::Headers h;
+    h.Set("E2b-Sandbox-Id", id);
+    h.Set("E2b-Sandbox-Port", std::to_string(port));
+    h.Set("X-Access-Token", sandbox["envdAccessToken"].get<std::string>());
+    if (!body.empty()) h.Set("Content-Type", "application/json");
+    if (!traffic.empty()) h.Set("E2B-Traffic-Access-Token", traffic);
+    auto r = Client().Do(method, target, h, body, 60'000);
+    return r.ok() ? *r : http::Response{-1, {}, r.status().ToString()};
+  };
+  std::string code = R"({"code":"6 * 7"})";
+  http::Response refused = call(kCodeInterpreterPort, "POST", "/execute", code, "");
+  EXPECT_EQ(refused.status, 403);
+  EXPECT_EQ(Body(refused)["code"], 403);
+  EXPECT_NE(Body(refused)["message"].get<std::string>().find("E2B-Traffic-Access-Token"), std::string::npos)
+      << refused.body;
+  EXPECT_EQ(call(kCodeInterpreterPort, "POST", "/execute", code, std::string(token.size(), 'x')).status, 403);
+  http::Response executed = call(kCodeInterpreterPort, "POST", "/execute", code, token);
+  EXPECT_EQ(executed.status, 200) << executed.body;
+  EXPECT_NE(executed.body.find("42"), std::string::npos) << executed.body;
+
+  http::Response page{-1, {}, ""};
+  for (int i = 0; i < 300 && page.status != 200; ++i) {
+    page = call(8000, "GET", "/index.txt", "", token);
+    if (page.status != 200) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(page.status, 200) << page.body;
+  EXPECT_EQ(page.body, "restricted-port\n");
+  http::Response no_token = call(8000, "GET", "/index.txt", "", "");
+  EXPECT_EQ(no_token.status, 403);
+  EXPECT_NE(no_token.body.find("E2B-Traffic-Access-Token"), std::string::npos) << no_token.body;
+  // The token of another restricted sandbox is not this one's.
+  Json other = Create(alice_, R"({"network":{"allowPublicTraffic":false}})");
+  EXPECT_EQ(call(8000, "GET", "/index.txt", "", other["trafficAccessToken"]).status, 403);
+  // The default sandbox's ports stay public.
+  http::Client client = Client();
+  EXPECT_EQ(Port(open["sandboxID"], 8001, "/", client).status, 502);  // not open, but not refused
 }
 
 }  // namespace

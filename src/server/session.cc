@@ -21,6 +21,10 @@ std::string ErrorJson(int status, const std::string& message) {
   return ErrorResponse(status, message).body;
 }
 
+bool SameSecret(std::string_view sent, const std::string& secret) {
+  return sent.size() == secret.size() && CRYPTO_memcmp(sent.data(), secret.data(), sent.size()) == 0;
+}
+
 // envd's own rule (e2b-protocol.md 2): /health is open, and /files may instead carry a signature that envd
 // checks itself; every other call needs the sandbox's token, compared in constant time.
 bool Authorized(const bhttp::request<bhttp::empty_body>& req, const std::string& token) {
@@ -29,8 +33,20 @@ bool Authorized(const bhttp::request<bhttp::empty_body>& req, const std::string&
   if (path == "/health") return true;
   if (path == "/files" && target.find("signature=") != std::string_view::npos) return true;
   std::string_view sent = View(req["X-Access-Token"]);
-  return !token.empty() && sent.size() == token.size() &&
-         CRYPTO_memcmp(sent.data(), token.data(), sent.size()) == 0;
+  return !token.empty() && SameSecret(sent, token);
+}
+
+// A sandbox created with network.allowPublicTraffic false: every port but envd's needs its traffic token
+// (e2b-protocol.md 2). The doc names no refusal status: 403, with a body naming the header. The reason
+// refused, or empty when the request may pass.
+std::string RefuseTraffic(const bhttp::request<bhttp::empty_body>& req, const std::string& token) {
+  if (token.empty()) return "";
+  auto sent = req.find("E2B-Traffic-Access-Token");
+  if (sent == req.end())
+    return "missing E2B-Traffic-Access-Token header: this sandbox was created with "
+           "network.allowPublicTraffic false";
+  if (!SameSecret(View(sent->value()), token)) return "wrong E2B-Traffic-Access-Token header";
+  return "";
 }
 
 }  // namespace
@@ -87,8 +103,12 @@ void Session::DataPlane(const std::string& sandbox_id, int port) {
   }
   Result<control::Route> route = shared_->control->Resolve(sandbox_id);
   if (!route.ok()) return Reply(502, SandboxNotFoundBody(sandbox_id), keep);
+  if (port != kEnvdPort) {
+    std::string refused = RefuseTraffic(req, route->traffic_token);
+    if (!refused.empty()) return Reply(403, ErrorJson(403, refused), keep);
+  }
   if (port != kEnvdPort && port != kCodeInterpreterPort) {
-    // A web server the sandbox's code started: public, as E2B's sandbox ports are (no token).
+    // A web server the sandbox's code started: public, as E2B's sandbox ports are (no envd token).
     stream_.expires_never();
     StartTunnel(shared_from_this(), std::move(*header_parser_), std::move(*route), sandbox_id, port);
     header_parser_.reset();

@@ -146,4 +146,23 @@ await step('code interpreter: runCode keeps state', async () => {
   }
 });
 
+await step('code interpreter with network.allowPublicTraffic false: the SDK sends the traffic token', async () => {
+  const ci = await CodeInterpreter.create({ network: { allowPublicTraffic: false } });
+  try {
+    assert.equal(typeof ci.trafficAccessToken, 'string');
+    const execution = await ci.runCode('6 * 7');
+    assert.equal(execution.text, '42');
+    // The same request without the token is refused.
+    const res = await fetch(`${process.env.E2B_SANDBOX_URL}/execute`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', 'E2b-Sandbox-Id': ci.sandboxId, 'E2b-Sandbox-Port': '49999' },
+      body: JSON.stringify({ code: '1' }),
+    });
+    assert.equal(res.status, 403);
+    assert.match((await res.json()).message, /E2B-Traffic-Access-Token/);
+  } finally {
+    await ci.kill();
+  }
+});
+
 console.log(`all ${steps.length} steps passed`);

@@ -92,14 +92,18 @@ struct SandboxRecord {
   std::map<std::string, std::string> metadata;
   std::map<std::string, std::string> env_vars;
   std::string access_token;  // envd's X-Access-Token
-  std::string socket_path;   // envd's socket on the host
+  // E2B's trafficAccessToken: with network.allowPublicTraffic false, every data-plane request to a port
+  // other than envd's must carry it (E2B-Traffic-Access-Token); empty: public traffic is allowed.
+  std::string traffic_token;
+  std::string socket_path;  // envd's socket on the host
   int64_t cpu_count = 0, memory_mb = 0, disk_mb = 0;
   int64_t started_ms = 0, end_ms = 0;  // wall clock
   // "starting", "pooled" (ready in a warm pool, nobody's yet), "running", "paused" or "ended"
   std::string state;
   bool auto_pause = false;  // paused, not killed, when its timeout ends
   int64_t ended_ms = 0;
-  // "killed", "expired", "exited", "server stopped", "server restarted", "failed to start", "pooled, unused"
+  // "killed", "expired", "exited", "server stopped", "server restarted", "failed to start", "pooled, unused",
+  // "executed" (a pooled sandbox that ran one Exec)
   std::string end_reason;
 };
 
@@ -112,6 +116,9 @@ struct CreateRequest {
   std::optional<bool> allow_internet_access;
   sandbox::NetworkRules network_rules;  // E2B's network.allowOut / denyOut (IPv4 CIDRs)
   bool auto_pause = false;  // E2B's autoPause: when the timeout ends the sandbox is paused, not killed
+  // E2B's network.allowPublicTraffic: false gives the sandbox a random traffic token (a data-plane rule, so
+  // a pooled sandbox can take it).
+  bool allow_public_traffic = true;
 };
 
 struct ListRequest {
@@ -144,6 +151,7 @@ struct ExecResult {
   std::string stdout_data, stderr_data;
   int64_t duration_ms = 0;
   bool timed_out = false, oom_killed = false, truncated = false;
+  std::string sandbox_id;  // the sandbox it ran in (gone by the time the result is returned)
 };
 
 // One sample of a sandbox's resource use (GET /sandboxes/{id}/metrics).
@@ -168,6 +176,7 @@ struct SandboxLogEntry {
 struct Route {
   std::string socket_path;
   std::string access_token;
+  std::string traffic_token;  // SandboxRecord::traffic_token; empty: no check
 };
 
 class Control {
@@ -206,6 +215,10 @@ class Control {
   Result<std::vector<SandboxLogEntry>> Logs(const Principal& caller, const std::string& id, int64_t start_ms,
                                             int64_t limit);
   // Runs one program in a fresh sandbox, counted against the caller's concurrency limit while it runs.
+  // With a "base" warm pool (and no default network: a cold run has none), the sandbox is a pooled one,
+  // given the code and stdin as files and the program through its envd (the request's env, the timeout
+  // as envd's deadline, the cold run's output cap), and killed after; with none ready, or no pool, the
+  // program runs cold (runtime::Run). The pooled path cannot see an OOM kill: oom_killed stays false.
   // InvalidArgument names an unknown language (listing the known ones) or a bad timeout; a program that
   // fails is still a result.
   Result<ExecResult> Exec(const Principal& caller, const ExecRequest& request);
@@ -217,7 +230,7 @@ class Control {
   // Ready sandboxes of each warm pool now, by template id (every configured template, 0 included).
   std::map<std::string, int64_t> PoolSizes() const;
   // For the data plane (its callers hold the access token, not a key). NotFound unless running (paused
-  // included).
+  // included). Reads no database: a restricted sandbox's traffic token is kept in memory as well.
   Result<Route> Resolve(const std::string& id) const;
 
  private:
@@ -238,6 +251,10 @@ class Control {
   Result<SandboxRecord> Claim(const Principal& caller, const CreateRequest& request, SandboxRecord pooled);
   Result<SandboxRecord> MakePooled(const std::string& template_id);
   Status UpdateEnd(SandboxRecord& record, int64_t end_ms);
+  // traffic_tokens_ follows the registry: a restricted sandbox is remembered once it runs, forgotten when
+  // it ends.
+  void RememberTrafficToken(const SandboxRecord& record);
+  void ForgetTrafficToken(const std::string& id);
   Status PauseRecord(const SandboxRecord& record);
   Status CheckTimeout(int64_t timeout_s) const;
   int64_t MaxEnd(const SandboxRecord& record) const;
@@ -258,6 +275,8 @@ class Control {
   bool stopping_ = false;
   std::unique_ptr<SandboxPool> pool_;  // null: no warm pools
   int64_t pruned_at_ms_ = 0;           // the last PruneEnded pass (housekeeping thread only)
+  mutable std::mutex traffic_mu_;
+  std::map<std::string, std::string> traffic_tokens_;  // id -> token, restricted running sandboxes only
   std::thread pauser_;
 };
 

@@ -8,6 +8,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -27,8 +28,10 @@ class InitEnv {
   // At most kMaxVars keys and kMaxBytes of keys and values together, counting what was set before.
   static constexpr size_t kMaxVars = 512;
   static constexpr size_t kMaxBytes = 256 * 1024;
-  // Sets each key like a later --env does (a key already set takes the new value). Over the bounds:
-  // InvalidArgument naming the bound, and nothing is set.
+  // Sets each key like a later --env does (a key already set takes the new value). A key that is empty or
+  // holds '=' or NUL, or a value with NUL: InvalidArgument naming the key. Over the bounds: InvalidArgument
+  // naming the bound. Either way nothing is set. Time linear in vars.size() (the bound is checked as the
+  // keys are merged, so a huge body is refused early).
   Status Merge(const EnvVars& vars);
   EnvVars Get() const;
 
@@ -36,6 +39,11 @@ class InitEnv {
   mutable std::mutex mu_;
   EnvVars vars_;
 };
+
+// POST /init's body, {"envVars"?: {NAME: VALUE}} (an empty body or a null envVars: none), as pairs sorted
+// by name (a name given twice: its last value). InvalidArgument for text that is not a JSON object or an
+// envVars that is not an object of strings; the names and sizes are InitEnv::Merge's to check. Pure.
+Result<EnvVars> ParseInitBody(std::string_view body);
 
 struct EnvdConfig {
   std::string root_dir = "/";                            // every file path is confined here (host path)
