@@ -6,7 +6,7 @@
 #   --sanitize LIST  build into build-sanitize-LIST with those sanitizers and run the whole suite there
 #   --pass           with --sanitize: only the sanitizer pass's tests (ctest -L 'sanitize|fuzz')
 #   KILN_SANITIZER_PASS=1 adds the sanitizer pass after the plain suite (see the README's "Checking the
-#   checks" for what it covers and why).
+#   checks" for what it covers and why). It runs only when no CTEST ARGS are given.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SANITIZE=""

@@ -26,6 +26,41 @@ TEST(KilnRunCli, StreamsOutputAndReturnsExitCode) {
   EXPECT_EQ(o.out, "out\n");
 }
 
+// `kiln run --template` starts the template's start command and runs the program only once its ready
+// command passes: the start command writes its file after a pause, so a program started at once would not
+// see it. A ready command that never passes: exit 125, a message naming it, and the program never runs.
+TEST(KilnRunCli, TemplateStartCommandIsReadyBeforeTheProgram) {
+  if (geteuid() != 0) GTEST_SKIP() << "template builds need root";
+  char dir[] = "/tmp/kiln-run-template-XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  std::string home = std::string(dir), env = "KILN_HOME=" + home + " ";
+  Shell(
+      "printf 'FROM host\\n# kiln: start-cmd sleep 0.5; echo up > /tmp/started\\n# kiln: ready-cmd test -f "
+      "/tmp/started\\n' > " +
+      home +
+      "/Dockerfile.ok && printf 'FROM host\\n# kiln: start-cmd echo starting\\n"
+      "# kiln: ready-cmd echo not yet; false\\n# kiln: ready-timeout 1\\n' > " +
+      home + "/Dockerfile.never");
+  for (const char* name : {"ok", "never"}) {
+    Outcome built =
+        Shell(env + kKiln + " template build " + name + " -f " + home + "/Dockerfile." + name + " 2>&1");
+    ASSERT_EQ(built.exit_code, 0) << built.out;
+  }
+  Outcome o = Shell(env + kKiln + " run --template ok --lang sh -c 'cat /tmp/started' 2>&1");
+  EXPECT_EQ(o.exit_code, 0) << o.out;
+  EXPECT_EQ(o.out, "up\n");
+  o = Shell(env + kKiln + " run --template never --lang sh -c 'echo program ran' 2>&1");
+  EXPECT_EQ(o.exit_code, 125) << o.out;
+  EXPECT_EQ(o.out.find("program ran"), std::string::npos) << o.out;
+  EXPECT_NE(
+      o.out.find("template 'never': the sandbox was not ready within 1 s: the ready command `echo not yet; "
+                 "false` never exited 0 (its output: not yet"),
+      std::string::npos)
+      << o.out;
+  EXPECT_NE(o.out.find("printed: starting"), std::string::npos) << o.out;
+  Shell("rm -rf " + home);
+}
+
 TEST(KilnRunCli, JsonReportsEveryField) {
   Outcome o = Shell(kKiln + " run --json --timeout 1 -c 'print(1)\nwhile True: pass' 2>/dev/null");
   nlohmann::json j = nlohmann::json::parse(o.out);

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
@@ -14,6 +15,7 @@
 #include "kiln/base/strings.h"
 #include "kiln/runtime/backend.h"
 #include "kiln/runtime/run.h"
+#include "kiln/template/ready.h"
 #include "kiln/template/store.h"
 
 namespace kiln::cli {
@@ -84,15 +86,21 @@ Result<runtime::RunRequest> BuildRequest(const RunFlags& f) {
     source = f.code;
   }
   req.user = f.user.empty() ? sandbox::kSandboxUser : f.user;
+  std::optional<tmpl::TemplateInfo> template_info;
+  int64_t extra_timeout_ms = 0;
   if (!f.template_name.empty()) {
-    KILN_ASSIGN_OR_RETURN(tmpl::TemplateInfo t, tmpl::TemplateStore().Get(f.template_name));
-    KILN_RETURN_IF_ERROR(tmpl::ApplyTemplate(t, req.spec));
-    if (f.user.empty()) req.user = t.user;
+    KILN_ASSIGN_OR_RETURN(template_info, tmpl::TemplateStore().Get(f.template_name));
+    KILN_RETURN_IF_ERROR(tmpl::ApplyTemplate(*template_info, req.spec));
+    if (f.user.empty()) req.user = template_info->user;
   }
   req.spec.files["/home/user/" + name] = source;
   req.argv = lang->command;
   req.argv.push_back("/home/user/" + name);
   req.argv.insert(req.argv.end(), f.args.begin(), f.args.end());
+  if (template_info) {  // its start command runs first, and the program once the ready command passes
+    req.argv = tmpl::WithStartAndReady(*template_info, std::move(req.argv));
+    if (!template_info->start_cmd.empty()) extra_timeout_ms = template_info->ready_timeout_s * 1000;
+  }
   for (const std::string& kv : f.env) {
     size_t eq = kv.find('=');
     if (eq == std::string::npos || eq == 0)
@@ -102,7 +110,7 @@ Result<runtime::RunRequest> BuildRequest(const RunFlags& f) {
   if (!(f.timeout_s > 0)) return InvalidArgument("--timeout: must be a positive number of seconds");
   req.spec.network = f.network || !f.allow_out.empty();
   req.spec.network_rules = {f.allow_out, f.deny_out};
-  req.spec.limits.timeout_ms = static_cast<int64_t>(std::ceil(f.timeout_s * 1000));
+  req.spec.limits.timeout_ms = static_cast<int64_t>(std::ceil(f.timeout_s * 1000)) + extra_timeout_ms;
   if (f.memory_mb > 0) req.spec.limits.memory_bytes = static_cast<int64_t>(f.memory_mb * 1024 * 1024);
   if (f.stdin_source == "-") {
     req.inherit_stdin = true;
@@ -188,7 +196,9 @@ void AddRunCommand(CLI::App& app, const std::vector<std::string>& program_args, 
                   "With --network: also reach this IPv4 CIDR, e.g. a private service (repeatable)");
   run->add_option("--deny-out", flags->deny_out, "With --network: never reach this IPv4 CIDR (repeatable)");
   run->add_option("--template", flags->template_name,
-                  "Run on a built template's root (kiln template list) instead of the host's /usr");
+                  "Run on a built template's root (kiln template list) instead of the host's /usr; its "
+                  "start command runs first and the program once its ready command exits 0 (--timeout "
+                  "then counts from the start, plus the template's ready timeout)");
   run->add_flag("--json", flags->json, "Print one JSON object with the result instead of streaming");
   run->callback([flags, &exit_code] { exit_code = Execute(*flags); });
 }

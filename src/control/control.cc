@@ -45,6 +45,12 @@ runtime::CreateOptions RuntimeOptions(const Template& tmpl, const CreateRequest&
   o.env_vars = request.env_vars;
   o.access_token = RandomHex(24);
   o.preload_python = tmpl.python_context;
+  if (!tmpl.built) {  // a built-in's file may set its limits (templates/NAME/Dockerfile); built ones:
+                      // ApplyTemplate
+    o.spec.limits.cpus = static_cast<double>(tmpl.cpu_count);
+    o.spec.limits.memory_bytes = tmpl.memory_mb << 20;
+    o.spec.limits.tmpfs_home_bytes = tmpl.disk_mb << 20;
+  }
   // Not die_with_owner: a sandbox outlives a server killed by SIGKILL, and the next one re-adopts it.
   o.id = RandomId();
   return o;

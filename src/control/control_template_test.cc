@@ -3,13 +3,16 @@
 // which waits for the ready command. Real templates (FROM host), real sandboxes; needs root.
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 
 #include <gtest/gtest.h>
 
+#include "control_test_util.h"
 #include "kiln/client/envd_client.h"
 #include "kiln/control/control.h"
+#include "kiln/protocol/http_client.h"
 #include "kiln/template/builder.h"
 
 namespace kiln::control {
@@ -78,6 +81,25 @@ class ControlTemplateTest : public ::testing::Test {
   std::unique_ptr<Control> control_;
   Principal alice_;
 };
+
+// `# kiln: code-context python` in a built template (as in templates/code-interpreter-v1): its sandboxes
+// start the default Python code context, and a template FROM it inherits that.
+TEST_F(ControlTemplateTest, CodeContextDirectiveStartsPythonAndIsInherited) {
+  Build("py", "FROM host\n# kiln: description python ready\n# kiln: code-context python\n");
+  Build("py-child", "FROM kiln:py\nRUN mkdir -p /opt/x\n");
+  Build("plain", "FROM host\n");
+  std::vector<Template> listed = Templates(home_);
+  auto find = [&](const std::string& id) {
+    return *std::find_if(listed.begin(), listed.end(), [&](const Template& t) { return t.id == id; });
+  };
+  EXPECT_TRUE(find("py").python_context);
+  EXPECT_EQ(find("py").description, "python ready");
+  EXPECT_TRUE(find("py-child").python_context);
+  EXPECT_FALSE(find("plain").python_context);
+  Result<SandboxRecord> sandbox = Create("py-child");
+  ASSERT_TRUE(sandbox.ok()) << sandbox.status().ToString();
+  ExpectDefaultContextComputes(*control_, sandbox->id);
+}
 
 TEST_F(ControlTemplateTest, UserAndWorkdirOfTheTemplateAreTheDefaults) {
   Build("as-root", "FROM host\nUSER root\nWORKDIR /srv/app\nRUN id -un > /srv/app/built-as\n");

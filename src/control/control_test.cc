@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include "control_test_util.h"
 #include "kiln/control/control.h"
 #include "kiln/protocol/http_client.h"
 #include "kiln/template/builder.h"
@@ -252,16 +253,7 @@ TEST_F(ControlTest, CodeInterpreterTemplateRunsCode) {
   CreateRequest request;
   request.template_id = "code-interpreter-v1";
   SandboxRecord r = MustCreate(alice_, request);
-  auto route = control_->Resolve(r.id);
-  ASSERT_TRUE(route.ok());
-  http::Headers headers;
-  headers.Set("X-Access-Token", route->access_token);
-  headers.Set("Content-Type", "application/json");
-  auto out =
-      http::Client::Unix(route->socket_path).Do("POST", "/execute", headers, R"({"code":"6*7"})", 60'000);
-  ASSERT_TRUE(out.ok()) << out.status().ToString();
-  EXPECT_EQ(out->status, 200);
-  EXPECT_NE(out->body.find("\"42\""), std::string::npos) << out->body;
+  ExpectDefaultContextComputes(*control_, r.id);
 }
 
 TEST_F(ControlTest, ExecRunsOneProgramPerCall) {

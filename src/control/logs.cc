@@ -11,6 +11,13 @@ namespace {
 constexpr int64_t kMaxLogLimit = 10'000;
 constexpr int kEnvdTimeoutMs = 10'000;
 
+// The string at `key`, or `fallback` when it is absent or not a string: the answer comes from inside the
+// sandbox, so a field of another type must not throw (json::value would).
+std::string StringOr(const nlohmann::json& object, const char* key, const char* fallback) {
+  auto it = object.find(key);
+  return it != object.end() && it->is_string() ? it->get<std::string>() : std::string(fallback);
+}
+
 }  // namespace
 
 Result<std::vector<SandboxLogEntry>> ParseEnvdLogs(const std::string& body) {
@@ -21,7 +28,7 @@ Result<std::vector<SandboxLogEntry>> ParseEnvdLogs(const std::string& body) {
   for (const auto& e : parsed["logs"]) {
     if (!e.is_object() || !e.value("timestampMs", nlohmann::json()).is_number_integer()) continue;
     SandboxLogEntry entry{
-        e["timestampMs"].get<int64_t>(), e.value("level", "info"), e.value("message", ""), {}};
+        e["timestampMs"].get<int64_t>(), StringOr(e, "level", "info"), StringOr(e, "message", ""), {}};
     if (e.contains("fields") && e["fields"].is_object())
       for (const auto& [key, value] : e["fields"].items())
         if (value.is_string()) entry.fields[key] = value.get<std::string>();

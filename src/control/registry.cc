@@ -128,10 +128,11 @@ Status Claim(Database& db, const SandboxRecord& r) {
   KILN_ASSIGN_OR_RETURN(
       Statement update,
       db.Prepare("UPDATE sandboxes SET owner = ?, metadata = ?, started_ms = ?, end_ms = ?, "
-                 "auto_pause = ?, state = ? WHERE id = ? AND state = 'pooled' "
+                 "auto_pause = ?, state = ?, env = ? WHERE id = ? AND state = 'pooled' "
                  "RETURNING id"));
   update.Bind(1, r.owner).Bind(2, ToJson(r.metadata)).Bind(3, r.started_ms).Bind(4, r.end_ms);
-  update.Bind(5, static_cast<int64_t>(r.auto_pause ? 1 : 0)).Bind(6, r.state).Bind(7, r.id);
+  update.Bind(5, static_cast<int64_t>(r.auto_pause ? 1 : 0)).Bind(6, r.state).Bind(7, ToJson(r.env_vars));
+  update.Bind(8, r.id);
   KILN_ASSIGN_OR_RETURN(bool row, update.Step());
   if (!row) return NotFound("sandbox " + r.id + " is not pooled");
   return update.Run();

@@ -1,4 +1,5 @@
 #include "kiln/control/control.h"
+#include "kiln/template/builtin.h"
 #include "kiln/template/store.h"
 
 #include <cmath>
@@ -7,25 +8,25 @@ namespace kiln::control {
 
 namespace {
 
-// The built-in templates run with a sandbox's default limits.
-Template BuiltIn(std::string id, std::string description, bool python_context) {
+// A built-in template (templates/NAME/Dockerfile, compiled in): a sandbox's default limits unless its file
+// says otherwise.
+Template BuiltIn(const tmpl::BuiltInTemplate& b) {
   sandbox::Limits limits;
-  Template t{std::move(id), std::move(description), python_context};
-  t.cpu_count = static_cast<int64_t>(std::ceil(limits.cpus));
-  t.memory_mb = limits.memory_bytes >> 20;
-  t.disk_mb = limits.tmpfs_home_bytes >> 20;
+  Template t{b.name, b.file.description, b.file.python_context};
+  t.cpu_count = static_cast<int64_t>(std::ceil(b.file.cpu_count.value_or(limits.cpus)));
+  t.memory_mb = b.file.memory_mb.value_or(limits.memory_bytes >> 20);
+  t.disk_mb = b.file.disk_mb.value_or(limits.tmpfs_home_bytes >> 20);
   return t;
 }
 
 }  // namespace
 
 const std::vector<Template>& Templates() {
-  static const std::vector<Template> kTemplates = {
-      BuiltIn("base", "the host's /usr read-only, a private home and /tmp; processes and files through envd",
-              false),
-      BuiltIn("code-interpreter-v1",
-              "base with the default Python code context started (E2B code interpreter)", true),
-  };
+  static const std::vector<Template> kTemplates = [] {
+    std::vector<Template> all;
+    for (const tmpl::BuiltInTemplate& b : tmpl::BuiltInTemplates()) all.push_back(BuiltIn(b));
+    return all;
+  }();
   return kTemplates;
 }
 
@@ -41,7 +42,9 @@ Result<Template> FindTemplate(const std::string& id) {
 std::vector<Template> Templates(const std::string& home) {
   std::vector<Template> all = Templates();
   for (const tmpl::TemplateInfo& t : tmpl::TemplateStore(home).List()) {
-    Template listed{t.name, "built from " + t.from + " (kiln template build)", false, true};
+    std::string description =
+        t.description.empty() ? "built from " + t.from + " (kiln template build)" : t.description;
+    Template listed{t.name, description, t.python_context, true};
     listed.cpu_count = static_cast<int64_t>(std::ceil(t.cpu_count));
     listed.memory_mb = t.memory_mb;
     listed.disk_mb = t.disk_mb;

@@ -69,7 +69,7 @@ Status CheckKernelLanguage(const std::string& language, const EnvdConfig& config
                            "' (other languages need Jupyter kernels through kiln-kernel-bridge, which this "
                            "sandbox does not have)");
   std::string jupyter_path;
-  for (const auto& [key, value] : config.env)
+  for (const auto& [key, value] : DefaultEnv(config))
     if (key == "JUPYTER_PATH") jupyter_path = value;
   return kernel_bridge::FindKernelSpec(language, kernel_bridge::KernelSearchDirs(jupyter_path, home),
                                        RootKernelSpecFs(root))
@@ -173,7 +173,7 @@ Result<std::shared_ptr<CodeContext>> CodeInterpreter::Make(const std::string& la
   if (!root_->OpenDir(dir).ok()) return InvalidArgument("cwd '" + dir + "' is not a directory");
   RunnerLaunch launch;
   launch.table = table_;
-  launch.env = BuildEnv(caller.user.home, caller.user.name, config_->env, {});
+  launch.env = BuildEnv(caller.user.home, caller.user.name, DefaultEnv(*config_), {});
   if (caller.switch_identity) launch.identity = SpawnIdentity{caller.user.uid, caller.user.gid};
   const RootFs* root = root_;
   launch.open_cwd = [root](const std::string& d) { return root->OpenDir(d); };
@@ -250,6 +250,11 @@ void CodeInterpreter::Execute(http::Request& request, http::ResponseWriter& writ
   headers.Set("Content-Type", "application/x-ndjson");
   if (!writer.StartStream(200, headers).ok()) return;
   NdjsonSink sink(writer);
+  // A context made before POST /init (the default ones are made at start) has the start-time env only:
+  // every cell gets the vars set since, under its own env_vars.
+  EnvVars env_vars = config_->init_env ? config_->init_env->Get() : EnvVars{};
+  env_vars.insert(env_vars.end(), body->request.env_vars.begin(), body->request.env_vars.end());
+  body->request.env_vars = std::move(env_vars);
   Status ran = (*context)->Execute(body->request, sink);
   if (!ran.ok())
     (void)sink.Send(

@@ -261,7 +261,13 @@ TEST(EnvdExecTest, CannotExecute) {
   ExecResult missing = RunExec({"--", "/no/such/program"});
   EXPECT_EQ(missing.exit_code, 127);
   EXPECT_EQ(missing.status_line, "exit 127 0\n");
-  EXPECT_EQ(missing.stderr_text, "kiln-envd: cannot execute /no/such/program: No such file or directory\n");
+  const std::string message = "kiln-envd: cannot execute /no/such/program: No such file or directory\n";
+#if defined(__SANITIZE_ADDRESS__)
+  // ASan prints a warning of its own when the exec child switches stacks (google/sanitizers#189).
+  EXPECT_NE(missing.stderr_text.find(message), std::string::npos) << missing.stderr_text;
+#else
+  EXPECT_EQ(missing.stderr_text, message);
+#endif
   ExecResult not_found_in_path = RunExec({"--", "no-such-program-anywhere"});
   EXPECT_EQ(not_found_in_path.exit_code, 127);
   char tmpl[] = "/tmp/kiln-noexec-XXXXXX";

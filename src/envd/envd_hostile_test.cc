@@ -161,7 +161,12 @@ TEST_F(EnvdHostileTest, LargeUploadsStreamToDiskInBoundedMemory) {
   EXPECT_EQ(static_cast<size_t>(st.st_size), size);
   ASSERT_EQ(::stat(Path("multi.bin").c_str(), &st), 0);
   EXPECT_EQ(static_cast<size_t>(st.st_size), size);
+#if !defined( \
+    __SANITIZE_ADDRESS__)  // ASan's quarantine keeps freed buffers resident: the bound is the plain build's
   EXPECT_LT(peak_kb, 48 * 1024) << "envd's resident memory during 512 MiB uploads";
+#else
+  (void)peak_kb;
+#endif
 }
 
 TEST_F(EnvdHostileTest, SpecialFilesAre400AndNeverBlock) {

@@ -91,7 +91,7 @@ Status ProcessService::Start(const Json& request, const Caller& caller, const St
   spec.program = config.cmd;
   spec.argv.push_back(config.cmd);
   spec.argv.insert(spec.argv.end(), config.args.begin(), config.args.end());
-  spec.env = BuildEnv(caller.user.home, caller.user.name, config_->env, config.envs);
+  spec.env = BuildEnv(caller.user.home, caller.user.name, DefaultEnv(*config_), config.envs);
   spec.cwd_fd = cwd_fd->get();
   if (caller.switch_identity) spec.identity = SpawnIdentity{caller.user.uid, caller.user.gid};
   ProcessTable::Started started;

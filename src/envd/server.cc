@@ -31,6 +31,19 @@ void SendLogs(const http::Request& request, http::ResponseWriter& writer) {
 
 }  // namespace
 
+// POST /init {envVars?: {K: V}} -> 204: the sandbox-wide env vars, merged over the current ones.
+void EnvdServer::Init(http::Request& request, http::ResponseWriter& writer) {
+  Result<Json> body = ParseRequestJson(request.body);
+  if (!body.ok()) return SendRestError(writer, body.status());
+  Result<EnvVars> vars = GetStringMap(*body, "envVars");
+  if (!vars.ok()) return SendRestError(writer, vars.status());
+  Status merged = config_.init_env->Merge(*vars);
+  if (!merged.ok()) return SendRestError(writer, merged);
+  http::Response response;
+  response.status = 204;
+  (void)writer.Send(response);
+}
+
 Result<std::unique_ptr<EnvdServer>> EnvdServer::Create(EnvdConfig config, ProcessTable* table) {
   KILN_ASSIGN_OR_RETURN(RootFs root, RootFs::Open(config.root_dir));
   std::unique_ptr<EnvdServer> server(new EnvdServer(std::move(config), std::move(root), table));
@@ -179,9 +192,12 @@ void EnvdServer::AddRestRoutes() {
       /*requires_token=*/false);
   router_.Add("GET", "/envs", [this](http::Request&, http::ResponseWriter& writer) {
     Json envs = Json::object();
-    for (const auto& [k, v] : config_.env) envs[k] = v;
+    for (const auto& [k, v] : DefaultEnv(config_)) envs[k] = v;
     SendJson(writer, 200, envs);
   });
+  // E2B envd's /init is unauthenticated (the orchestrator calls it before the token exists); Kiln's
+  // envd has its token from the start, so this one requires it. Only envVars is taken.
+  router_.Add("POST", "/init", [this](http::Request& r, http::ResponseWriter& w) { Init(r, w); });
   router_.Add(
       "GET", "/files", [this](http::Request& r, http::ResponseWriter& w) { ReadFile(r, w); },
       /*requires_token=*/false);

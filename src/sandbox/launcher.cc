@@ -44,11 +44,11 @@ uid_t IdBase() {
   return env ? static_cast<uid_t>(std::strtoul(env, nullptr, 10)) : kDefaultIdBase;
 }
 
-// The sandbox's ids when Kiln is root: its root and its user, far from the host's real users.
+// The sandbox's ids when Kiln is root: 0-65535 (root, Debian's system users and groups such as staff,
+// `user` at 1000, nobody), far from the host's real users. Package scripts in a template chown to system
+// ids; an unmapped id would fail with EINVAL.
 std::string PrivilegedIdMap() {
-  uid_t base = IdBase();
-  return "0 " + std::to_string(base) + " 1\n" + std::to_string(kSandboxUid) + " " +
-         std::to_string(base + kSandboxUid) + " 1\n";
+  return "0 " + std::to_string(IdBase()) + " " + std::to_string(kSandboxIdCount) + "\n";
 }
 
 std::string RuntimeDir(bool privileged) {

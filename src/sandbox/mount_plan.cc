@@ -11,6 +11,7 @@
 #include <set>
 
 #include "kiln/base/strings.h"
+#include "kiln/sandbox/user_db.h"
 
 namespace kiln::sandbox {
 namespace {
@@ -176,23 +177,6 @@ Status AddSystemMounts(const SandboxSpec& spec, PlanBuilder& plan, Os& os, bool 
   return Status::Ok();
 }
 
-std::string PasswdFile(const Identity& id) {
-  std::string uid = std::to_string(id.user_uid), gid = std::to_string(id.user_gid);
-  std::string out;
-  if (id.root_uid == 0) out += "root:x:0:0:root:/root:/bin/bash\n";
-  out += std::string(kSandboxUser) + ":x:" + uid + ":" + gid + "::" + kSandboxHome + ":/bin/bash\n";
-  out += "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n";
-  return out;
-}
-
-std::string GroupFile(const Identity& id) {
-  std::string out;
-  if (id.root_uid == 0) out += "root:x:0:\n";
-  out += std::string(kSandboxUser) + ":x:" + std::to_string(id.user_gid) + ":\n";
-  out += "nogroup:x:65534:\n";
-  return out;
-}
-
 // The host's /etc/profile plus a last line that puts /opt/kiln/bin (where the runtime mounts Kiln's tools
 // for sandboxed code, such as sudo) first on PATH: E2B's SDK runs every command as `bash -l -c`, and
 // Debian's profile resets PATH, so a bound copy would hide them.
@@ -206,7 +190,7 @@ std::string ProfileFile(const std::string& host_profile) {
          "esac\nexport PATH\n";
 }
 
-void AddEtc(const SandboxSpec& spec, PlanBuilder& plan) {
+Status AddEtc(const SandboxSpec& spec, PlanBuilder& plan) {
   plan.SystemDir("/etc");
   for (const std::string& name : spec.etc_files) {
     std::string source = "/etc/" + name;
@@ -225,14 +209,21 @@ void AddEtc(const SandboxSpec& spec, PlanBuilder& plan) {
     plan.BindReadOnly(source, source, S_ISDIR(st.st_mode));
   }
   uid_t r = plan.id().root_uid;
-  plan.WriteFile("/etc/passwd", PasswdFile(plan.id()), 0644, r, r);
-  plan.WriteFile("/etc/group", GroupFile(plan.id()), 0644, r, r);
+  std::string base_passwd, base_group;
+  if (!spec.users_from.empty()) {
+    KILN_ASSIGN_OR_RETURN(base_passwd, ReadUserDbFile(spec.users_from, "passwd"));
+    KILN_ASSIGN_OR_RETURN(base_group, ReadUserDbFile(spec.users_from, "group"));
+  }
+  UserDbIds ids{r == 0, plan.id().user_uid, plan.id().user_gid};
+  plan.WriteFile("/etc/passwd", MergePasswd(base_passwd, ids), 0644, r, r);
+  plan.WriteFile("/etc/group", MergeGroup(base_group, ids), 0644, r, r);
   plan.WriteFile("/etc/hostname", spec.hostname + "\n", 0644, r, r);
   plan.WriteFile("/etc/hosts", "127.0.0.1 localhost " + spec.hostname + "\n::1 localhost ip6-localhost\n",
                  0644, r, r);
   // slirp4netns answers DNS on its own address and forwards to the host's resolvers, loopback ones included.
   plan.WriteFile("/etc/resolv.conf",
                  spec.network ? "nameserver 10.0.2.3\n" : "# no network in this sandbox\n", 0644, r, r);
+  return Status::Ok();
 }
 
 void AddDev(PlanBuilder& plan) {
@@ -364,7 +355,7 @@ Result<MountPlan> BuildMountPlan(const SandboxSpec& spec, const std::string& new
     plan.Mount("tmpfs", kLayersDir, "tmpfs", kHardening | MS_NOEXEC | MS_RDONLY,
                "size=4k,nr_inodes=1,mode=0");
   }
-  AddEtc(spec, plan);
+  KILN_RETURN_IF_ERROR(AddEtc(spec, plan));
   AddDev(plan);
   plan.SystemDir("/home");
   plan.SystemDir(kSandboxHome);

@@ -75,6 +75,23 @@ class ServerTest : public ::testing::Test {
     EXPECT_TRUE(r.ok()) << r.status().ToString();
     return r.ok() ? *r : http::Response{-1, {}, ""};
   }
+  // Checks that `key`=`value` is in the sandbox-wide env: a command, the default python context, a new
+  // code context, and envd's GET /envs all see it.
+  void ExpectSandboxEnv(const Json& sandbox, const std::string& key, const std::string& value) {
+    EXPECT_NE(Run(sandbox, "echo \"<$" + key + ">\"").find("<" + value + ">"), std::string::npos);
+    std::string code =
+        Json{{"code", "import os; print('<' + os.environ.get('" + key + "', '') + '>')"}}.dump();
+    http::Response in_default = Envd("POST", "/execute", sandbox, code);
+    EXPECT_NE(in_default.body.find("<" + value + ">"), std::string::npos) << in_default.body;
+    http::Response made = Envd("POST", "/contexts", sandbox, R"({"language":"python"})");
+    ASSERT_EQ(made.status, 200) << made.body;
+    Json with_context = Json::parse(code);
+    with_context["context_id"] = Json::parse(made.body)["id"];
+    http::Response in_new = Envd("POST", "/execute", sandbox, with_context.dump());
+    EXPECT_NE(in_new.body.find("<" + value + ">"), std::string::npos) << in_new.body;
+    Json envs = Json::parse(Envd("GET", "/envs", sandbox).body, nullptr, false);
+    EXPECT_EQ(envs.value(key, ""), value) << envs.dump();
+  }
   // Runs `/bin/sh -c script` through envd's process.Start and returns its stdout (what arrived before the
   // call failed, if it did).
   std::string Run(const Json& sandbox, const std::string& script) {

@@ -179,5 +179,40 @@ TEST_F(TemplateBuildTest, FromAnotherTemplateKeepsItsFilesAndEnv) {
       << missing.status().message();
 }
 
+// A root filesystem's own users and groups (a Debian template's /etc: staff, ...) stay, with Kiln's `user`
+// added, and the sandbox's root can chown to a system group (package scripts do: fontconfig's
+// `chown root:staff`).
+TEST_F(TemplateBuildTest, SandboxKeepsTheRootsSystemGroupsWithKilnsUser) {
+  fs::create_directories(dir_ + "/etc");
+  std::ofstream(dir_ + "/etc/passwd") << "root:x:0:0:root:/root:/bin/bash\n"
+                                         "daemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin\n"
+                                         "user:x:0:0:impostor:/root:/bin/sh\n";
+  std::ofstream(dir_ + "/etc/group") << "root:x:0:\nstaff:x:50:\n";
+  runtime::RunRequest run;
+  run.spec.users_from = dir_ + "/etc";
+  run.argv = {
+      "/bin/sh", "-c",
+      "touch /tmp/f && chown root:staff /tmp/f && stat -c '%U %G' /tmp/f && id -un user && id -u user "
+      "&& getent passwd daemon | cut -d: -f1 && getent group staff user | cut -d: -f1,3"};
+  run.user = "root";
+  Result<runtime::RunResult> r = runtime::Run(run);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->exit_code, 0) << r->stderr_data;
+  EXPECT_EQ(r->stdout_data, "root staff\nuser\n1000\ndaemon\nstaff:50\nuser:1000\n") << r->stderr_data;
+}
+
+// The template's passwd is written by code that ran in a build sandbox: a symlink must not make the host
+// copy one of its own files (its /etc/shadow) into the next sandbox.
+TEST_F(TemplateBuildTest, SymlinkedPasswdInARootIsRefused) {
+  fs::create_directories(dir_ + "/etc");
+  fs::create_symlink("/etc/shadow", dir_ + "/etc/passwd");
+  runtime::RunRequest run;
+  run.spec.users_from = dir_ + "/etc";
+  run.argv = {"cat", "/etc/passwd"};
+  Result<runtime::RunResult> r = runtime::Run(run);
+  ASSERT_FALSE(r.ok()) << r->stdout_data;
+  EXPECT_NE(r.status().message().find(dir_ + "/etc/passwd"), std::string::npos) << r.status().ToString();
+}
+
 }  // namespace
 }  // namespace kiln::tmpl

@@ -20,8 +20,10 @@ namespace kiln::tmpl {
 namespace fs = std::filesystem;
 namespace {
 
-// Files every sandbox generates in its /etc at start (mount_plan.cc): a layer never keeps them.
-constexpr const char* kGeneratedEtc[] = {"passwd", "group", "hosts", "hostname", "resolv.conf"};
+// Files every sandbox generates in its /etc at start (mount_plan.cc): a layer never keeps them. Its
+// passwd and group are the root's own with Kiln's accounts merged in (SandboxSpec::users_from), so a layer
+// keeps those, with the system users and groups its packages added.
+constexpr const char* kGeneratedEtc[] = {"hosts", "hostname", "resolv.conf"};
 constexpr size_t kFailureOutputBytes = 8192;
 
 int64_t NowMs() {
@@ -136,6 +138,7 @@ class Builder {
       state_.last_user = parent.user;
       start_cmd_ = parent.start_cmd, ready_cmd_ = parent.ready_cmd;
       ready_timeout_s_ = parent.ready_timeout_s;
+      python_context_ = parent.python_context;
     } else {
       base_ = "rootfs";
       suite_ = *DebianSuite(file_.from);
@@ -355,6 +358,7 @@ class Builder {
     if (base_ == "rootfs") {
       spec.mounts.clear();
       spec.etc_files.clear();
+      spec.users_from = merged_ + "/etc";
     }
     std::error_code ec;
     for (const auto& entry : fs::directory_iterator(merged_, ec)) {
@@ -434,6 +438,8 @@ class Builder {
     info.start_cmd = file_.start_cmd.empty() ? start_cmd_ : file_.start_cmd;
     info.ready_cmd = file_.start_cmd.empty() ? ready_cmd_ : file_.ready_cmd;
     info.ready_timeout_s = file_.start_cmd.empty() ? ready_timeout_s_ : file_.ready_timeout_s.value_or(60);
+    info.description = file_.description;
+    info.python_context = file_.python_context || python_context_;
     if (file_.cpu_count) info.cpu_count = *file_.cpu_count;
     if (file_.memory_mb) info.memory_mb = *file_.memory_mb;
     if (file_.disk_mb) info.disk_mb = *file_.disk_mb;
@@ -454,7 +460,7 @@ class Builder {
   Dockerfile file_;
   std::string context_, work_, merged_, base_, suite_, start_cmd_, ready_cmd_, log_;
   int64_t ready_timeout_s_ = 60;
-  bool mounted_ = false;
+  bool mounted_ = false, python_context_ = false;
   State state_;
   std::vector<std::string> layers_;  // ids, bottom first
 };

@@ -137,9 +137,16 @@ class Parser {
       KILN_ASSIGN_OR_RETURN(out_.memory_mb, Number(key, value, 16, 1 << 20));
     } else if (key == "disk-mb") {
       KILN_ASSIGN_OR_RETURN(out_.disk_mb, Number(key, value, 16, 1 << 20));
+    } else if (key == "description") {
+      out_.description = value;
+    } else if (key == "code-context") {
+      if (value != "python")
+        return InvalidArgument("code-context: only 'python' is supported, got '" + value + "'");
+      out_.python_context = true;
     } else {
       return InvalidArgument("unknown kiln directive '" + key +
-                             "' (known: start-cmd, ready-cmd, ready-timeout, cpu-count, memory-mb, disk-mb)");
+                             "' (known: start-cmd, ready-cmd, ready-timeout, cpu-count, memory-mb, disk-mb, "
+                             "description, code-context)");
     }
     return Status::Ok();
   }

@@ -17,6 +17,7 @@
 #include <sstream>
 
 #include "kiln/base/strings.h"
+#include "kiln/sandbox/spec.h"
 
 extern char** environ;
 
@@ -30,8 +31,8 @@ thread_local int g_shift_errno = 0;
 
 uid_t ShiftId(uid_t id, bool to_sandbox) {
   uid_t base = SandboxRootHostUid();
-  if (to_sandbox) return (id == 0 || id == 1000) ? base + id : id;
-  return (id == base || id == base + 1000) ? id - base : id;
+  if (to_sandbox) return id < sandbox::kSandboxIdCount ? base + id : id;
+  return id >= base && id - base < sandbox::kSandboxIdCount ? id - base : id;
 }
 
 int ShiftOne(const char* path, const struct stat* st, int, FTW*) {

@@ -11,12 +11,12 @@
 namespace kiln::tmpl {
 
 // The host uid the sandbox's root maps to when Kiln runs as root (the launcher's KILN_UID_BASE, default
-// 0x70000000); the sandbox's user is this + 1000.
+// 0x70000000); sandbox id N (N < sandbox::kSandboxIdCount) is this + N.
 uid_t SandboxRootHostUid();
 
-// Rewrites owners under `dir` (not following symlinks) between the on-disk form of a template root (root 0,
-// user 1000) and the form a build sandbox writes (SandboxRootHostUid() + that), restoring the setuid and
-// setgid bits chown clears. to_sandbox: 0 -> base; else base -> 0.
+// Rewrites owners under `dir` (not following symlinks) between the on-disk form of a template root (ids
+// 0-65535 as the sandbox sees them) and the form a build sandbox writes (SandboxRootHostUid() + that),
+// restoring the setuid and setgid bits chown clears. to_sandbox: N -> base + N; else base + N -> N.
 Status ShiftOwners(const std::string& dir, bool to_sandbox);
 
 // Mounts an overlay at `target`: `lowers` bottom first; `upper` empty: read-only (then at least one lower).

@@ -85,4 +85,40 @@ Status StartAndAwaitReady(const TemplateInfo& info, const client::EnvdClient& en
                           "` printed: " + (log.ok() ? Tail(*log) : "(" + log.status().message() + ")"));
 }
 
+// $1 start command, $2 ready command, $3 ready timeout (s), $4 template name, $5 the start command's log,
+// $6 the exit code when not ready, then the program.
+constexpr char kStartAndReadyScript[] = R"script(start=$1 ready=$2 limit=$3 name=$4 log=$5 not_ready=$6
+shift 6
+setsid /bin/bash -l -c "$start" </dev/null >"$log" 2>&1 &
+if [ -n "$ready" ]; then
+  end=$((SECONDS + limit))
+  until timeout 10 /bin/bash -l -c "$ready" </dev/null >/tmp/kiln-ready-cmd.out 2>&1; do
+    if [ "$SECONDS" -ge "$end" ]; then
+      echo "kiln: template '$name': the sandbox was not ready within $limit s: the ready command \`$ready\`" \
+        "never exited 0 (its output: $(tail -c 2048 /tmp/kiln-ready-cmd.out)); the start command \`$start\`" \
+        "printed: $(tail -c 2048 "$log")" >&2
+      exit "$not_ready"
+    fi
+    sleep 0.05
+  done
+  rm -f /tmp/kiln-ready-cmd.out
+fi
+exec "$@")script";
+
+std::vector<std::string> WithStartAndReady(const TemplateInfo& info, std::vector<std::string> argv) {
+  if (info.start_cmd.empty()) return argv;
+  std::vector<std::string> out = {"/bin/bash",
+                                  "-c",
+                                  kStartAndReadyScript,
+                                  "kiln-template",
+                                  info.start_cmd,
+                                  info.ready_cmd,
+                                  std::to_string(info.ready_timeout_s),
+                                  info.name,
+                                  kStartCommandLog,
+                                  std::to_string(kNotReadyExitCode)};
+  out.insert(out.end(), argv.begin(), argv.end());
+  return out;
+}
+
 }  // namespace kiln::tmpl

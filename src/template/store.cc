@@ -82,6 +82,8 @@ std::string TemplateInfoToJson(const TemplateInfo& t) {
             {"start_cmd", t.start_cmd},
             {"ready_cmd", t.ready_cmd},
             {"ready_timeout_s", t.ready_timeout_s},
+            {"description", t.description},
+            {"python_context", t.python_context},
             {"envd_version", t.envd_version},
             {"created_ms", t.created_ms},
             {"size_bytes", t.size_bytes},
@@ -109,6 +111,8 @@ Result<TemplateInfo> TemplateInfoFromJson(const std::string& text) {
     t.start_cmd = j.value("start_cmd", "");
     t.ready_cmd = j.value("ready_cmd", "");
     t.ready_timeout_s = j.value("ready_timeout_s", int64_t{60});
+    t.description = j.value("description", "");
+    t.python_context = j.value("python_context", false);
     t.envd_version = j.value("envd_version", "");
     t.created_ms = j.value("created_ms", int64_t{0});
     t.size_bytes = j.value("size_bytes", int64_t{0});
@@ -211,6 +215,7 @@ Status ApplyTemplate(const TemplateInfo& info, sandbox::SandboxSpec& spec) {
   if (info.base == "rootfs") {
     spec.mounts.clear();
     spec.etc_files.clear();  // the template's own /etc (loader cache, certificates) matches its /usr
+    spec.users_from = info.root + "/etc";
   }
   std::vector<std::string> names;
   for (const auto& entry : fs::directory_iterator(info.root, ec)) names.push_back(entry.path().filename());

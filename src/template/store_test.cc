@@ -31,6 +31,7 @@ TEST_F(StoreTest, MetadataRoundTripsAndListsSorted) {
   t.name = "zeta", t.base = "host", t.from = "host", t.cpu_count = 2, t.memory_mb = 1024, t.disk_mb = 2048;
   t.env = {{"A", "1"}}, t.workdir = "/opt", t.user = "root", t.start_cmd = "s", t.ready_cmd = "r";
   t.envd_version = "0.1.0", t.created_ms = 5, t.size_bytes = 7, t.layers = {"a", "b"};
+  t.description = "d", t.python_context = true;
   Write("zeta", t);
   t.name = "alpha";
   Write("alpha", t);
@@ -45,6 +46,8 @@ TEST_F(StoreTest, MetadataRoundTripsAndListsSorted) {
   EXPECT_EQ(got->layers, (std::vector<std::string>{"a", "b"}));
   EXPECT_EQ(got->root, home_ + "/templates/zeta/rootfs");
   EXPECT_EQ(got->start_cmd, "s");
+  EXPECT_EQ(got->description, "d");
+  EXPECT_TRUE(got->python_context);
 }
 
 TEST_F(StoreTest, UnknownNamesTheBuiltOnesAndRmRemoves) {

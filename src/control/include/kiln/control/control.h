@@ -56,8 +56,9 @@ struct ControlOptions {
   int64_t retain_ended_s = 24 * 3600;
   // Warm pools (`kiln serve --pool TEMPLATE=N`): template id -> started sandboxes kept ready, refilled in
   // the background. A create of such a template takes one when the request asks nothing a started sandbox
-  // cannot take (envVars, network settings other than the default: those creates start cold); its
-  // metadata, timeout and autoPause apply from then on, and its start time is the create's.
+  // cannot take (network settings other than the default: those creates start cold); its envVars (given
+  // to its envd by POST /init), metadata, timeout and autoPause apply from then on, and its start time is
+  // the create's.
   std::map<std::string, int64_t> pool_sizes;
   // Whether a create that does not say gets network (`kiln serve --internet-access`). Off, unlike E2B.
   bool default_internet_access = false;

@@ -4,6 +4,8 @@
 #include <sys/types.h>
 
 #include <cstddef>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <utility>
@@ -16,12 +18,32 @@ namespace kiln::envd {
 
 class RootFs;
 
+using EnvVars = std::vector<std::pair<std::string, std::string>>;
+
+// The sandbox-wide env vars set after start (POST /init, so a pooled sandbox takes its create's envVars).
+// Shared by every copy of the config; readers take a snapshot under the lock.
+class InitEnv {
+ public:
+  // At most kMaxVars keys and kMaxBytes of keys and values together, counting what was set before.
+  static constexpr size_t kMaxVars = 512;
+  static constexpr size_t kMaxBytes = 256 * 1024;
+  // Sets each key like a later --env does (a key already set takes the new value). Over the bounds:
+  // InvalidArgument naming the bound, and nothing is set.
+  Status Merge(const EnvVars& vars);
+  EnvVars Get() const;
+
+ private:
+  mutable std::mutex mu_;
+  EnvVars vars_;
+};
+
 struct EnvdConfig {
   std::string root_dir = "/";                            // every file path is confined here (host path)
   std::string default_user = "user";                     // the identity of requests that name none
   std::optional<std::string> workdir;                    // default cwd of processes; unset: the user's home
   std::vector<std::pair<std::string, std::string>> env;  // global env vars, in command-line order
-  std::string access_token;                              // empty: no X-Access-Token check
+  std::shared_ptr<InitEnv> init_env = std::make_shared<InitEnv>();  // set after start, on top of `env`
+  std::string access_token;                                         // empty: no X-Access-Token check
   bool preload_python = false;  // start the default python context at start-up (warm pools), not on first use
   // kiln-kernel-bridge inside the root: contexts for any language with a Jupyter kernelspec. Empty: only
   // python, javascript/typescript and bash contexts.
@@ -42,6 +64,9 @@ struct EnvdConfig {
   // bomb of 1000:1 stops here instead of filling the sandbox's disk).
   size_t max_gzip_upload_bytes = size_t{1} << 30;
 };
+
+// The global env vars of a process or context started now: `env` then `init_env`, later keys winning.
+EnvVars DefaultEnv(const EnvdConfig& config);
 
 // The user a request acts as, resolved from /etc/passwd inside the root.
 struct Caller {

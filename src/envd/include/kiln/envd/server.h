@@ -2,7 +2,8 @@
 // wired together. Serve mode of the kiln-envd binary is EnvdServer::Create + Serve.
 //
 // Routes (E2B envd API, see /work/shared/docs/e2b-protocol.md §4):
-//   GET /health (204), GET /envs, GET /files, POST /files (multipart or octet-stream),
+//   GET /health (204), GET /envs, POST /init {envVars} (204: sandbox-wide env vars after start; token
+//   required), GET /files, POST /files (multipart or octet-stream),
 //   POST /process.Process/{Start,Connect,List,SendInput,CloseStdin,SendSignal,Update},
 //   POST /filesystem.Filesystem/{Stat,ListDir,MakeDir,Move,Remove,WatchDir,CreateWatcher,GetWatcherEvents,
 //   RemoveWatcher},
@@ -46,6 +47,7 @@ class EnvdServer {
   void AddRestRoutes();
   void ReadFile(http::Request& request, http::ResponseWriter& writer);
   void WriteFiles(http::Request& request, http::ResponseWriter& writer);
+  void Init(http::Request& request, http::ResponseWriter& writer);  // POST /init
   Result<Caller> RpcCaller(const http::Request& request) const;
 
   EnvdConfig config_;

@@ -67,6 +67,10 @@ struct SandboxSpec {
   std::vector<BindMount> mounts = DefaultSystemMounts();
   // Files and directories under the host's /etc that are bound read-only (missing ones are skipped).
   std::vector<std::string> etc_files = DefaultEtcFiles();
+  // A host directory (a template's etc/) whose passwd and group the sandbox's are made from, with Kiln's
+  // accounts merged in (user_db.h); empty: Kiln's accounts only. Debian's system groups (staff, ...) must
+  // exist for package scripts. Read safely: the files come from code that ran in a sandbox.
+  std::string users_from;
   // Files written into the sandbox before the program starts: path inside the sandbox -> content. Paths
   // must be under /home/user or /tmp; owned by `user`.
   std::map<std::string, std::string> files;
@@ -97,5 +101,8 @@ inline constexpr uint32_t kSandboxUid = 1000;
 inline constexpr uint32_t kSandboxGid = 1000;
 inline constexpr char kSandboxUser[] = "user";
 inline constexpr char kSandboxHome[] = "/home/user";
+// When Kiln runs as root, a sandbox's ids 0 .. kSandboxIdCount-1 are host ids KILN_UID_BASE + that (the
+// launcher's id map): root, Debian's system users and groups, `user`, nobody.
+inline constexpr uint32_t kSandboxIdCount = 65536;
 
 }  // namespace kiln::sandbox

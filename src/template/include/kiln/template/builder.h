@@ -7,9 +7,11 @@
 // store under a content hash of the parent layer, the instruction, the ENV/WORKDIR/USER state and (COPY,
 // ADD) the copied files' names, modes and bytes; a rebuild with unchanged steps reuses them ("CACHED" in
 // the log). RUN executes in a sandbox (runtime::Run) as root (or USER) whose root is the layer stack,
-// writable; /home/user and /tmp are the sandbox's own tmpfs, and Kiln's generated /etc files (passwd,
-// group, hosts, hostname, resolv.conf) are not kept. The finished root is flattened into one immutable
-// directory. Needs root on the host (overlay mounts). One build at a time per store.
+// writable; /home/user and /tmp are the sandbox's own tmpfs, and Kiln's generated /etc files (hosts,
+// hostname, resolv.conf) are not kept. A Debian root keeps its own passwd and group (system users and
+// groups) with Kiln's `user` added, in its build steps and in sandboxes made from it. The finished root is
+// flattened into one immutable directory. Needs root on the host (overlay mounts). One build at a time per
+// store.
 #pragma once
 
 #include <functional>

@@ -3,9 +3,11 @@
 // Supported: FROM (once, first; only ARG may precede it), RUN, COPY, ADD (local files), ENV, WORKDIR, USER,
 // ARG, and Kiln's comment directives `# kiln: start-cmd CMD`, `# kiln: ready-cmd CMD`,
 // `# kiln: ready-timeout SECONDS`, `# kiln: cpu-count N`,
-// `# kiln: memory-mb N`, `# kiln: disk-mb N`. Lines continue with a trailing backslash; `#` starts a comment
-// at the beginning of a line. Anything else (CMD, ENTRYPOINT, EXPOSE, a second FROM, an unknown directive)
-// is an InvalidArgument naming FILE:LINE. Pure functions, thread-safe.
+// `# kiln: memory-mb N`, `# kiln: disk-mb N`, `# kiln: description TEXT` (for listings),
+// `# kiln: code-context python` (the default Python code context starts with every sandbox). Lines continue
+// with a trailing backslash; `#` starts a comment at the beginning of a line. Anything else (CMD, ENTRYPOINT,
+// EXPOSE, a second FROM, an unknown directive) is an InvalidArgument naming FILE:LINE. Pure functions,
+// thread-safe.
 #pragma once
 
 #include <map>
@@ -44,6 +46,8 @@ struct Dockerfile {
   std::optional<int64_t> ready_timeout_s;
   std::optional<double> cpu_count;
   std::optional<int64_t> memory_mb, disk_mb;
+  std::string description;
+  bool python_context = false;
 };
 
 // Parses `text`; `file` names it in errors ("Dockerfile:7: CMD is not supported ..."). `build_args` override

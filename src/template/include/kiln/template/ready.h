@@ -8,6 +8,8 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
+#include <vector>
 
 #include "kiln/base/status.h"
 #include "kiln/template/store.h"
@@ -25,5 +27,13 @@ inline constexpr char kStartCommandLog[] = "/tmp/kiln-start-cmd.log";
 // exit code and output and the end of the start command's log. Errors of envd itself (the sandbox died)
 // come back as they are, prefixed with the template's name.
 Status StartAndAwaitReady(const TemplateInfo& info, const client::EnvdClient& envd);
+
+// The same for a sandbox that runs one program without envd (`kiln run --template`): `argv` wrapped in a
+// bash script that launches the start command as above, runs the ready command (each attempt at most 10 s)
+// until it exits 0, then execs `argv`, all as the program's user. Not ready within `info.ready_timeout_s`:
+// the script exits kNotReadyExitCode with a message like StartAndAwaitReady's on stderr, and `argv` never
+// runs. Without a start command, `argv` unchanged.
+inline constexpr int kNotReadyExitCode = 125;
+std::vector<std::string> WithStartAndReady(const TemplateInfo& info, std::vector<std::string> argv);
 
 }  // namespace kiln::tmpl

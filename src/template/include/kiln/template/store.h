@@ -36,7 +36,9 @@ struct TemplateInfo {
   // ready_timeout_s (see ready.h).
   std::string start_cmd, ready_cmd;
   int64_t ready_timeout_s = 60;
-  std::string envd_version;  // the Kiln (and kiln-envd) version that built it
+  std::string description;      // `# kiln: description`, for listings; empty: "built from FROM"
+  bool python_context = false;  // `# kiln: code-context python`: the default Python code context starts
+  std::string envd_version;     // the Kiln (and kiln-envd) version that built it
   int64_t created_ms = 0;
   int64_t size_bytes = 0;           // of rootfs/
   std::vector<std::string> layers;  // layer ids, bottom first
@@ -75,8 +77,9 @@ class TemplateStore {
 };
 
 // Fills `spec` to run on `info`'s root: its directories as copy-on-write layers over the template's
-// read-only files (the template itself is never written), its env, workdir and limits, and the files of its
-// /home/user seeded into the sandbox's home. Fails when the root is missing or its home holds more than
+// read-only files (the template itself is never written), its env, workdir and limits, its /etc/passwd and
+// /etc/group under Kiln's accounts (a rootfs template), and the files of its /home/user seeded into the
+// sandbox's home. Fails when the root is missing or its home holds more than
 // the home tmpfs could. The default user (`info.user`) is not part of a spec: the caller passes it on
 // (runtime::CreateOptions::default_user, runtime::RunRequest::user).
 Status ApplyTemplate(const TemplateInfo& info, sandbox::SandboxSpec& spec);
