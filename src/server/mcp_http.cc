@@ -21,6 +21,15 @@ ApiResponse RpcError(int status, int code, const std::string& message) {
   return ApiResponse{status, DumpJson(body), "application/json", {}};
 }
 
+// A message that is not JSON-RPC at all is the client's mistake at the HTTP level too (400, as the
+// transport's specification asks for input the server cannot accept); every other answer, errors of a
+// well-formed request included, is 200.
+int StatusOf(const json& reply) {
+  if (!reply.contains("error") || !reply["error"].is_object()) return 200;
+  json code = reply["error"].value("code", json());
+  return code == -32700 || code == -32600 ? 400 : 200;
+}
+
 std::string_view HostOnly(std::string_view authority) {
   if (!authority.empty() && authority.front() == '[') return authority.substr(0, authority.find(']') + 1);
   return authority.substr(0, authority.find(':'));
@@ -120,7 +129,7 @@ ApiResponse McpHttpService::Post(const ApiRequest& request, const control::Princ
     std::lock_guard<std::mutex> lock(mu_);
     session->last_used_ms = MonotonicMillis();
   }
-  ApiResponse response{reply ? 200 : 202, reply ? DumpJson(*reply) : "", "application/json", {}};
+  ApiResponse response{reply ? StatusOf(*reply) : 202, reply ? DumpJson(*reply) : "", "application/json", {}};
   if (initialize) response.headers.emplace_back(kSessionHeader, session->id);
   return response;
 }
