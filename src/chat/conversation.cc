@@ -220,8 +220,10 @@ Status Conversation::RunTools(const std::vector<llm::ToolCall>& calls, const std
       if (cb.on_tool_call) cb.on_tool_call(call);
       trace::Span span = genai::StartExecuteTool(
           {.tool_name = call.name, .call_id = call.id, .arguments = call.arguments_json});
-      tools::ToolResult r = runner_ != nullptr ? runner_->CallWithJsonText(call.name, call.arguments_json)
-                                               : tools::ToolResult::Error("this session has no tools");
+      tools::ToolResult r =
+          runner_ != nullptr
+              ? runner_->CallWithJsonText(call.name, call.arguments_json, [&cancel] { return cancel.load(); })
+              : tools::ToolResult::Error("this session has no tools");
       ++outcome.tool_calls;
       EndToolSpan(span, r);
       result.text = ResultTextForModel(r);

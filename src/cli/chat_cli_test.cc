@@ -1,6 +1,6 @@
 // `kiln chat` on the built binary, driven through pipes with the scripted model (script:FILE) and real
 // sandboxes: a tool round trip, a session continued in a second run (history and files), Ctrl-C during an
-// answer, and the stop signals taking the sandbox down.
+// answer and during a running tool call, and the stop signals taking the sandbox down.
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -187,23 +187,41 @@ TEST(ChatCli, ToolRoundTripThenTheSessionContinuesWithItsHistoryAndFiles) {
   EXPECT_NE(rm_again.output().find("no chat session named 'data'"), std::string::npos) << rm_again.output();
 }
 
-TEST(ChatCli, CtrlCStopsTheAnswerButNotTheSession) {
+// Ctrl-C during a running tool call stops that call: a Python cell is interrupted (its context and
+// variables stay), a process is killed (it is gone from the sandbox), the model is told the user stopped
+// it, later calls of the answer do not run, and the session goes on. The sleeps outlast the tools' 60 s
+// timeout, so a stop by the timeout would say "timed out" instead.
+TEST(ChatCli, CtrlCStopsTheRunningToolCallButNotTheSession) {
   std::string dir = TempDir();
-  std::string script = WriteScript(
-      dir, "s.jsonl",
-      R"({"tool_calls": [ {"id": "c1", "name": "run_shell", "arguments": {"command": "sleep 3; echo slept"}}, {"id": "c2", "name": "run_shell", "arguments": {"command": "echo never"}}]}
+  std::string script =
+      WriteScript(dir, "s.jsonl",
+                  R"js({"tool_calls": [{"id": "c1", "name": "run_python", "arguments": {"code": "x = 41"}}]}
+{"tool_calls": [{"id": "c2", "name": "run_python", "arguments": {"code": "import time\ntime.sleep(600)"}}]}
+{"tool_calls": [ {"id": "c3", "name": "run_shell", "arguments": {"command": "sleep 600; echo slept"}}, {"id": "c4", "name": "run_shell", "arguments": {"command": "echo never"}}]}
+{"tool_calls": [ {"id": "c5", "name": "run_shell", "arguments": {"command": "echo sleeping: $(for f in /proc/[0-9]*/cmdline; do tr '\\0' ' ' < $f; echo; done | grep -c '^sleep 600')"}}, {"id": "c6", "name": "run_python", "arguments": {"code": "print(x + 1)"}}]}
 {"text": "Stopped as you asked."}
-)");
+)js");
   ChatProcess chat(dir, {"--model", script, "--session", "ctrlc"});
-  chat.Send("run both\n");
-  ASSERT_TRUE(chat.WaitFor("[run_shell] {\"command\":\"sleep 3")) << chat.output();
+  chat.Send("sleep in python\n");
+  ASSERT_TRUE(chat.WaitFor("[run_python] {\"code\":\"import time")) << chat.output();
   chat.Signal(SIGINT);
+  ASSERT_TRUE(chat.WaitFor("[error] run_python: stopped by the user")) << chat.output();
   ASSERT_TRUE(chat.WaitFor("[interrupted]")) << chat.output();
-  chat.Send("ok, stop there\n");
+
+  chat.Send("sleep in the shell\n");
+  ASSERT_TRUE(chat.WaitFor("[run_shell] {\"command\":\"sleep 600")) << chat.output();
+  chat.Signal(SIGINT);
+  ASSERT_TRUE(chat.WaitFor("[error] run_shell: stopped by the user")) << chat.output();
+
+  chat.Send("is it gone?\n");
+  ASSERT_TRUE(chat.WaitFor("Stopped as you asked.")) << chat.output();
   chat.CloseInput();
   EXPECT_EQ(chat.Finish(), 0) << chat.output();
-  EXPECT_EQ(chat.output().find("echo never"), std::string::npos) << "the second call ran: " << chat.output();
-  EXPECT_NE(chat.output().find("Stopped as you asked."), std::string::npos) << chat.output();
+  const std::string& out = chat.output();
+  EXPECT_EQ(out.find("timed out"), std::string::npos) << out;
+  EXPECT_EQ(out.find("echo never"), std::string::npos) << "the call after the stopped one ran: " << out;
+  EXPECT_NE(out.find("sleeping: 0"), std::string::npos) << "the killed process is still running: " << out;
+  EXPECT_NE(out.find("[stdout] 42"), std::string::npos) << "the interrupted cell lost the context: " << out;
 }
 
 class ChatStopSignal : public testing::TestWithParam<int> {};

@@ -17,8 +17,10 @@
 #include "kiln/agent/executor.h"
 #include "kiln/agent/thread_service.h"
 #include "kiln/base/clock.h"
+#include "kiln/base/install_paths.h"
 #include "kiln/control/control.h"
 #include "kiln/server/server.h"
+#include "kiln/tools/registry.h"
 
 namespace kiln::cli {
 
@@ -45,6 +47,8 @@ struct ServeFlags {
   std::string workflow_model;  // the model of the LangGraph-compatible coding workflow runs
   std::string retain_ended = "24h";
   std::vector<std::string> pools;  // TEMPLATE=N
+  std::string mcp_tools;           // the registry served at /mcp; empty: the built-in tools
+  int64_t mcp_idle_s = 1800;
 };
 
 struct KeysFlags {
@@ -164,6 +168,12 @@ int Serve(const ServeFlags& flags) {
   server_options.host = listen->first;
   server_options.port = listen->second;
   server_options.access_log = flags.access_log;
+  auto mcp_tools = flags.mcp_tools.empty() ? tools::Registry(tools::DefaultRegistry())
+                                           : tools::LoadRegistryFile(flags.mcp_tools);
+  if (!mcp_tools.ok()) return Fail(mcp_tools.status());
+  server_options.mcp_tools = &*mcp_tools;
+  server_options.mcp_idle_timeout_s = flags.mcp_idle_s;
+  server_options.version = VersionString();
   auto server = server::Server::Start(control->get(), server_options);
   if (!server.ok()) return Fail(server.status());
   PrintUsage(listen->first, (*server)->port());
@@ -269,6 +279,10 @@ void AddServeCommands(CLI::App& app, int& exit_code) {
                   "One JSON line per request on stderr (default on)");
   serve->add_option("--workflow-model", flags->workflow_model,
                     "Model of the coding workflow's runs on the LangGraph-compatible API (/threads, /runs)");
+  serve->add_option("--mcp-tools", flags->mcp_tools,
+                    "Tool registry (YAML) served over MCP at /mcp (default: the built-in tools)");
+  serve->add_option("--mcp-idle", flags->mcp_idle_s,
+                    "Seconds without requests after which an MCP session ends with its sandbox (1800)");
   serve->callback([flags, &exit_code] { exit_code = Serve(*flags); });
   AddKeysCommand(app, exit_code);
   AddSandboxCommand(app, exit_code);

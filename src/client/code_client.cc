@@ -114,7 +114,11 @@ Result<Execution> CodeClient::Execute(const std::string& code, const ExecuteOpti
   };
   PooledClient client(*pool_);
   int timeout = options.request_timeout_ms > 0 ? static_cast<int>(options.request_timeout_ms) : -1;
+  client->set_cancelled(options.cancelled);
   Status transport = client->Stream("POST", "/execute", headers, DumpJson(body), on_head, on_data, timeout);
+  client->set_cancelled({});
+  if (!transport.ok() && options.cancelled && options.cancelled())
+    return FailedPrecondition("cancelled: the cell was interrupted");
   if (!transport.ok()) return transport;
   if (status != 200) return HttpError(status, error_body);
   if (!out.completed) return Unavailable("the execution stream ended before end_of_execution");

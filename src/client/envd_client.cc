@@ -1,5 +1,6 @@
 #include "kiln/client/envd_client.h"
 
+#include <csignal>
 #include <cstdlib>
 
 #include <nlohmann/json.hpp>
@@ -130,8 +131,10 @@ Result<std::string> EnvdClient::Unary(const std::string& method, const std::stri
 Result<ProcessExit> EnvdClient::Stream(const std::string& method, const std::string& request_json,
                                        int64_t timeout_ms, int keepalive_seconds,
                                        const std::optional<std::string>& user,
-                                       const ProcessCallbacks& callbacks) const {
+                                       const ProcessCallbacks& callbacks,
+                                       const std::function<bool()>& cancelled) const {
   PooledClient client(*pool_);
+  client->set_cancelled(cancelled);
   http::Headers h = BaseHeaders(access_token_, user);
   h.Set("Content-Type", "application/connect+json");
   h.Set("Connect-Protocol-Version", "1");
@@ -168,6 +171,7 @@ Result<ProcessExit> EnvdClient::Stream(const std::string& method, const std::str
   int client_timeout = timeout_ms > 0 ? static_cast<int>(timeout_ms + kStreamGraceMs) : -1;
   std::string body = connect::EncodeEnvelope(0, request_json);
   Status transport = client->Stream("POST", "/" + method, h, body, on_head, on_data, client_timeout);
+  client->set_cancelled({});
   if (!failure.ok()) return failure;
   if (status != 200 && status != 0) return connect::StatusFromErrorBody(status, error_body);
   if (end_stream && !end_stream->ok()) return *end_stream;
@@ -183,8 +187,25 @@ Result<ProcessExit> EnvdClient::Start(const ProcessConfig& config, const StartOp
   if (config.cwd) process["cwd"] = *config.cwd;
   Json request = {{"process", process}, {"stdin", options.stdin}};
   if (options.tag) request["tag"] = *options.tag;
-  return Stream("process.Process/Start", DumpJson(request), options.timeout_ms, options.keepalive_seconds,
-                options.user ? options.user : user_, callbacks);
+  const std::optional<std::string>& user = options.user ? options.user : user_;
+  if (!options.cancelled)
+    return Stream("process.Process/Start", DumpJson(request), options.timeout_ms, options.keepalive_seconds,
+                  user, callbacks);
+  // The stream is given up only once the pid is known, so that there is always a process to kill.
+  std::optional<uint32_t> pid;
+  ProcessCallbacks watched = callbacks;
+  watched.on_start = [&](uint32_t started) {
+    pid = started;
+    if (callbacks.on_start) callbacks.on_start(started);
+  };
+  Result<ProcessExit> exit =
+      Stream("process.Process/Start", DumpJson(request), options.timeout_ms, options.keepalive_seconds, user,
+             watched, [&] { return pid.has_value() && options.cancelled(); });
+  if (exit.ok() || !pid || !options.cancelled()) return exit;
+  Status killed = SendSignal(*pid, SIGKILL);
+  return FailedPrecondition(
+      "cancelled: process " + std::to_string(*pid) +
+      (killed.ok() || killed.code() == Code::kNotFound ? " killed" : " not killed: " + killed.message()));
 }
 
 Result<ProcessExit> EnvdClient::Connect(uint32_t pid, const ProcessCallbacks& callbacks,

@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <limits>
@@ -34,6 +35,19 @@ Status WaitFd(int fd, short events, int64_t deadline) {
     if (r > 0) return Status::Ok();
     if (r == 0) return DeadlineExceeded("http client: timed out");
     if (errno != EINTR) return ErrnoStatus("poll", errno);
+  }
+}
+
+// WaitFd for a wait that `cancelled` may end early: it is asked every kCancelPollMs.
+constexpr int kCancelPollMs = 100;
+Status WaitFdUnlessCancelled(int fd, short events, int64_t deadline, const std::function<bool()>& cancelled) {
+  if (!cancelled) return WaitFd(fd, events, deadline);
+  for (;;) {
+    if (cancelled()) return FailedPrecondition("http client: cancelled");
+    int64_t slice = MonotonicMillis() + kCancelPollMs;
+    Status s = WaitFd(fd, events, deadline >= 0 ? std::min(deadline, slice) : slice);
+    if (s.ok() || s.code() != Code::kDeadlineExceeded) return s;
+    if (deadline >= 0 && MonotonicMillis() >= deadline) return s;
   }
 }
 
@@ -280,7 +294,7 @@ Status Client::Exchange(bool head, std::string_view wire, int64_t deadline_ms, s
         if (!reader.parser().keep_alive() || !sent.ok()) Close();
         return Status::Ok();
     }
-    Status w = WaitFd(fd_.get(), POLLIN, deadline_ms);
+    Status w = WaitFdUnlessCancelled(fd_.get(), POLLIN, deadline_ms, cancelled_);
     if (!w.ok()) {
       Close();
       return w;

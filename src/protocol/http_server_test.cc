@@ -415,6 +415,39 @@ TEST_F(ServerTest, ClientTimesOut) {
   EXPECT_LT(MonotonicMillis() - start, 2000);
 }
 
+// A cancelled call closes its connection (the handler sees the client go away) and says it was cancelled;
+// the same client works afterwards.
+TEST_F(ServerTest, CancelledStreamClosesTheConnection) {
+  StartServer();
+  Client c = Client::Unix(path_);
+  std::atomic<bool> cancel{false};
+  c.set_cancelled([&] { return cancel.load(); });
+  std::thread stopper([&] {
+    (void)WaitFor([&] { return forever_started_; });
+    cancel = true;
+  });
+  Status s = c.Stream(
+      "GET", "/forever", {}, {}, [](const Response&) {}, [](std::string_view) { return true; }, 60'000);
+  stopper.join();
+  EXPECT_EQ(s.code(), Code::kFailedPrecondition) << s.ToString();
+  EXPECT_NE(s.message().find("cancelled"), std::string::npos) << s.ToString();
+  EXPECT_FALSE(c.connected());
+  EXPECT_TRUE(WaitFor([&] { return forever_ended_; }));
+  // A server that says nothing (a cell that prints nothing) is given up too: /slow answers only after 5 s.
+  cancel = false;
+  std::thread later([&] {
+    std::this_thread::sleep_for(200ms);
+    cancel = true;
+  });
+  auto silent = c.Do("GET", "/slow", {}, {}, 60'000);
+  later.join();
+  EXPECT_EQ(silent.status().code(), Code::kFailedPrecondition) << silent.status().ToString();
+  c.set_cancelled({});
+  auto r = c.Do("POST", "/echo", {}, "again");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->body, "again");
+}
+
 TEST_F(ServerTest, ConcurrentClients) {
   StartServer();
   std::atomic<int> ok{0};

@@ -1,4 +1,5 @@
 #include "api.h"
+#include "mcp_http.h"
 
 #include <functional>
 
@@ -346,13 +347,14 @@ ApiResponse ErrorResponse(int status, const std::string& message) {
 }
 
 ApiResponse HandleApi(control::Control& control, Metrics& metrics, const ApiRequest& request,
-                      agent::ThreadService* threads) {
+                      agent::ThreadService* threads, McpHttpService* mcp) {
   Result<Target> target = ParseTarget(request.target);
   if (!target.ok()) return FromStatus(target.status());
   if (target->path == "/health") return ApiResponse{204, "", {}};
   Result<control::Principal> caller = Authenticate(control, request);
   if (!caller.ok()) return ErrorResponse(401, caller.status().message());
   if (threads && IsLangGraphPath(target->path)) return HandleLangGraph(*threads, request, *target);
+  if (mcp && target->path == "/mcp") return mcp->Handle(request, *caller);
   std::vector<std::string> segments = PathSegments(target->path);
   bool path_known = false;
   for (const Route& route : Routes()) {

@@ -13,6 +13,8 @@
 
 namespace kiln::server {
 
+class McpHttpService;
+
 // The envd version Kiln's sandboxes claim: the SDK gates features on it (0.5.7: octet-stream uploads).
 inline constexpr char kEnvdVersion[] = "0.5.7";
 
@@ -22,6 +24,9 @@ struct ApiRequest {
   std::string api_key;        // X-API-Key, empty when absent
   std::string authorization;  // Authorization, empty when absent
   std::string body;
+  std::string host;            // Host
+  std::string origin;          // Origin, empty when absent
+  std::string mcp_session_id;  // Mcp-Session-Id, empty when absent
 };
 
 struct ApiResponse {
@@ -32,9 +37,10 @@ struct ApiResponse {
 };
 
 // `metrics` records creates and answers GET /metrics.
-// `threads` (may be null) answers the LangGraph-compatible paths (langgraph_routes.h) with the same API keys.
+// `threads` (may be null) answers the LangGraph-compatible paths (langgraph_routes.h) with the same API keys;
+// `mcp` (may be null) the MCP endpoint /mcp (mcp_http.h).
 ApiResponse HandleApi(control::Control& control, Metrics& metrics, const ApiRequest& request,
-                      agent::ThreadService* threads = nullptr);
+                      agent::ThreadService* threads = nullptr, McpHttpService* mcp = nullptr);
 // {"code": status, "message": message}.
 ApiResponse ErrorResponse(int status, const std::string& message);
 // The HTTP status for an error code crossing from control.

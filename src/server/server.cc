@@ -3,6 +3,7 @@
 #include <thread>
 #include <vector>
 
+#include "mcp_http.h"
 #include "session.h"
 #include "upstream_pool.h"
 
@@ -13,6 +14,7 @@ namespace kiln::server {
 struct Server::Impl {
   Metrics metrics;
   UpstreamPool upstreams;
+  std::unique_ptr<McpHttpService> mcp;  // goes last but control: it kills its sessions' sandboxes
   Shared shared;
   asio::thread_pool workers;
   asio::io_context ioc;
@@ -22,9 +24,15 @@ struct Server::Impl {
   bool stopped = false;
 
   Impl(control::Control* control, ServerOptions options)
-      : shared{control, std::move(options), nullptr, &metrics, &upstreams},
+      : shared{control, std::move(options), nullptr, &metrics, &upstreams, nullptr},
         workers(std::max(1, shared.options.worker_threads)) {
     shared.workers = &workers;
+    if (shared.options.mcp_tools) {
+      mcp = std::make_unique<McpHttpService>(
+          control, *shared.options.mcp_tools,
+          McpHttpOptions{shared.options.mcp_idle_timeout_s, 3600, shared.options.version});
+      shared.mcp = mcp.get();
+    }
   }
 
   void Accept() {

@@ -64,6 +64,8 @@ class ServerTest : public ::testing::Test {
  protected:
   // A derived fixture changes the Control's options here (a pool, a retention time).
   virtual void Configure(control::ControlOptions&) {}
+  // And the Server's (MCP tools, limits).
+  virtual void ConfigureServer(ServerOptions&) {}
 
   void SetUp() override {
     home_ = std::filesystem::temp_directory_path() /
@@ -81,6 +83,7 @@ class ServerTest : public ::testing::Test {
     bob_ = control_->keys().Create("bob", false)->secret;
     ServerOptions server_options;
     server_options.port = 0;
+    ConfigureServer(server_options);
     auto started = Server::Start(control_.get(), server_options);
     ASSERT_TRUE(started.ok()) << started.status().ToString();
     server_ = std::move(*started);

@@ -144,17 +144,22 @@ void Session::OnApiBody(beast::error_code ec) {
                  false);
   if (ec) return Abort();
   auto& req = body_parser_->get();
-  ApiRequest api{std::string(View(req.method_string())), std::string(View(req.target())),
-                 std::string(View(req["X-API-Key"])), std::string(View(req[bhttp::field::authorization])),
-                 std::move(req.body())};
+  ApiRequest api{std::string(View(req.method_string())),
+                 std::string(View(req.target())),
+                 std::string(View(req["X-API-Key"])),
+                 std::string(View(req[bhttp::field::authorization])),
+                 std::move(req.body()),
+                 std::string(View(req[bhttp::field::host])),
+                 std::string(View(req[bhttp::field::origin])),
+                 std::string(View(req["Mcp-Session-Id"]))};
   bool keep = req.keep_alive();
   body_parser_.reset();
   stream_.expires_never();  // a create may take a while; the worker answers
   asio::post(*shared_->workers, [self = shared_from_this(), api = std::move(api), keep]() {
     ApiResponse response;
     try {
-      response =
-          HandleApi(*self->shared_->control, *self->shared_->metrics, api, self->shared_->options.threads);
+      response = HandleApi(*self->shared_->control, *self->shared_->metrics, api,
+                           self->shared_->options.threads, self->shared_->mcp);
     } catch (const std::exception& e) {  // the catch barrier: a library's exception is one request's 500
       response = ErrorResponse(500, std::string("internal error: ") + e.what());
     }

@@ -26,6 +26,7 @@ using tcp = asio::ip::tcp;
 
 // What every session shares with the server.
 class UpstreamPool;
+class McpHttpService;
 
 struct Shared {
   control::Control* control;
@@ -33,6 +34,7 @@ struct Shared {
   asio::thread_pool* workers;
   Metrics* metrics;
   UpstreamPool* upstreams;  // idle envd connections (upstream_pool.h)
+  McpHttpService* mcp;      // /mcp (mcp_http.h), or null
 };
 
 class Session : public std::enable_shared_from_this<Session> {

@@ -2,6 +2,7 @@
 // arguments that already passed the tool's schema.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -17,7 +18,11 @@ struct CallContext {
   const nlohmann::json& arguments;
   const SandboxEndpoint& sandbox;
   size_t max_output_bytes;
+  const std::function<bool()>& cancelled;  // may be empty
 };
+
+// What the model is told of a call the user stopped (`what`: what was done to it).
+std::string StoppedByTheUser(const ToolDef& tool, const std::string& what);
 
 ToolResult RunBuiltin(const CallContext& call);
 ToolResult RunCommand(const CallContext& call);

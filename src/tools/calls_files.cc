@@ -115,6 +115,11 @@ std::string CappedText::Finish() const {
          std::to_string(cap_) + " bytes]";
 }
 
+std::string StoppedByTheUser(const ToolDef& tool, const std::string& what) {
+  return tool.name + ": stopped by the user (Ctrl-C) before it finished: " + what +
+         ". Do not run it again unless the user asks.";
+}
+
 ToolResult RunBuiltin(const CallContext& call) {
   using Impl = ToolResult (*)(const CallContext&);
   static const std::map<std::string, Impl, std::less<>> kImpls = {

@@ -14,6 +14,7 @@ ToolResult RunProcess(const CallContext& call, client::ProcessConfig config) {
   client::EnvdClient envd(call.sandbox.socket_path, call.sandbox.access_token);
   client::StartOptions options;
   options.timeout_ms = call.tool.timeout_ms;
+  options.cancelled = call.cancelled;
   CappedText out(call.max_output_bytes);
   CappedText err(call.max_output_bytes);
   client::ProcessCallbacks callbacks;
@@ -25,7 +26,9 @@ ToolResult RunProcess(const CallContext& call, client::ProcessConfig config) {
     if (!text.empty())
       result.content.push_back({Content::Type::kText, "[" + label + "]\n" + text.Finish(), "", ""});
   };
-  if (!exit.ok()) {
+  if (!exit.ok() && call.cancelled && call.cancelled()) {
+    result = ToolResult::Error(StoppedByTheUser(call.tool, "the process was killed"));
+  } else if (!exit.ok()) {
     std::string why = exit.status().code() == Code::kDeadlineExceeded
                           ? "timed out after " + std::to_string(call.tool.timeout_ms / 1000) + " s (killed)"
                           : exit.status().message();

@@ -51,6 +51,7 @@ ToolResult Execute(const CallContext& call, const std::string& code) {
   client::ExecuteOptions options;
   options.timeout_ms = call.tool.timeout_ms;
   options.request_timeout_ms = call.tool.timeout_ms + kClientGraceMs;
+  options.cancelled = call.cancelled;
   CappedText out(call.max_output_bytes);
   CappedText err(call.max_output_bytes);
   client::ExecuteCallbacks callbacks;
@@ -61,7 +62,10 @@ ToolResult Execute(const CallContext& call, const std::string& code) {
     std::string why = run.status().code() == Code::kDeadlineExceeded
                           ? "timed out after " + std::to_string(call.tool.timeout_ms / 1000) + " s"
                           : run.status().message();
-    ToolResult failed = ToolResult::Error(call.tool.name + ": " + why);
+    ToolResult failed =
+        call.cancelled && call.cancelled()
+            ? ToolResult::Error(StoppedByTheUser(call.tool, "the cell was interrupted; variables are kept"))
+            : ToolResult::Error(call.tool.name + ": " + why);
     AddText(failed, "stdout", out.Finish());
     AddText(failed, "stderr", err.Finish());
     return failed;

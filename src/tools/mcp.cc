@@ -81,7 +81,11 @@ std::optional<json> McpServer::Handle(const json& message) {
     return ErrorResponse(nullptr, kInvalidRequest, "not a JSON-RPC 2.0 message");
   auto method_it = message.find("method");
   auto id_it = message.find("id");
-  if (method_it == message.end()) return std::nullopt;  // a response to us: we send no requests
+  if (method_it == message.end()) {
+    // A response to us is dropped (we send no requests); without result or error it is not one either.
+    if (message.contains("result") || message.contains("error")) return std::nullopt;
+    return ErrorResponse(nullptr, kInvalidRequest, "no method: not a request, a notification or a response");
+  }
   if (!method_it->is_string()) return ErrorResponse(nullptr, kInvalidRequest, "method must be a string");
   const std::string method = method_it->get<std::string>();
   if (id_it == message.end()) return std::nullopt;  // a notification: initialized, cancelled, ...

@@ -38,9 +38,10 @@ Result<SandboxEndpoint> ToolRunner::Sandbox() {
   return made;
 }
 
-ToolResult ToolRunner::CallWithJsonText(std::string_view tool_name, std::string_view arguments_json) {
+ToolResult ToolRunner::CallWithJsonText(std::string_view tool_name, std::string_view arguments_json,
+                                        const std::function<bool()>& cancelled) {
   if (arguments_json.find_first_not_of(" \t\r\n") == std::string_view::npos)
-    return Call(tool_name, json::object());
+    return Call(tool_name, json::object(), cancelled);
   json arguments;
   try {
     arguments = json::parse(arguments_json);
@@ -48,10 +49,11 @@ ToolResult ToolRunner::CallWithJsonText(std::string_view tool_name, std::string_
     return ToolResult::Error("the arguments for " + std::string(tool_name) + " are not valid JSON (" +
                              e.what() + "); send a JSON object");
   }
-  return Call(tool_name, arguments);
+  return Call(tool_name, arguments, cancelled);
 }
 
-ToolResult ToolRunner::Call(std::string_view tool_name, const json& arguments) {
+ToolResult ToolRunner::Call(std::string_view tool_name, const json& arguments,
+                            const std::function<bool()>& cancelled) {
   const ToolDef* tool = registry_->Find(tool_name);
   if (tool == nullptr) {
     std::string names;
@@ -68,7 +70,7 @@ ToolResult ToolRunner::Call(std::string_view tool_name, const json& arguments) {
                              "\nthe parameters' schema: " + tool->parameters.dump());
   Result<SandboxEndpoint> sandbox = Sandbox();
   if (!sandbox.ok()) return ToolResult::Error(tool->name + ": no sandbox: " + sandbox.status().message());
-  CallContext call{*tool, args, *sandbox, options_.max_output_bytes};
+  CallContext call{*tool, args, *sandbox, options_.max_output_bytes, cancelled};
   try {
     switch (tool->kind) {
       case Implementation::kBuiltin:

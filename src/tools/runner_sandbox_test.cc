@@ -1,5 +1,9 @@
 // ToolRunner against a real sandbox: every built-in, command templates (and their quoting), a Python
 // function from a file, state between calls, images, timeouts and a flood of output.
+#include <atomic>
+#include <chrono>
+#include <thread>
+
 #include <gtest/gtest.h>
 
 #include "kiln/base/strings.h"
@@ -124,6 +128,45 @@ TEST_F(ToolSandboxTest, AHangingCommandIsKilledAtItsTimeout) {
   ToolResult r = Call("shell", {{"command", "echo started; sleep 60"}});  // registry timeout: 2 s
   EXPECT_TRUE(r.is_error);
   EXPECT_NE(r.Text().find("timed out after 2 s"), std::string::npos) << r.Text();
+}
+
+// A call the user stops (the cancel predicate turning true while it runs) ends long before its timeout,
+// says so, and keeps the output so far; the process is gone and the interpreter keeps its variables.
+TEST_F(ToolSandboxTest, ACancelledCallStopsAndKeepsItsOutput) {
+  std::atomic<bool> cancel{false};
+  std::function<bool()> cancelled = [&] { return cancel.load(); };
+  std::thread user([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+    cancel = true;
+  });
+  ToolResult shell =
+      runner_->Call("run_shell", {{"command", "echo started; sleep 600; echo finished"}}, cancelled);
+  user.join();
+  EXPECT_TRUE(shell.is_error);
+  EXPECT_NE(shell.Text().find("stopped by the user"), std::string::npos) << shell.Text();
+  EXPECT_NE(shell.Text().find("[stdout]\nstarted"), std::string::npos) << shell.Text();
+  EXPECT_EQ(shell.Text().find("\nfinished"), std::string::npos) << shell.Text();
+  // No process of the sandbox is still the sleep (the /proc walk works without procps).
+  std::string still_running =
+      Call("run_shell",
+           {{"command",
+             "for f in /proc/[0-9]*/cmdline; do tr '\\0' ' ' < $f; echo; done | grep -c '^sleep 600'"}})
+          .Text();
+  EXPECT_NE(still_running.find("[stdout]\n0"), std::string::npos) << still_running;
+
+  ASSERT_FALSE(Call("run_python", {{"code", "kept = 'yes'"}}).is_error);
+  cancel = false;
+  std::thread again([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+    cancel = true;
+  });
+  ToolResult cell = runner_->Call(
+      "run_python", {{"code", "print('started', flush=True)\nimport time\ntime.sleep(600)"}}, cancelled);
+  again.join();
+  EXPECT_TRUE(cell.is_error);
+  EXPECT_NE(cell.Text().find("stopped by the user"), std::string::npos) << cell.Text();
+  EXPECT_NE(cell.Text().find("[stdout]\nstarted"), std::string::npos) << cell.Text();
+  EXPECT_EQ(Call("run_python", {{"code", "len(kept)"}}).Text(), "[result]\n3");
 }
 
 TEST_F(ToolSandboxTest, FilesRoundTrip) {

@@ -5,9 +5,10 @@
 // totals, so a session stopped at any point continues from what was stored.
 //
 // Cancelling (the `cancel` flag, set by Ctrl-C) stops the turn at the next point it can: a streamed answer
-// at its next piece, before the next model call, before each further tool call (a running tool call runs
-// to its end or its timeout). Calls not run get an error result saying the person interrupted, so the
-// stored history stays well formed for every provider.
+// at its next piece, a running tool call within about 100 ms (its process killed, a Python cell
+// interrupted; its result says the user stopped it, with the output so far), and no further model or tool
+// call. Calls not run get an error result saying the person interrupted, so the stored history stays well
+// formed for every provider.
 //
 // History condensation: when the last model call's input (as reported, or estimated at 4 characters a token
 // when not) exceeds options.condense_at_tokens, every message before the current line is summarised by the

@@ -69,6 +69,10 @@ struct ExecuteOptions {
   // Client-side deadline for the whole call (headers and body); on expiry the connection is closed and
   // Execute returns DeadlineExceeded. 0 = none.
   int64_t request_timeout_ms = 0;
+  // Asked while the cell runs (at least every 100 ms): when it says true the connection is closed, which
+  // makes envd interrupt the cell (SIGINT, then SIGKILL and a restarted context if it goes on), and Execute
+  // returns FailedPrecondition "cancelled". Empty: never.
+  std::function<bool()> cancelled;
 };
 
 // Called on the calling thread, in stream order, as items arrive. Any may be empty.

@@ -35,6 +35,10 @@ struct StartOptions {
   std::optional<std::string> tag;   // for Connect/List
   std::optional<std::string> user;  // run as this user (Authorization: Basic); unset: envd's default
   int keepalive_seconds = 0;        // Keepalive-Ping-Interval; 0 = envd's default (50 s)
+  // Asked while the process runs (at least every 100 ms once it started): when it says true the process
+  // group is killed (SIGKILL) and Start returns FailedPrecondition "cancelled" (callbacks have seen the
+  // output so far). Empty: never.
+  std::function<bool()> cancelled;
 };
 
 // Stream callbacks, called on the calling thread in stream order. Any may be empty.
@@ -111,7 +115,8 @@ class EnvdClient {
                             const std::optional<std::string>& user) const;
   Result<ProcessExit> Stream(const std::string& method, const std::string& request_json, int64_t timeout_ms,
                              int keepalive_seconds, const std::optional<std::string>& user,
-                             const ProcessCallbacks& callbacks) const;
+                             const ProcessCallbacks& callbacks,
+                             const std::function<bool()>& cancelled = {}) const;
 
   std::shared_ptr<ConnectionPool> pool_;  // idle keep-alive connections, shared by copies
   std::string access_token_;

@@ -33,6 +33,11 @@ class Client {
                 std::string_view body, const std::function<void(const Response&)>& on_head,
                 const std::function<bool(std::string_view)>& on_data, int timeout_ms = -1);
 
+  // While set, a call waiting for the server's answer asks `cancelled` at least every 100 ms and, once it
+  // says true, closes the connection and returns FailedPrecondition ("cancelled"). Applies to every later
+  // call until set again (empty: never cancelled).
+  void set_cancelled(std::function<bool()> cancelled) { cancelled_ = std::move(cancelled); }
+
   // Closes the connection (the next request opens a new one).
   void Close() { fd_.reset(); }
   // Whether a connection is open: after a whole response with keep-alive, until Close() or an error.
@@ -55,6 +60,7 @@ class Client {
   int port_ = 0;
   UniqueFd fd_;
   std::string leftover_;
+  std::function<bool()> cancelled_;
 };
 
 }  // namespace kiln::http

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -19,6 +20,9 @@
 
 namespace kiln::agent {
 class ThreadService;
+}
+namespace kiln::tools {
+class Registry;
 }
 
 namespace kiln::server {
@@ -37,6 +41,11 @@ struct ServerOptions {
   // The coding workflow's threads behind the LangGraph-compatible API (langgraph_routes.h); null: not served.
   // Must outlive the Server.
   agent::ThreadService* threads = nullptr;
+  // The tools served over MCP's streamable HTTP transport at /mcp (one sandbox per MCP session); null: no
+  // /mcp. Copied at Start.
+  const tools::Registry* mcp_tools = nullptr;
+  int64_t mcp_idle_timeout_s = 1800;  // an MCP session without requests this long ends, with its sandbox
+  std::string version;                // the MCP serverInfo.version
 };
 
 class Server {

@@ -65,8 +65,13 @@ class ToolRunner {
   ToolRunner(const Registry* registry, SandboxFactory sandboxes, RunnerOptions options = {});
 
   // `arguments_json`: the model's arguments as JSON text (empty means {}), as providers send them.
-  ToolResult CallWithJsonText(std::string_view tool_name, std::string_view arguments_json);
-  ToolResult Call(std::string_view tool_name, const nlohmann::json& arguments);
+  // `cancelled` (may be empty) is asked while a process or Python cell runs: when it says true the process
+  // is killed (the cell interrupted; the context and its variables stay) and the result is an error saying
+  // the user stopped the call, with the output so far.
+  ToolResult CallWithJsonText(std::string_view tool_name, std::string_view arguments_json,
+                              const std::function<bool()>& cancelled = {});
+  ToolResult Call(std::string_view tool_name, const nlohmann::json& arguments,
+                  const std::function<bool()>& cancelled = {});
 
   // The sandbox, once a call has made it.
   std::optional<SandboxEndpoint> sandbox() const;
