@@ -1,8 +1,10 @@
 // `kiln chat` on the built binary, driven through pipes with the scripted model (script:FILE) and real
 // sandboxes: a tool round trip, a session continued in a second run (history and files), Ctrl-C during an
-// answer and during a running tool call, and the stop signals taking the sandbox down.
+// answer and during a running tool call, Markdown on a terminal, and the stop signals taking the sandbox
+// down.
 #include <fcntl.h>
 #include <poll.h>
+#include <pty.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -222,6 +224,74 @@ TEST(ChatCli, CtrlCStopsTheRunningToolCallButNotTheSession) {
   EXPECT_EQ(out.find("echo never"), std::string::npos) << "the call after the stopped one ran: " << out;
   EXPECT_NE(out.find("sleeping: 0"), std::string::npos) << "the killed process is still running: " << out;
   EXPECT_NE(out.find("[stdout] 42"), std::string::npos) << "the interrupted cell lost the context: " << out;
+}
+
+// `kiln chat ARGS` on a pseudo-terminal with `extra_env` set: types `line`, waits for `answered` to appear,
+// then Ctrl-D; everything it wrote there.
+std::string RunOnTerminal(const std::string& home, std::vector<std::string> args,
+                          const std::vector<std::pair<std::string, std::string>>& extra_env,
+                          const std::string& line, const std::string& answered) {
+  int master = -1;
+  pid_t pid = forkpty(&master, nullptr, nullptr, nullptr);
+  if (pid == 0) {
+    setenv("KILN_HOME", home.c_str(), 1);
+    setenv("HOME", home.c_str(), 1);  // the line editor's history file
+    setenv("TERM", "xterm", 1);
+    unsetenv("NO_COLOR");
+    for (const auto& [name, value] : extra_env) setenv(name.c_str(), value.c_str(), 1);
+    std::vector<char*> argv = {const_cast<char*>("kiln"), const_cast<char*>("chat")};
+    for (std::string& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    execv(kKiln.c_str(), argv.data());
+    _exit(127);
+  }
+  EXPECT_GT(pid, 0);
+  if (pid <= 0) return "";
+  EXPECT_EQ(write(master, line.data(), line.size()), ssize_t(line.size()));
+  std::string seen;
+  bool ended = false;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (std::chrono::steady_clock::now() < deadline) {
+    pollfd p{master, POLLIN, 0};
+    if (poll(&p, 1, 1000) <= 0) continue;
+    char buf[4096];
+    ssize_t n = read(master, buf, sizeof buf);
+    if (n <= 0) break;  // EIO: the terminal's last user is gone
+    seen.append(buf, size_t(n));
+    // Ctrl-D at the prompt after the answer (typed earlier, the line editor could take it before the line).
+    size_t answer = seen.find(answered);
+    if (!ended && answer != std::string::npos && seen.find("you> ", answer) != std::string::npos) {
+      ended = true;
+      EXPECT_EQ(write(master, "\x04", 1), 1);
+    }
+  }
+  close(master);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << seen;
+  return seen;
+}
+
+// On a terminal the answer is rendered from Markdown; with NO_COLOR (and through a pipe, as in every other
+// test here) it is printed as the model wrote it.
+TEST(ChatCli, AnswersAreStyledOnATerminalUnlessNoColor) {
+  std::string dir = TempDir();
+  std::string script =
+      WriteScript(dir, "s.jsonl", R"js({"text": "# Report\nThe **mean** is `3.5`.\n- one item\n"}
+{"text": "# Report\nThe **mean** is `3.5`.\n- one item\n"}
+)js");
+  std::string styled =
+      RunOnTerminal(dir, {"--model", script, "--session", "md"}, {}, "describe it\n", "one item");
+  EXPECT_NE(styled.find("\x1b[1m\x1b[4mReport\x1b[0m"), std::string::npos) << styled;
+  EXPECT_NE(styled.find("The \x1b[1mmean\x1b[22m is \x1b[36m3.5\x1b[39m."), std::string::npos) << styled;
+  EXPECT_NE(styled.find("\u2022 one item"), std::string::npos) << styled;
+  EXPECT_EQ(styled.find("**mean**"), std::string::npos) << styled;
+
+  std::string plain =
+      RunOnTerminal(dir, {"--model", script, "--session", "md"}, {{"NO_COLOR", "1"}}, "again\n", "one item");
+  EXPECT_NE(plain.find("# Report"), std::string::npos) << plain;
+  EXPECT_NE(plain.find("The **mean** is `3.5`."), std::string::npos) << plain;
+  EXPECT_EQ(plain.find("\x1b[1mmean"), std::string::npos) << plain;
 }
 
 class ChatStopSignal : public testing::TestWithParam<int> {};

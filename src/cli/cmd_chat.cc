@@ -1,11 +1,13 @@
 // `kiln chat`: a terminal conversation with a model that calls the registry's tools in a sandbox of its own,
 // stored under the Kiln home (HOME/chat.db) so that `--session NAME` continues it later.
 //
-// Each line is one turn (chat::Conversation): text is printed as it streams, each tool call and a short form
+// Each line is one turn (chat::Conversation): text is printed as it streams (on a terminal, without NO_COLOR,
+// rendered from Markdown a line at a time: chat::MarkdownRenderer), each tool call and a short form
 // of its result are shown, images from results are saved under --images and named. Ctrl-C stops the current
-// answer and keeps the session; at the prompt it only reminds that EOF (Ctrl-D) ends the session, unless
-// stdin is not a terminal, where it stops like SIGTERM. EOF ends the session and kills the sandbox; SIGTERM
-// and SIGHUP kill it too (the session is already stored, message by message).
+// answer, and the tool call running then (its process killed), and keeps the session; at the prompt it only
+// reminds that EOF (Ctrl-D) ends the session, unless stdin is not a terminal, where it stops like SIGTERM.
+// EOF ends the session and kills the sandbox; SIGTERM and SIGHUP kill it too (the session is already stored,
+// message by message).
 //
 // Sandboxes: one per run, made at the first tool call and killed when the run ends (die_with_owner: even a
 // SIGKILL takes it down). After every turn that ran tools, the sandbox's home directory is saved in the
@@ -28,6 +30,7 @@
 #include "commands.h"
 #include "kiln/base/strings.h"
 #include "kiln/chat/conversation.h"
+#include "kiln/chat/markdown.h"
 #include "kiln/client/envd_client.h"
 #include "kiln/template/store.h"
 #include "kiln/tools/sandbox.h"
@@ -189,15 +192,17 @@ class LineReader {
 // Prints a turn as it happens and saves images.
 class TurnPrinter {
  public:
-  TurnPrinter(std::string images_dir, std::string session)
-      : dir_(std::move(images_dir)), session_(std::move(session)) {}
+  // `styled`: answers rendered as Markdown for a terminal (chat::MarkdownRenderer), else printed as written.
+  TurnPrinter(std::string images_dir, std::string session, bool styled)
+      : dir_(std::move(images_dir)), session_(std::move(session)) {
+    if (styled) markdown_.emplace();
+  }
 
   chat::TurnCallbacks Callbacks() {
     chat::TurnCallbacks cb;
     cb.on_text = [this](std::string_view d) {
-      Emit(stdout, d);
-      at_line_start_ = !d.empty() && d.back() == '\n';
       wrote_text_ = wrote_text_ || !d.empty();
+      Print(markdown_ ? markdown_->Feed(d) : std::string(d));
     };
     cb.on_tool_call = [this](const llm::ToolCall& call) {
       EndLine();
@@ -216,7 +221,13 @@ class TurnPrinter {
   }
 
  private:
+  void Print(const std::string& text) {
+    if (text.empty()) return;
+    Emit(stdout, text);
+    at_line_start_ = text.back() == '\n';
+  }
   void EndLine() {
+    if (markdown_) Print(markdown_->Finish());
     if (wrote_text_ && !at_line_start_) Emit(stdout, "\n");
     at_line_start_ = true;
   }
@@ -247,6 +258,7 @@ class TurnPrinter {
   }
 
   std::string dir_, session_;
+  std::optional<chat::MarkdownRenderer> markdown_;
   int images_ = 0;
   bool at_line_start_ = true, wrote_text_ = false;
 };
@@ -363,14 +375,16 @@ int Loop(chat::Conversation& conversation, ChatSandbox& sandbox, chat::SessionSt
   SetInterruptHandler([&cancel, &in_turn, tty] {
     if (in_turn.load()) {
       cancel = true;
-      Emit(stderr, "\n[interrupting: the answer stops at the next step]\n");
+      Emit(stderr, "\n[interrupting: the answer and any running tool call stop]\n");
       return true;
     }
     if (tty) Emit(stderr, "\n(Ctrl-D ends the session)\n");
     return tty;
   });
   const std::string& name = conversation.session().name;
-  TurnPrinter printer(flags.images_dir, name);
+  const char* no_color = std::getenv("NO_COLOR");  // no-color.org: set and not empty
+  TurnPrinter printer(flags.images_dir, name,
+                      isatty(STDOUT_FILENO) != 0 && (no_color == nullptr || *no_color == '\0'));
   std::string line;
   while (in.Read(&line)) {
     if (Trim(line).empty()) continue;
