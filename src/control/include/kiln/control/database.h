@@ -4,8 +4,9 @@
 // holds "schema_version" = "4". api_keys(id, name, hash, admin, created_ms, revoked_ms): hash is the
 // SHA-256 hex of the secret. sandboxes(id, owner, template, metadata, env, access_token, cpu_count,
 // memory_mb, disk_mb, started_ms, end_ms, state, ended_ms, end_reason, socket_path (version 2), auto_pause
-// (version 3, 0 or 1), traffic_token (version 4; '' when public traffic is allowed)): metadata and env are JSON objects of strings; state is "running", "paused" or
-// "ended"; times are wall-clock milliseconds; socket_path is envd's socket on the host.
+// (version 3, 0 or 1), traffic_token (version 4; '' when public traffic is allowed)): metadata and env are
+// JSON objects of strings; state is "running", "paused" or "ended"; times are wall-clock milliseconds;
+// socket_path is envd's socket on the host.
 //
 // Thread-safety: one connection guarded by a mutex; callers take it through Lock(). Other processes may use
 // the same file concurrently (busy timeout 5 s).
