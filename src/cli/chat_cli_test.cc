@@ -7,6 +7,7 @@
 #include <pty.h>
 #include <signal.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -226,8 +227,15 @@ TEST(ChatCli, CtrlCStopsTheRunningToolCallButNotTheSession) {
   EXPECT_NE(out.find("[stdout] 42"), std::string::npos) << "the interrupted cell lost the context: " << out;
 }
 
-// `kiln chat ARGS` on a pseudo-terminal with `extra_env` set: types `line`, waits for `answered` to appear,
-// then Ctrl-D; everything it wrote there.
+// Whether the terminal behind pty `master` is out of canonical mode (termios calls on a pty's master act on
+// its slave), as libedit puts it while it reads a line.
+bool LineEditorHasTheTerminal(int master) {
+  termios t{};
+  return tcgetattr(master, &t) == 0 && (t.c_lflag & ICANON) == 0;
+}
+
+// `kiln chat ARGS` on a pseudo-terminal with `extra_env` set: types `line` at the prompt, waits for
+// `answered` to appear, then Ctrl-D; everything it wrote there.
 std::string RunOnTerminal(const std::string& home, std::vector<std::string> args,
                           const std::vector<std::pair<std::string, std::string>>& extra_env,
                           const std::string& line, const std::string& answered) {
@@ -247,20 +255,27 @@ std::string RunOnTerminal(const std::string& home, std::vector<std::string> args
   }
   EXPECT_GT(pid, 0);
   if (pid <= 0) return "";
-  EXPECT_EQ(write(master, line.data(), line.size()), ssize_t(line.size()));
   std::string seen;
-  bool ended = false;
+  bool typed = false, ended = false;
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
   while (std::chrono::steady_clock::now() < deadline) {
     pollfd p{master, POLLIN, 0};
-    if (poll(&p, 1, 1000) <= 0) continue;
-    char buf[4096];
-    ssize_t n = read(master, buf, sizeof buf);
-    if (n <= 0) break;  // EIO: the terminal's last user is gone
-    seen.append(buf, size_t(n));
-    // Ctrl-D at the prompt after the answer (typed earlier, the line editor could take it before the line).
+    if (poll(&p, 1, 20) > 0) {
+      char buf[4096];
+      ssize_t n = read(master, buf, sizeof buf);
+      if (n <= 0) break;  // EIO: the terminal's last user is gone
+      seen.append(buf, size_t(n));
+    }
+    // Keys go in only once the line editor has the terminal: libedit prints its prompt before it leaves
+    // canonical mode, and a Ctrl-D that lands in between is taken by the kernel (then read as a NUL).
+    if (!typed && seen.find("you> ") != std::string::npos && LineEditorHasTheTerminal(master)) {
+      typed = true;
+      EXPECT_EQ(write(master, line.data(), line.size()), ssize_t(line.size()));
+    }
+    // Ctrl-D at the prompt after the answer.
     size_t answer = seen.find(answered);
-    if (!ended && answer != std::string::npos && seen.find("you> ", answer) != std::string::npos) {
+    if (!ended && answer != std::string::npos && seen.find("you> ", answer) != std::string::npos &&
+        LineEditorHasTheTerminal(master)) {
       ended = true;
       EXPECT_EQ(write(master, "\x04", 1), 1);
     }

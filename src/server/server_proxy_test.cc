@@ -105,4 +105,37 @@ TEST_F(ServerTest, AStreamedResponseEndsWithOneEndMarker) {
 }
 
 }  // namespace
+// The code interpreter's port (e2b-protocol.md 5): the SDKs send no token to /contexts*, so those answer
+// without one; /execute and everything else there still need it, however the path is dressed up.
+TEST_F(ServerTest, CodeContextsNeedNoTokenOnTheCodeInterpretersPort) {
+  Json sandbox = Create(alice_);
+  auto call = [&](const std::string& method, const std::string& target, const std::string& body) {
+    http::Headers h;
+    h.Set("E2b-Sandbox-Id", sandbox["sandboxID"].get<std::string>());
+    h.Set("E2b-Sandbox-Port", "49999");
+    if (!body.empty()) h.Set("Content-Type", "application/json");
+    auto r = Client().Do(method, target, h, body, 60'000);
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    return r.ok() ? *r : http::Response{-1, {}, ""};
+  };
+  http::Response made = call("POST", "/contexts", R"({"language":"python"})");
+  ASSERT_EQ(made.status, 200) << made.body;
+  const std::string id = Json::parse(made.body)["id"].get<std::string>();
+  http::Response listed = call("GET", "/contexts", "");
+  EXPECT_EQ(listed.status, 200);
+  EXPECT_NE(listed.body.find(id), std::string::npos) << listed.body;
+  EXPECT_EQ(call("POST", "/contexts/" + id + "/restart", "").status / 100, 2);
+
+  const std::string code = R"js({"code":"print('ran without a token')"})js";
+  for (const std::string target : {"/execute", "/contexts/../execute", "/contexts/%2e%2e/execute",
+                                   "/files?path=/etc/hostname", "/contextsx"}) {
+    http::Response refused = call("POST", target, code);
+    EXPECT_NE(refused.status, 200) << target;
+    EXPECT_EQ(refused.body.find("ran without a token"), std::string::npos) << target << ": " << refused.body;
+  }
+  EXPECT_EQ(call("POST", "/execute", code).status, 401);
+  EXPECT_EQ(call("DELETE", "/contexts/" + id, "").status / 100, 2);
+  EXPECT_EQ(call("GET", "/contexts", "").body.find(id), std::string::npos);
+}
+
 }  // namespace kiln::server

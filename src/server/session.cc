@@ -26,11 +26,14 @@ bool SameSecret(std::string_view sent, const std::string& secret) {
 }
 
 // envd's own rule (e2b-protocol.md 2): /health is open, and /files may instead carry a signature that envd
-// checks itself; every other call needs the sandbox's token, compared in constant time.
-bool Authorized(const bhttp::request<bhttp::empty_body>& req, const std::string& token) {
+// checks itself; on the code interpreter's port the SDKs send no token to /contexts* (e2b-protocol.md 5), so
+// those are open too (the traffic token, when the sandbox has one, still guards them); every other call needs
+// the sandbox's token, compared in constant time.
+bool Authorized(const bhttp::request<bhttp::empty_body>& req, int port, const std::string& token) {
   std::string_view target = View(req.target());
   std::string_view path = target.substr(0, target.find('?'));
   if (path == "/health") return true;
+  if (port == kCodeInterpreterPort && (path == "/contexts" || path.starts_with("/contexts/"))) return true;
   if (path == "/files" && target.find("signature=") != std::string_view::npos) return true;
   std::string_view sent = View(req["X-Access-Token"]);
   return !token.empty() && SameSecret(sent, token);
@@ -114,7 +117,7 @@ void Session::DataPlane(const std::string& sandbox_id, int port) {
     header_parser_.reset();
     return;
   }
-  if (!Authorized(req, route->access_token))
+  if (!Authorized(req, port, route->access_token))
     return Reply(401,
                  ErrorJson(401,
                            "unauthorized access, please provide a valid access token or method signing if "

@@ -146,6 +146,25 @@ await step('code interpreter: runCode keeps state', async () => {
   }
 });
 
+await step('code interpreter: contexts are created, used, listed, restarted and removed', async () => {
+  const ci = await CodeInterpreter.create();
+  try {
+    const context = await ci.createCodeContext({ cwd: '/tmp' });
+    assert.equal(context.language, 'python');
+    assert.equal(context.cwd, '/tmp');
+    await ci.runCode('y = 6', { context });
+    assert.equal((await ci.runCode('import os; (y * 7, os.getcwd())', { context })).text, "(42, '/tmp')");
+    const ids = (await ci.listCodeContexts()).map((c) => c.id);
+    assert.ok(ids.includes(context.id), `${context.id} not in ${ids}`);
+    await ci.restartCodeContext(context);
+    assert.equal((await ci.runCode('y', { context })).error.name, 'NameError');
+    await ci.removeCodeContext(context.id);
+    assert.ok(!(await ci.listCodeContexts()).some((c) => c.id === context.id));
+  } finally {
+    await ci.kill();
+  }
+});
+
 await step('code interpreter with network.allowPublicTraffic false: the SDK sends the traffic token', async () => {
   const ci = await CodeInterpreter.create({ network: { allowPublicTraffic: false } });
   try {
