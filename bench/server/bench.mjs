@@ -2,7 +2,7 @@
 //  1. SDK Sandbox.create() -> commands.run('true') resolved, from the warm pool and cold, p50/p99 (cold: on a
 //     second server without a pool, KILN_COLD_API_URL and KILN_COLD_API_KEY)
 //  2. /health and a 1 KiB read through the server vs straight to the sandbox's envd socket, p50/p99
-//  3. 100 MB upload + download through the server vs straight, MB/s
+//  3. 100 MB upload + download through the server vs straight, MB/s (median of TRANSFERS rounds)
 // Run by run.sh, which starts the server and sets E2B_API_URL, E2B_SANDBOX_URL, E2B_API_KEY and KILN_SOCKET_DIR.
 import http from 'node:http';
 import { Sandbox } from 'e2b';
@@ -10,6 +10,7 @@ import { Sandbox } from 'e2b';
 const cycles = Number(process.env.CYCLES || 50);
 const requests = Number(process.env.REQUESTS || 2000);
 const megabytes = Number(process.env.MEGABYTES || 100);
+const transfers = Number(process.env.TRANSFERS || 5);
 const server = new URL(process.env.E2B_SANDBOX_URL);
 
 function percentile(samples, p) {
@@ -52,8 +53,8 @@ async function latency(call, path) {
   return samples;
 }
 
-async function throughput(call) {
-  const data = Buffer.alloc(megabytes << 20, 'k');
+// One upload then one download of `megabytes` MB, MB/s each.
+async function transfer(call, data) {
   let t = process.hrtime.bigint();
   const up = await call('POST', '/files?path=/tmp/big.bin', data, 'application/octet-stream');
   const upSeconds = ms(process.hrtime.bigint() - t) / 1000;
@@ -62,6 +63,22 @@ async function throughput(call) {
   const downSeconds = ms(process.hrtime.bigint() - t) / 1000;
   if (up.status !== 200 || down.bytes !== data.length) throw new Error(`transfer failed: ${up.status} ${down.bytes}`);
   return { up: megabytes / upSeconds, down: megabytes / downSeconds };
+}
+
+// TRANSFERS rounds, direct and via the server in turn (one transfer swings by 2x on a busy 2-core machine):
+// the median of each.
+async function throughput(direct, via) {
+  const data = Buffer.alloc(megabytes << 20, 'k');
+  const rounds = { direct: [], via: [] };
+  for (let i = 0; i < transfers; ++i) {
+    rounds.direct.push(await transfer(direct, data));
+    rounds.via.push(await transfer(via, data));
+  }
+  const median = (list, key) => percentile(list.map((r) => r[key]), 50);
+  return [
+    { up: median(rounds.direct, 'up'), down: median(rounds.direct, 'down') },
+    { up: median(rounds.via, 'up'), down: median(rounds.via, 'down') },
+  ];
 }
 
 // The warm pool's ready count from GET /metrics.
@@ -107,9 +124,9 @@ for (const [name, path] of [['/health', '/health'], ['1 KiB read', '/files?path=
   const extra = percentile(v, 50) - percentile(d, 50);
   console.log(`${name} x${requests}: direct ${fmt(d)}; via server ${fmt(v)}; +${extra.toFixed(3)} ms p50`);
 }
-const td = await throughput(direct), tv = await throughput(via);
+const [td, tv] = await throughput(direct, via);
 console.log(
-  `${megabytes} MB upload: direct ${td.up.toFixed(0)} MB/s, via server ${tv.up.toFixed(0)} MB/s (${((100 * tv.up) / td.up).toFixed(0)}%); ` +
+  `${megabytes} MB upload (median of ${transfers}): direct ${td.up.toFixed(0)} MB/s, via server ${tv.up.toFixed(0)} MB/s (${((100 * tv.up) / td.up).toFixed(0)}%); ` +
     `download: direct ${td.down.toFixed(0)} MB/s, via server ${tv.down.toFixed(0)} MB/s (${((100 * tv.down) / td.down).toFixed(0)}%)`,
 );
 await sbx.kill();

@@ -2,7 +2,7 @@
 # kiln serve benchmark: starts a server on a free loopback port with a temporary home and runs bench.mjs
 # with the pinned E2B SDK (tests/e2e/node_modules; scripts/setup.sh --with-test-deps installs it).
 # Usage: bench/server/run.sh [KILN_BINARY] [bench|streams|density|rate]
-#   (CYCLES, REQUESTS, MEGABYTES, STREAMS, COUNT, TEMPLATE, CLIENTS, DURATION, POOL tune the run; see each .mjs)
+#   (CYCLES, REQUESTS, MEGABYTES, TRANSFERS, STREAMS, COUNT, TEMPLATE, CLIENTS, DURATION, POOL tune the run; see each .mjs)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 kiln="${1:-$root/build/bin/kiln}"

@@ -1,18 +1,23 @@
 // The data-plane proxy: one request relayed to envd's unix socket and its response relayed back, both
-// bodies streamed through a fixed buffer (Beast's buffer_body relay), so a 100 MB upload or an hour-long
-// command stream costs the server 64 KiB. A request goes out on an idle envd connection kept from an
-// earlier exchange when there is one (upstream_pool.h), else on a new one; when envd dies mid-response (the
+// bodies streamed through a fixed buffer (Beast's buffer_body relay) or, long and of a known length, spliced
+// socket to socket (splice_relay.h), so a 100 MB upload or an hour-long command stream costs the server
+// 64 KiB. A request goes out on an idle envd connection kept from an earlier exchange when there is one (upstream_pool.h), else on a new one; when envd dies mid-response (the
 // sandbox was killed) the client connection is reset.
 #include <array>
 
 #include "routing.h"
 #include "session.h"
+#include "splice_relay.h"
 #include "upstream_pool.h"
 
 namespace kiln::server {
 namespace {
 
 using local = asio::local::stream_protocol;
+
+// Bodies of a known length at least this large are spliced (splice_relay.h); smaller ones are not worth a
+// pipe.
+constexpr uint64_t kSpliceFromBytes = 256 << 10;
 
 class Proxy : public std::enable_shared_from_this<Proxy> {
  public:
@@ -72,17 +77,49 @@ class Proxy : public std::enable_shared_from_this<Proxy> {
 
   void Connected() {
     request_writer_.emplace(request_.get());
-    if (!expect_continue_ || interim_sent_) return PumpRequest();
+    if (!expect_continue_ || interim_sent_) return SendRequest();
     interim_sent_ = true;
     auto interim = std::make_shared<bhttp::response<bhttp::empty_body>>(bhttp::status::continue_, 11);
     bhttp::async_write(session_->stream(), *interim,
                        [self = shared_from_this(), interim](beast::error_code ec, size_t) {
                          if (ec) return self->session_->Abort();
-                         self->PumpRequest();
+                         self->SendRequest();
                        });
   }
 
   // Moves what the client sent next (or the end of the body) into the buffer body, then writes it on.
+  // The request's body, if any, goes through the buffer (PumpRequest) or, long and of a known length, by
+  // splice after the header (SpliceRequest).
+  void SendRequest() {
+    std::optional<uint64_t> length = SpliceLength(request_);
+    if (!length) return PumpRequest();
+    bhttp::async_write_header(upstream_, *request_writer_,
+                              [self = shared_from_this(), length](beast::error_code ec, size_t) {
+                                if (ec) return self->Fail();
+                                self->SpliceRequest(*length);
+                              });
+  }
+
+  // What the header read took of the body goes first, then the rest straight from the client's socket.
+  void SpliceRequest(uint64_t length) {
+    beast::flat_buffer& early = session_->buffer();
+    size_t have = static_cast<size_t>(std::min<uint64_t>(early.size(), length));
+    auto splice_rest = [self = shared_from_this(), length, have](beast::error_code ec, size_t) {
+      if (ec) return self->Fail();
+      self->session_->buffer().consume(have);
+      self->session_->shared().metrics->AddProxyBytes(true, have);
+      SpliceRelay(self->session_->stream().socket(), self->upstream_, length - have,
+                  [self](beast::error_code ec, uint64_t moved) {
+                    self->session_->shared().metrics->AddProxyBytes(true, moved);
+                    if (ec == asio::error::eof) return self->session_->Abort();  // the client went away
+                    if (ec) return self->Fail();
+                    self->request_spliced_ = true;
+                    self->ReadResponseHeader();
+                  });
+    };
+    asio::async_write(upstream_, asio::buffer(early.data(), have), std::move(splice_rest));
+  }
+
   void PumpRequest() {
     auto& body = request_.get().body();
     if (request_.is_done()) {
@@ -134,11 +171,54 @@ class Proxy : public std::enable_shared_from_this<Proxy> {
     // A body that ends only when envd closes cannot be followed by another response on this connection.
     bool delimited = res.chunked() || res.has_content_length() || response_->is_done();
     keep_alive_ = client_keep_alive_ && delimited;
-    upstream_keep_ = delimited && res.keep_alive() && request_writer_->is_done();
+    upstream_keep_ = delimited && res.keep_alive() && (request_writer_->is_done() || request_spliced_);
     res.keep_alive(keep_alive_);
     response_writer_.emplace(res);
     responding_ = true;
-    PumpResponse();
+    std::optional<uint64_t> length =
+        request_.get().method() == bhttp::verb::head ? std::nullopt : SpliceLength(*response_);
+    if (!length) return PumpResponse();
+    bhttp::async_write_header(session_->stream(), *response_writer_,
+                              [self = shared_from_this(), length](beast::error_code ec, size_t) {
+                                if (ec) return self->Cut();
+                                self->SpliceResponse(*length);
+                              });
+  }
+
+  // As SpliceRequest, the other way: what the header read took of the body, then the rest from envd.
+  void SpliceResponse(uint64_t length) {
+    size_t have = static_cast<size_t>(std::min<uint64_t>(upstream_buffer_.size(), length));
+    auto splice_rest = [self = shared_from_this(), length, have](beast::error_code ec, size_t) {
+      if (ec) return self->Cut();
+      self->upstream_buffer_.consume(have);
+      self->Relayed(have);
+      SpliceRelay(self->upstream_, self->session_->stream().socket(), length - have,
+                  [self](beast::error_code ec, uint64_t moved) {
+                    self->Relayed(moved);
+                    if (ec) return self->Fail();
+                    self->session_->LogRequest(self->response_->get().result_int(), self->bytes_out_);
+                    self->KeepOrClose();
+                    self->session_->Done(self->keep_alive_);
+                  });
+    };
+    asio::async_write(session_->stream(), asio::buffer(upstream_buffer_.data(), have),
+                      std::move(splice_rest));
+  }
+
+  void Relayed(uint64_t response_bytes) {
+    session_->shared().metrics->AddProxyBytes(false, response_bytes);
+    bytes_out_ += response_bytes;
+  }
+
+  // The length of a body worth splicing: one whose header gave its length (not chunked, which the relay would
+  // have to re-frame) and whose bytes have not been read yet.
+  template <typename Parser>
+  static std::optional<uint64_t> SpliceLength(const Parser& parser) {
+    if (parser.is_done() || parser.chunked() || !parser.content_length() || !SpliceSupported())
+      return std::nullopt;
+    uint64_t length = *parser.content_length();
+    if (length < kSpliceFromBytes) return std::nullopt;
+    return length;
   }
 
   void PumpResponse() {
@@ -235,10 +315,11 @@ class Proxy : public std::enable_shared_from_this<Proxy> {
   uint64_t bytes_out_ = 0;  // response body bytes relayed
   bool keep_alive_ = false;
   bool responding_ = false;
-  bool bodyless_ = false;       // the request has no body: safe to send again
-  bool reused_ = false;         // upstream_ came from the pool
-  bool upstream_keep_ = false;  // envd keeps the connection after this exchange
-  bool interim_sent_ = false;   // the client got its 100 Continue
+  bool bodyless_ = false;         // the request has no body: safe to send again
+  bool reused_ = false;           // upstream_ came from the pool
+  bool upstream_keep_ = false;    // envd keeps the connection after this exchange
+  bool interim_sent_ = false;     // the client got its 100 Continue
+  bool request_spliced_ = false;  // the request's body went by splice (its serializer stopped at the header)
   std::array<char, 64 << 10> buffer_;
 };
 

@@ -138,4 +138,71 @@ TEST_F(ServerTest, CodeContextsNeedNoTokenOnTheCodeInterpretersPort) {
   EXPECT_EQ(call("GET", "/contexts", "").body.find(id), std::string::npos);
 }
 
+// Bodies of a known length of 256 KiB or more go by splice (splice_relay.h). The part of the body that came
+// in with the header, and a request pipelined right behind the body, must each land where they belong.
+TEST_F(ServerTest, ASplicedUploadWithARequestBehindItKeepsBothIntact) {
+  Json sandbox = Create(alice_);
+  std::string data(1 << 20, '\0');
+  for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>((i * 131) >> 2);
+  int fd = RawConnect(server_->port());
+  ASSERT_GE(fd, 0);
+  ASSERT_TRUE(SendAll(
+      fd, DataPlaneHead(sandbox, "POST /files?path=/tmp/spliced.bin") +
+              "Content-Type: application/octet-stream\r\nContent-Length: " + std::to_string(data.size()) +
+              "\r\n\r\n" + data + DataPlaneHead(sandbox, "GET /files?path=/tmp/spliced.bin") + "\r\n"));
+  std::string buffered;
+  std::string uploaded = ReadResponse(fd, &buffered);
+  EXPECT_EQ(uploaded.substr(0, 12), "HTTP/1.1 200") << uploaded.substr(0, 300);
+  std::string downloaded = ReadResponse(fd, &buffered);
+  ASSERT_EQ(downloaded.substr(0, 12), "HTTP/1.1 200") << downloaded.substr(0, 300);
+  std::string body = downloaded.substr(downloaded.find("\r\n\r\n") + 4);
+  EXPECT_EQ(body.size(), data.size());
+  EXPECT_TRUE(body == data);
+  ExpectCleanNextExchange(fd, sandbox, &buffered);
+  close(fd);
+}
+
+// A client that stops halfway through a long upload, and one that stops reading a long download, leave the
+// sandbox's envd and the server answering.
+TEST_F(ServerTest, ClientsThatStopMidSpliceLeaveTheServerAnswering) {
+  Json sandbox = Create(alice_);
+  ASSERT_EQ(Run(sandbox, "head -c 67108864 /dev/zero > /tmp/zeros && echo made"), "made\n");
+  int up = RawConnect(server_->port());
+  ASSERT_GE(up, 0);
+  ASSERT_TRUE(SendAll(up, DataPlaneHead(sandbox, "POST /files?path=/tmp/half.bin") +
+                              "Content-Type: application/octet-stream\r\nContent-Length: 8388608\r\n\r\n" +
+                              std::string(1 << 20, 'h')));
+  int down = RawConnect(server_->port());
+  ASSERT_GE(down, 0);
+  ASSERT_TRUE(SendAll(down, DataPlaneHead(sandbox, "GET /files?path=/tmp/zeros") + "\r\n"));
+  EXPECT_EQ(Receive(down, 1 << 20).substr(0, 12), "HTTP/1.1 200");
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  close(up);
+  close(down);
+  for (int i = 0; i < 3; ++i) {
+    http::Response read = Envd("GET", "/files?path=/etc/hostname", sandbox);
+    EXPECT_EQ(read.status, 200) << read.body;
+  }
+  EXPECT_EQ(Run(sandbox, "echo alive"), "alive\n");
+}
+
+// A long download cut by the sandbox's end: the client sees the connection end before the promised length,
+// never a response that looks complete, and never a hang.
+TEST_F(ServerTest, ASplicedDownloadCutByAKillEndsShort) {
+  Json sandbox = Create(alice_);
+  ASSERT_EQ(Run(sandbox, "head -c 268435456 /dev/zero > /tmp/zeros && echo made"), "made\n");
+  int fd = RawConnect(server_->port());
+  ASSERT_GE(fd, 0);
+  ASSERT_TRUE(SendAll(fd, DataPlaneHead(sandbox, "GET /files?path=/tmp/zeros") + "\r\n"));
+  std::string head = Receive(fd, 1 << 20);
+  ASSERT_EQ(head.substr(0, 12), "HTTP/1.1 200") << head.substr(0, 300);
+  EXPECT_EQ(Call("DELETE", "/sandboxes/" + sandbox["sandboxID"].get<std::string>(), alice_).status, 204);
+  auto started = std::chrono::steady_clock::now();
+  size_t total = head.size() + Receive(fd, size_t(1) << 30).size();
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(20));
+  EXPECT_LT(total, size_t(268435456)) << "the whole file came through a killed sandbox";
+  close(fd);
+  EXPECT_EQ(Envd("GET", "/health", sandbox).status, 502);
+}
+
 }  // namespace kiln::server
