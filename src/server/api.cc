@@ -75,14 +75,22 @@ Json ListedJson(const control::SandboxRecord& r) {
               {"metadata", r.metadata}};
 }
 
-ApiResponse Create(const Call& call) {
-  Result<control::CreateRequest> request = ParseCreateRequest(call.body);
+ApiResponse CreateFrom(const Call& call, CreatePath path) {
+  Result<control::CreateRequest> request = ParseCreateRequest(call.body, path);
   if (!request.ok()) return FromStatus(request.status());
   int64_t started = MonotonicNanos();
   auto created = call.control.Create(call.caller, *request);
   call.metrics.ObserveCreate(static_cast<double>(MonotonicNanos() - started) / 1e9, created.ok());
   if (!created.ok()) return FromStatus(created.status());
   return JsonResponse(201, SandboxJson(*created));
+}
+
+ApiResponse Create(const Call& call) {
+  return CreateFrom(call, CreatePath::kV2);
+}
+
+ApiResponse LegacyCreate(const Call& call) {
+  return CreateFrom(call, CreatePath::kLegacy);
 }
 
 Result<control::ListRequest> ListQuery(const Target& target) {
@@ -267,7 +275,7 @@ ApiResponse MetricsText(const Call& call) {
 
 const std::vector<Route>& Routes() {
   static const std::vector<Route> kRoutes = {
-      {"POST", "/sandboxes", Create},
+      {"POST", "/sandboxes", LegacyCreate},
       {"POST", "/v2/sandboxes", Create},
       {"GET", "/sandboxes", [](const Call& c) { return List(c, true); }},
       {"GET", "/v2/sandboxes", [](const Call& c) { return List(c, false); }},

@@ -22,14 +22,22 @@ Status ReadNetwork(const Json& body, control::CreateRequest& request) {
 
 }  // namespace
 
-Result<control::CreateRequest> ParseCreateRequest(std::string_view text) {
+Result<control::CreateRequest> ParseCreateRequest(std::string_view text, CreatePath path) {
   KILN_ASSIGN_OR_RETURN(Json body, ParseObject(text));
   control::CreateRequest request;
   KILN_RETURN_IF_ERROR(StringField(body, "templateID", false, &request.template_id));
   KILN_ASSIGN_OR_RETURN(request.timeout_s, Seconds(body, "timeout"));
   KILN_ASSIGN_OR_RETURN(request.metadata, StringMap(body, "metadata"));
   KILN_ASSIGN_OR_RETURN(request.env_vars, StringMap(body, "envVars"));
-  KILN_ASSIGN_OR_RETURN(request.allow_internet_access, Boolean(body, "allowInternetAccess"));
+  // The SDKs send allow_internet_access (e2b-protocol.md 3.2); allowInternetAccess is the name the rest of
+  // the API (sandbox details, network updates) uses, accepted too. When both are given they must agree.
+  KILN_ASSIGN_OR_RETURN(request.allow_internet_access, Boolean(body, "allow_internet_access"));
+  KILN_ASSIGN_OR_RETURN(std::optional<bool> camel, Boolean(body, "allowInternetAccess"));
+  if (camel && request.allow_internet_access && *camel != *request.allow_internet_access)
+    return InvalidArgument("allowInternetAccess: contradicts allow_internet_access");
+  if (camel) request.allow_internet_access = camel;
+  if (path == CreatePath::kLegacy && request.allow_internet_access == true)
+    request.allow_internet_access.reset();
   KILN_ASSIGN_OR_RETURN(std::optional<bool> auto_pause, Boolean(body, "autoPause"));
   request.auto_pause = auto_pause.value_or(false);
   KILN_RETURN_IF_ERROR(ReadNetwork(body, request));

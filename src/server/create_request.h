@@ -2,7 +2,8 @@
 // plane's CreateRequest. A pure function of the text: no I/O, no exception escapes, any input is safe.
 //
 // Read: templateID (string; default "base"), timeout (integer seconds), metadata and envVars (objects of
-// strings), allowInternetAccess (boolean), autoPause (boolean) and network {allowOut, denyOut (arrays of
+// strings), allow_internet_access (boolean; the SDKs' name, also read as allowInternetAccess), autoPause
+// (boolean) and network {allowOut, denyOut (arrays of
 // strings), allowPublicTraffic (boolean)}. A null field counts as absent. Fields the server does not act
 // on (mcp, iam, volumeMounts, network.rules, ...) are ignored, as they are by a server without the feature.
 // Values are checked for their JSON type here; their meaning (a CIDR, a timeout within the lifetime) is
@@ -19,6 +20,12 @@
 
 namespace kiln::server {
 
-Result<control::CreateRequest> ParseCreateRequest(std::string_view body);
+// Which create path the body came to. The legacy `POST /sandboxes` SDKs (<= 2.45) send
+// allow_internet_access true whenever the caller did not say otherwise, so there true cannot mean "asked
+// for network": it reads as unset (the server's default, `kiln serve --internet-access`), and only false is
+// taken as said. On `POST /v2/sandboxes` the field is sent only when the caller set it, and is taken as is.
+enum class CreatePath { kV2, kLegacy };
+
+Result<control::CreateRequest> ParseCreateRequest(std::string_view body, CreatePath path = CreatePath::kV2);
 
 }  // namespace kiln::server

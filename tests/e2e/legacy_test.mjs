@@ -43,6 +43,11 @@ await step('commands.run through the data plane', async () => {
   assert.equal(r.stdout, 'legacy yes\n');
 });
 
+// This SDK sends allow_internet_access true unless told false, so true there is the server's default (off).
+await step('the legacy default allow_internet_access true leaves the network off', async () => {
+  assert.match(await sbx.files.read('/etc/resolv.conf'), /no network/);
+});
+
 await step('Sandbox.connect goes through the legacy connect path', async () => {
   const again = await Sandbox.connect(sbx.sandboxId);
   assert.equal((await again.commands.run('echo again')).stdout, 'again\n');

@@ -122,6 +122,18 @@ await step('kill, then isRunning is false and a second kill returns false', asyn
   assert.equal(await Sandbox.kill('nonexistingsandbox'), false);
 });
 
+await step('allowInternetAccess: network only when asked (the resolver file tells)', async () => {
+  const asked = await Sandbox.create({ allowInternetAccess: true });
+  const plain = await Sandbox.create();
+  try {
+    assert.match(await asked.files.read('/etc/resolv.conf'), /nameserver 10\.0\.2\.3/);
+    assert.match(await plain.files.read('/etc/resolv.conf'), /no network/);
+  } finally {
+    await asked.kill();
+    await plain.kill();
+  }
+});
+
 await step('setTimeout ends a sandbox', async () => {
   const short = await Sandbox.create();
   assert.equal(await short.isRunning(), true);
