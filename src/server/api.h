@@ -24,9 +24,11 @@ struct ApiRequest {
   std::string api_key;        // X-API-Key, empty when absent
   std::string authorization;  // Authorization, empty when absent
   std::string body;
-  std::string host;            // Host
-  std::string origin;          // Origin, empty when absent
-  std::string mcp_session_id;  // Mcp-Session-Id, empty when absent
+  std::string host;                  // Host
+  std::string origin;                // Origin, empty when absent
+  std::string mcp_session_id;        // Mcp-Session-Id, empty when absent
+  std::string mcp_protocol_version;  // MCP-Protocol-Version, empty when absent
+  std::string accept;                // Accept, empty when absent
 };
 
 struct ApiResponse {

@@ -35,6 +35,14 @@ std::string_view HostOnly(std::string_view authority) {
   return authority.substr(0, authority.find(':'));
 }
 
+// Accept: absent, or naming JSON (the only type the answers come in) or a wildcard that covers it.
+bool AcceptsJson(std::string_view accept) {
+  if (accept.empty()) return true;
+  for (std::string_view type : {"application/json", "application/*", "*/*"})
+    if (accept.find(type) != std::string_view::npos) return true;
+  return false;
+}
+
 }  // namespace
 
 bool McpOriginAllowed(std::string_view origin, std::string_view host) {
@@ -108,6 +116,14 @@ ApiResponse McpHttpService::Handle(const ApiRequest& request, const control::Pri
 }
 
 ApiResponse McpHttpService::Post(const ApiRequest& request, const control::Principal& caller) {
+  if (!AcceptsJson(request.accept))
+    return RpcError(406, -32600,
+                    "Accept: " + request.accept + " does not take application/json, which /mcp answers in");
+  if (!request.mcp_protocol_version.empty() &&
+      !tools::McpProtocolVersionSupported(request.mcp_protocol_version))
+    return RpcError(400, -32600,
+                    "MCP-Protocol-Version: " + request.mcp_protocol_version +
+                        " is not one this server speaks (" + tools::McpSupportedProtocolVersions() + ")");
   json message = json::parse(request.body, nullptr, /*allow_exceptions=*/false);
   if (message.is_discarded()) return RpcError(400, -32700, "Parse error: the body is not JSON");
   bool initialize = message.is_object() && message.value("method", json()) == "initialize";
@@ -119,6 +135,12 @@ ApiResponse McpHttpService::Post(const ApiRequest& request, const control::Princ
                     std::string("missing the ") + kSessionHeader + " header: send initialize first");
   } else if (!(session = Find(request.mcp_session_id, caller))) {
     return RpcError(404, -32600, "no MCP session " + request.mcp_session_id + " (ended or unknown)");
+  }
+  // Cancellation comes while the call it names holds the session: it goes to the server without waiting.
+  if (message.is_object() && !message.contains("id") &&
+      message.value("method", json()) == "notifications/cancelled") {
+    session->server.Cancel(message.value("params", json::object()));
+    return ApiResponse{202, "", "application/json", {}};
   }
   std::optional<json> reply;
   {

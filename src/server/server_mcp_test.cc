@@ -162,6 +162,57 @@ TEST_F(McpHttpTest, HugeBodyIsRefusedBeforeItIsRead) {
   EXPECT_FALSE(r.headers.Has("Mcp-Session-Id"));
 }
 
+// MCP-Protocol-Version (2025-06-18): an unsupported one is 400 naming the header; Accept must take JSON.
+TEST_F(McpHttpTest, ProtocolVersionAndAcceptHeadersAreChecked) {
+  std::string session = Open(alice_);
+  http::Headers version;
+  version.Set("MCP-Protocol-Version", "2025-06-18");
+  EXPECT_EQ(Mcp("POST", alice_, kListTools, session, version).status, 200);
+  version.Set("MCP-Protocol-Version", "1999-01-01");
+  http::Response old = Mcp("POST", alice_, kListTools, session, version);
+  EXPECT_EQ(old.status, 400) << old.body;
+  EXPECT_NE(old.body.find("MCP-Protocol-Version"), std::string::npos) << old.body;
+  EXPECT_NE(old.body.find("2025-06-18"), std::string::npos) << old.body;
+  http::Headers headers;
+  headers.Set("Mcp-Session-Id", session);
+  headers.Set("Accept", "text/html");
+  http::Response html = Call("POST", "/mcp", alice_, kListTools, headers);
+  EXPECT_EQ(html.status, 406) << html.body;
+  EXPECT_NE(html.body.find("application/json"), std::string::npos) << html.body;
+}
+
+// notifications/cancelled reaches a tools/call that is running (it does not wait for the session behind it):
+// the call's process is killed, the call answers with an error result, and the session serves the next call.
+TEST_F(McpHttpTest, CancelledStopsTheRunningToolCall) {
+  std::string session = Open(alice_);
+  const std::string sleep = R"({"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"run_shell",)"
+                            R"("arguments":{"command":"echo started; sleep 600"}}})";
+  auto started = std::chrono::steady_clock::now();
+  std::thread caller;
+  http::Response slept;
+  caller = std::thread([&] { slept = Mcp("POST", alice_, sleep, session); });
+  // The sandbox and its process take a moment; a cancel before the call runs would find nothing to stop.
+  for (int i = 0; i < 100 && McpSandboxes(alice_) == 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  http::Response cancel =
+      Mcp("POST", alice_,
+          R"({"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":7,"reason":"user"}})",
+          session);
+  EXPECT_EQ(cancel.status, 202) << cancel.body;
+  caller.join();
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(60));
+  ASSERT_EQ(slept.status, 200) << slept.body;
+  Json result = Body(slept)["result"];
+  EXPECT_EQ(result["isError"], true) << slept.body;
+  EXPECT_NE(result.dump().find("stopped"), std::string::npos) << slept.body;
+  http::Response next = Mcp("POST", alice_,
+                            R"({"jsonrpc":"2.0","id":8,"method":"tools/call","params":{"name":"run_shell",)"
+                            R"("arguments":{"command":"echo next"}}})",
+                            session);
+  EXPECT_NE(next.body.find("next"), std::string::npos) << next.body;
+}
+
 class McpHttpIdleTest : public McpHttpTest {
  protected:
   void ConfigureServer(ServerOptions& options) override {

@@ -154,7 +154,9 @@ void Session::OnApiBody(beast::error_code ec) {
                  std::move(req.body()),
                  std::string(View(req[bhttp::field::host])),
                  std::string(View(req[bhttp::field::origin])),
-                 std::string(View(req["Mcp-Session-Id"]))};
+                 std::string(View(req["Mcp-Session-Id"])),
+                 std::string(View(req["MCP-Protocol-Version"])),
+                 std::string(View(req[bhttp::field::accept]))};
   bool keep = req.keep_alive();
   body_parser_.reset();
   stream_.expires_never();  // a create may take a while; the worker answers

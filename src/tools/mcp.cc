@@ -33,6 +33,18 @@ bool IsValidId(const json& id) {
 
 }  // namespace
 
+bool McpProtocolVersionSupported(std::string_view version) {
+  for (const char* v : kProtocolVersions)
+    if (version == v) return true;
+  return false;
+}
+
+std::string McpSupportedProtocolVersions() {
+  std::string list;
+  for (const char* v : kProtocolVersions) list += (list.empty() ? "" : ", ") + std::string(v);
+  return list;
+}
+
 json ToMcpResult(const ToolResult& result) {
   json content = json::array();
   for (const Content& c : result.content) {
@@ -71,7 +83,26 @@ json McpServer::CallTool(const json& id, const json& params) {
   if (runner_->registry().Find(name) == nullptr)
     return ErrorResponse(id, kInvalidParams, "Unknown tool: " + name);
   json arguments = params.value("arguments", json::object());
-  return Response(id, ToMcpResult(runner_->Call(name, arguments)));
+  {
+    std::lock_guard<std::mutex> lock(running_mu_);
+    running_id_ = id;
+    running_cancelled_ = false;
+  }
+  ToolResult result = runner_->Call(name, arguments, [this] {
+    std::lock_guard<std::mutex> lock(running_mu_);
+    return running_cancelled_;
+  });
+  {
+    std::lock_guard<std::mutex> lock(running_mu_);
+    running_id_ = nullptr;
+  }
+  return Response(id, ToMcpResult(result));
+}
+
+void McpServer::Cancel(const json& params) {
+  if (!params.is_object() || !params.contains("requestId")) return;
+  std::lock_guard<std::mutex> lock(running_mu_);
+  if (!running_id_.is_null() && running_id_ == params["requestId"]) running_cancelled_ = true;
 }
 
 std::optional<json> McpServer::Handle(const json& message) {

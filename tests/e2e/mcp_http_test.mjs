@@ -1,7 +1,7 @@
 // The MCP streamable HTTP transport of `kiln serve` (/mcp) driven by the official MCP TypeScript SDK client:
 // initialize, tools/list, run_python with state kept between calls, an image result, an error result, a
-// session ended by DELETE (its id then refused), and requests without the API key or from a foreign Origin
-// refused. Run by run.sh (E2B_API_URL, E2B_API_KEY). Exits 77 (ctest: skipped) without the SDK.
+// cancelled call, a session ended by DELETE (its id then refused), and requests without the API key or from a
+// foreign Origin refused. Run by run.sh (E2B_API_URL, E2B_API_KEY). Exits 77 (ctest: skipped) without the SDK.
 import assert from "node:assert/strict";
 
 let Client, StreamableHTTPClientTransport;
@@ -85,6 +85,18 @@ try {
   r = await client.callTool({ name: "run_python", arguments: { code: 5 } });
   assert.equal(r.isError, true);
   await assert.rejects(client.callTool({ name: "no_such_tool", arguments: {} }), (e) => e.code === -32602);
+
+  // A call the client gives up on (AbortSignal): the SDK sends notifications/cancelled, the server stops the
+  // running process, and the session's next call is served at once rather than after the sleep.
+  const abort = new AbortController();
+  const aborted = client.callTool({ name: "run_shell", arguments: { command: "sleep 600" } }, undefined,
+    { signal: abort.signal, timeout: 120_000 });
+  setTimeout(() => abort.abort("changed my mind"), 1000);
+  await assert.rejects(aborted);
+  const t0 = Date.now();
+  r = await client.callTool({ name: "run_shell", arguments: { command: "echo after the cancel" } }, undefined, timeout);
+  assert.match(textOf(r), /after the cancel/);
+  assert.ok(Date.now() - t0 < 30_000, `the next call waited ${Date.now() - t0} ms for the cancelled one`);
 
   // The session's sandbox is listed by the control plane (it counts against the key).
   const listed = await (await fetch(new URL("/v2/sandboxes", endpoint), { headers: { "X-API-Key": key } })).json();

@@ -11,11 +11,17 @@
 // the tool itself, are a successful response with `isError: true` and the reason as text, so the model
 // can correct itself. Images from tools are image content ({type:"image", data, mimeType}).
 //
+// Cancellation (notifications/cancelled): a transport that reads messages while a tools/call runs hands
+// the notification to Cancel() from another thread; the call's running process or cell is then stopped and
+// the call answers with an error result saying so. Through Handle() the notification does nothing (over
+// stdio it can only arrive after the call ended).
+//
 // One McpServer is one MCP session: its ToolRunner's sandbox is that session's sandbox.
-// Thread-safety: Handle() is called from one thread at a time.
+// Thread-safety: Handle() is called from one thread at a time; Cancel() from any thread at any time.
 #pragma once
 
 #include <istream>
+#include <mutex>
 #include <optional>
 #include <ostream>
 #include <string>
@@ -30,6 +36,10 @@ namespace kiln::tools {
 
 inline constexpr const char* kMcpLatestProtocolVersion = "2025-11-25";
 
+// Whether `version` is one of the protocol versions above; those versions, newest first, comma-separated.
+bool McpProtocolVersionSupported(std::string_view version);
+std::string McpSupportedProtocolVersions();
+
 struct McpServerInfo {
   std::string name = "kiln";
   std::string version;
@@ -40,11 +50,17 @@ class McpServer {
  public:
   // `runner` must outlive the server.
   McpServer(ToolRunner* runner, McpServerInfo info);
+  McpServer(const McpServer&) = delete;
+  McpServer& operator=(const McpServer&) = delete;
 
   // One message in; the response to send, or nullopt when none is due (notifications, responses).
   std::optional<nlohmann::json> Handle(const nlohmann::json& message);
   // One line of the stdio transport in; the line to write back (without the newline), or nullopt.
   std::optional<std::string> HandleLine(std::string_view line);
+
+  // notifications/cancelled's params ({requestId, reason?}): stops the tools/call with that id if it is the
+  // one running, else nothing (it ended, or never came).
+  void Cancel(const nlohmann::json& params);
 
   bool initialized() const { return initialized_; }
   const std::string& protocol_version() const { return protocol_version_; }
@@ -56,6 +72,9 @@ class McpServer {
 
   ToolRunner* runner_;
   McpServerInfo info_;
+  std::mutex running_mu_;
+  nlohmann::json running_id_;  // the running tools/call's id; null when none runs
+  bool running_cancelled_ = false;
   bool initialized_ = false;
   std::string protocol_version_;
 };
